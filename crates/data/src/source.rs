@@ -1,0 +1,57 @@
+//! Opening input files: plain or gzip-compressed (by the `.gz` suffix or the gzip magic bytes), and finding a
+//! file in a dataset folder with or without `.gz`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use tastebud_core::{Error, Result};
+
+/// Opens `path` for reading, decompressing gzip transparently.
+pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let head = r.fill_buf().map_err(|e| Error::io(path, e))?;
+    let gz = head.starts_with(&[0x1f, 0x8b]);
+    if gz {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+/// Reads a whole (small) file, decompressing gzip, as bytes.
+pub fn read_all(path: &Path) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    open(path)?
+        .read_to_end(&mut v)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(v)
+}
+
+/// `dir/name` if it exists, else `dir/name.gz` if that exists.
+pub fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    let p = dir.join(name);
+    if p.is_file() {
+        return Some(p);
+    }
+    let gz = dir.join(format!("{name}.gz"));
+    gz.is_file().then_some(gz)
+}
+
+/// Like [`find`], but a missing file is an error naming the folder and the file.
+pub fn require(dir: &Path, name: &str) -> Result<PathBuf> {
+    find(dir, name).ok_or_else(|| Error::BadInput {
+        path: dir.to_path_buf(),
+        reason: format!("missing `{name}`"),
+    })
+}
+
+/// Decodes ISO-8859-1 (Latin-1) bytes: each byte is the code point of the same value.
+///
+/// ```
+/// assert_eq!(tastebud_data::source::latin1(b"Mis\xe9rables"), "Misérables");
+/// ```
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
