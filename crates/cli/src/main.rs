@@ -1,1 +1,197 @@
-fn main() {}
+//! `tastebud`: the command-line entry point. Subcommands only parse arguments into a validated plan and
+//! call the library crates; no recommender logic lives here.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tastebud_core::{Dataset, DatasetStats, Feedback};
+use tastebud_data::delimited::{Columns, Delimiter};
+use tastebud_data::{Format, GenericSpec, LoadOptions};
+
+mod info;
+
+/// Tastebud: from raw interaction data to personalised recommendations.
+#[derive(Parser, Debug)]
+#[command(name = "tastebud", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Find, fetch, generate and inspect datasets.
+    #[command(subcommand)]
+    Datasets(DatasetsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum DatasetsCmd {
+    /// List the dataset formats Tastebud reads and the datasets it can download.
+    List {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a published dataset into the cache (`$TASTEBUD_CACHE` or ~/.cache/tastebud).
+    Download {
+        /// Dataset name: ml-100k, ml-1m, ml-latest-small, ml-20m, ml-25m, goodbooks-10k.
+        name: String,
+        /// Download and unpack again even when cached.
+        #[arg(long)]
+        force: bool,
+        /// Fetch from this URL instead of the published one (a mirror).
+        #[arg(long)]
+        url: Option<String>,
+        /// Expected SHA-256 of the archive, overriding the built-in checksum.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Cache folder (default `$TASTEBUD_CACHE` or ~/.cache/tastebud).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Generate a seeded synthetic dataset in the MovieLens CSV layout (ratings.csv, movies.csv).
+    Synth {
+        /// Number of users.
+        #[arg(long, default_value_t = 1_000)]
+        users: u32,
+        /// Number of items.
+        #[arg(long, default_value_t = 1_700)]
+        items: u32,
+        /// Number of interactions (rows of ratings.csv).
+        #[arg(long, default_value_t = 100_000)]
+        interactions: u64,
+        /// Random seed; the same seed gives byte-identical files.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print counts, density, rating histogram, activity quantiles and long-tail share of a dataset.
+    Info {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How to find and read a dataset; shared by every command that takes `--data`.
+#[derive(Args, Debug, Clone)]
+struct DataArgs {
+    /// A dataset folder (recognised by its files) or a single ratings file.
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    /// Column mapping for a generic file, e.g. `user=userId,item=movieId,rating=rating,time=timestamp`.
+    #[arg(long)]
+    columns: Option<String>,
+    /// Field delimiter for a generic file (`,`, `tab`, `::`, `;`, `|`); sniffed when absent.
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// Treat values as implicit feedback (duplicates summed) instead of ratings.
+    #[arg(long)]
+    implicit: bool,
+    /// Skip malformed lines (counted and reported) instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
+}
+
+impl DataArgs {
+    fn load(&self) -> Result<Dataset> {
+        let opts = LoadOptions {
+            skip_bad_lines: self.skip_bad_lines,
+            kind: self.implicit.then_some(Feedback::Implicit),
+        };
+        let format = if self.columns.is_some() || self.delimiter.is_some() {
+            Format::Generic(GenericSpec {
+                delimiter: self.delimiter.as_deref().map(Delimiter::parse).transpose()?,
+                columns: self.columns.as_deref().map(Columns::parse_mapping).transpose()?,
+                header: None,
+                kind: opts.kind,
+            })
+        } else {
+            tastebud_data::detect(&self.path)?
+        };
+        let d = tastebud_data::load_as(&self.path, &format, &opts)
+            .with_context(|| format!("loading {}", self.path.display()))?;
+        if d.meta.skipped_lines > 0 {
+            eprintln!("warning: skipped {} malformed line(s)", d.meta.skipped_lines);
+        }
+        Ok(d)
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Datasets(cmd) => match cmd {
+            DatasetsCmd::List { json } => info::list(&mut out, json)?,
+            DatasetsCmd::Download { name, force, url, sha256, cache } => {
+                let remote = tastebud_data::download::find(&name).with_context(|| {
+                    let names: Vec<&str> = tastebud_data::download::known().iter().map(|r| r.name).collect();
+                    format!("unknown dataset `{name}`; known: {}", names.join(", "))
+                })?;
+                let mut opts = tastebud_data::download::DownloadOptions::default();
+                if let Some(c) = cache {
+                    opts.cache_dir = c;
+                }
+                opts.url = url;
+                opts.sha256 = sha256;
+                opts.force = force;
+                opts.progress = true;
+                let dir = tastebud_data::download::download(remote, &opts)?;
+                writeln!(out, "{}", dir.display())?;
+            }
+            DatasetsCmd::Synth { users, items, interactions, seed, out: dir, json } => {
+                let params = tastebud_data::synth::SynthParams::new(users, items, interactions, seed);
+                let summary = tastebud_data::synth::generate(&params, &dir, true)?;
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "wrote {} interactions of {} users on {} items (seed {}) to {}",
+                        summary.interactions,
+                        summary.users,
+                        summary.items,
+                        summary.seed,
+                        dir.display()
+                    )?;
+                }
+            }
+            DatasetsCmd::Info { data, json } => {
+                let d = data.load()?;
+                let stats = DatasetStats::of(&d);
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+                } else {
+                    info::print(&mut out, &stats)?;
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`tastebud ... | head`) is not a failure.
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -28,6 +28,7 @@ pub mod features;
 pub mod ids;
 pub mod interactions;
 pub mod split;
+pub mod stats;
 pub mod topk;
 
 pub use dataset::{Dataset, DatasetMeta};
@@ -36,4 +37,5 @@ pub use features::{CategoricalBuilder, FeatureColumn, FeatureTable, FeatureValue
 pub use ids::{IdMap, ItemIdx, ItemMap, UserIdx, UserMap};
 pub use interactions::{Feedback, Interaction, Interactions, Triplets};
 pub use split::{Split, SplitSpec};
+pub use stats::DatasetStats;
 pub use topk::{ItemFilter, Scored, TopK, top_k, top_k_sparse};
