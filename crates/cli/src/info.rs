@@ -9,7 +9,8 @@ use tastebud_core::stats::Quantiles;
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
     t
 }
 
@@ -29,7 +30,11 @@ pub fn list(out: &mut impl Write, json: bool) -> Result<()> {
     writeln!(out, "{t}\n")?;
     let mut t = table(&["download", "size", "description"]);
     for r in remotes {
-        t.add_row(vec![r.name.to_string(), format!("{:.1} MB", r.approx_bytes as f64 / 1e6), r.description.to_string()]);
+        t.add_row(vec![
+            r.name.to_string(),
+            format!("{:.1} MB", r.approx_bytes as f64 / 1e6),
+            r.description.to_string(),
+        ]);
     }
     writeln!(out, "{t}")?;
     Ok(())
@@ -63,30 +68,75 @@ fn date(t: i64) -> String {
 
 fn quantile_row(name: &str, q: &Quantiles) -> Vec<String> {
     let f = |v: f64| format!("{v:.0}");
-    vec![name.into(), f(q.min), f(q.p25), f(q.p50), f(q.p75), f(q.p90), f(q.p99), f(q.max), format!("{:.1}", q.mean)]
+    vec![
+        name.into(),
+        f(q.min),
+        f(q.p25),
+        f(q.p50),
+        f(q.p75),
+        f(q.p90),
+        f(q.p99),
+        f(q.max),
+        format!("{:.1}", q.mean),
+    ]
 }
 
 /// `datasets info` as tables.
 pub fn print(out: &mut impl Write, s: &DatasetStats) -> Result<()> {
     let mut t = table(&["", ""]);
     t.add_row(vec!["dataset".to_string(), s.name.clone()]);
-    t.add_row(vec!["feedback".to_string(), format!("{:?}", s.kind).to_lowercase()]);
-    t.add_row(vec!["users".to_string(), format!("{} ({} with interactions)", thousands(s.users), thousands(s.active_users))]);
-    t.add_row(vec!["items".to_string(), format!("{} ({} with interactions)", thousands(s.items), thousands(s.active_items))]);
+    t.add_row(vec![
+        "feedback".to_string(),
+        format!("{:?}", s.kind).to_lowercase(),
+    ]);
+    t.add_row(vec![
+        "users".to_string(),
+        format!(
+            "{} ({} with interactions)",
+            thousands(s.users),
+            thousands(s.active_users)
+        ),
+    ]);
+    t.add_row(vec![
+        "items".to_string(),
+        format!(
+            "{} ({} with interactions)",
+            thousands(s.items),
+            thousands(s.active_items)
+        ),
+    ]);
     t.add_row(vec!["interactions".to_string(), thousands(s.interactions)]);
-    t.add_row(vec!["density".to_string(), format!("{:.4} %", s.density * 100.0)]);
-    t.add_row(vec!["mean value".to_string(), format!("{:.3}", s.mean_value)]);
+    t.add_row(vec![
+        "density".to_string(),
+        format!("{:.4} %", s.density * 100.0),
+    ]);
+    t.add_row(vec![
+        "mean value".to_string(),
+        format!("{:.3}", s.mean_value),
+    ]);
     if let Some((a, b)) = s.time_range {
-        t.add_row(vec!["time range".to_string(), format!("{} .. {} ({a} .. {b})", date(a), date(b))]);
+        t.add_row(vec![
+            "time range".to_string(),
+            format!("{} .. {} ({a} .. {b})", date(a), date(b)),
+        ]);
     }
     t.add_row(vec![
         "long-tail share".to_string(),
-        format!("{:.1} % of interactions outside the top 20 % of items", s.long_tail_share * 100.0),
+        format!(
+            "{:.1} % of interactions outside the top 20 % of items",
+            s.long_tail_share * 100.0
+        ),
     ]);
-    t.add_row(vec!["80 % of interactions".to_string(), format!("on {:.1} % of items", s.items_for_80pct * 100.0)]);
+    t.add_row(vec![
+        "80 % of interactions".to_string(),
+        format!("on {:.1} % of items", s.items_for_80pct * 100.0),
+    ]);
     t.add_row(vec!["item Gini".to_string(), format!("{:.3}", s.item_gini)]);
     if s.skipped_lines > 0 {
-        t.add_row(vec!["skipped lines".to_string(), thousands(s.skipped_lines as usize)]);
+        t.add_row(vec![
+            "skipped lines".to_string(),
+            thousands(s.skipped_lines as usize),
+        ]);
     }
     writeln!(out, "{t}\n")?;
 
@@ -105,7 +155,17 @@ pub fn print(out: &mut impl Write, s: &DatasetStats) -> Result<()> {
         writeln!(out, "{t}\n")?;
     }
 
-    let mut t = table(&["interactions per", "min", "p25", "p50", "p75", "p90", "p99", "max", "mean"]);
+    let mut t = table(&[
+        "interactions per",
+        "min",
+        "p25",
+        "p50",
+        "p75",
+        "p90",
+        "p99",
+        "max",
+        "mean",
+    ]);
     t.add_row(quantile_row("user", &s.per_user));
     t.add_row(quantile_row("item", &s.per_item));
     writeln!(out, "{t}")?;
@@ -118,7 +178,12 @@ pub fn print(out: &mut impl Write, s: &DatasetStats) -> Result<()> {
                     "categorical" => format!("{} labels", c.size),
                     _ => format!("{} values", c.size),
                 };
-                t.add_row(vec![who.to_string(), c.name.clone(), c.kind.to_string(), size]);
+                t.add_row(vec![
+                    who.to_string(),
+                    c.name.clone(),
+                    c.kind.to_string(),
+                    size,
+                ]);
             }
         }
         writeln!(out, "\n{t}")?;

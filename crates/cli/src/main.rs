@@ -112,8 +112,16 @@ impl DataArgs {
         };
         let format = if self.columns.is_some() || self.delimiter.is_some() {
             Format::Generic(GenericSpec {
-                delimiter: self.delimiter.as_deref().map(Delimiter::parse).transpose()?,
-                columns: self.columns.as_deref().map(Columns::parse_mapping).transpose()?,
+                delimiter: self
+                    .delimiter
+                    .as_deref()
+                    .map(Delimiter::parse)
+                    .transpose()?,
+                columns: self
+                    .columns
+                    .as_deref()
+                    .map(Columns::parse_mapping)
+                    .transpose()?,
                 header: None,
                 kind: opts.kind,
             })
@@ -123,7 +131,10 @@ impl DataArgs {
         let d = tastebud_data::load_as(&self.path, &format, &opts)
             .with_context(|| format!("loading {}", self.path.display()))?;
         if d.meta.skipped_lines > 0 {
-            eprintln!("warning: skipped {} malformed line(s)", d.meta.skipped_lines);
+            eprintln!(
+                "warning: skipped {} malformed line(s)",
+                d.meta.skipped_lines
+            );
         }
         Ok(d)
     }
@@ -134,9 +145,18 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
-            DatasetsCmd::Download { name, force, url, sha256, cache } => {
+            DatasetsCmd::Download {
+                name,
+                force,
+                url,
+                sha256,
+                cache,
+            } => {
                 let remote = tastebud_data::download::find(&name).with_context(|| {
-                    let names: Vec<&str> = tastebud_data::download::known().iter().map(|r| r.name).collect();
+                    let names: Vec<&str> = tastebud_data::download::known()
+                        .iter()
+                        .map(|r| r.name)
+                        .collect();
                     format!("unknown dataset `{name}`; known: {}", names.join(", "))
                 })?;
                 let mut opts = tastebud_data::download::DownloadOptions::default();
@@ -150,8 +170,16 @@ fn run(cli: Cli) -> Result<()> {
                 let dir = tastebud_data::download::download(remote, &opts)?;
                 writeln!(out, "{}", dir.display())?;
             }
-            DatasetsCmd::Synth { users, items, interactions, seed, out: dir, json } => {
-                let params = tastebud_data::synth::SynthParams::new(users, items, interactions, seed);
+            DatasetsCmd::Synth {
+                users,
+                items,
+                interactions,
+                seed,
+                out: dir,
+                json,
+            } => {
+                let params =
+                    tastebud_data::synth::SynthParams::new(users, items, interactions, seed);
                 let summary = tastebud_data::synth::generate(&params, &dir, true)?;
                 if json {
                     writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
@@ -187,7 +215,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed pipe (`tastebud ... | head`) is not a failure.
-            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");

@@ -4,8 +4,15 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn tastebud(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tastebud")).args(args).output().expect("binary runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_tastebud"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn ml100k() -> PathBuf {
@@ -13,7 +20,11 @@ fn ml100k() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
         .join("ml-100k");
-    assert!(dir.join("u.data").is_file(), "ML-100K not found at {} (set TASTEBUD_DATA)", dir.display());
+    assert!(
+        dir.join("u.data").is_file(),
+        "ML-100K not found at {} (set TASTEBUD_DATA)",
+        dir.display()
+    );
     dir
 }
 
@@ -22,7 +33,14 @@ fn info_prints_the_ml100k_numbers() {
     let dir = ml100k();
     let (ok, out, err) = tastebud(&["datasets", "info", dir.to_str().unwrap()]);
     assert!(ok, "{err}");
-    for needle in ["100,000", "943", "1,682", "6.3047 %", "19 labels", "1997-09-20"] {
+    for needle in [
+        "100,000",
+        "943",
+        "1,682",
+        "6.3047 %",
+        "19 labels",
+        "1997-09-20",
+    ] {
         assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
     }
     let (ok, out, _) = tastebud(&["datasets", "info", dir.to_str().unwrap(), "--json"]);
@@ -38,27 +56,52 @@ fn info_prints_the_ml100k_numbers() {
 fn info_reads_a_generic_file_with_a_column_mapping() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("log.csv");
-    std::fs::write(&f, "ts;who;what;stars\n10;alice;x;4\n20;bob;x;5\n30;alice;y;3\n").unwrap();
+    std::fs::write(
+        &f,
+        "ts;who;what;stars\n10;alice;x;4\n20;bob;x;5\n30;alice;y;3\n",
+    )
+    .unwrap();
     let (ok, out, err) = tastebud(&[
-        "datasets", "info", f.to_str().unwrap(), "--json", "--columns", "user=who,item=what,rating=stars,time=ts",
+        "datasets",
+        "info",
+        f.to_str().unwrap(),
+        "--json",
+        "--columns",
+        "user=who,item=what,rating=stars,time=ts",
     ]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((v["users"].as_u64(), v["items"].as_u64(), v["interactions"].as_u64()), (Some(2), Some(2), Some(3)));
+    assert_eq!(
+        (
+            v["users"].as_u64(),
+            v["items"].as_u64(),
+            v["interactions"].as_u64()
+        ),
+        (Some(2), Some(2), Some(3))
+    );
 }
 
 #[test]
 fn bad_input_is_a_clear_error_with_a_failing_status() {
     let (ok, _, err) = tastebud(&["datasets", "info", "/nonexistent/folder"]);
     assert!(!ok);
-    assert!(err.starts_with("error:") && err.contains("/nonexistent/folder"), "{err}");
+    assert!(
+        err.starts_with("error:") && err.contains("/nonexistent/folder"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("r.tsv");
     std::fs::write(&f, "1\t2\t5\t100\n1\t3\tfive\t101\n").unwrap();
     let (ok, _, err) = tastebud(&["datasets", "info", f.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("r.tsv:2:") && err.contains("five"), "{err}");
-    let (ok, out, err) = tastebud(&["datasets", "info", f.to_str().unwrap(), "--skip-bad-lines", "--json"]);
+    let (ok, out, err) = tastebud(&[
+        "datasets",
+        "info",
+        f.to_str().unwrap(),
+        "--skip-bad-lines",
+        "--json",
+    ]);
     assert!(ok, "{err}");
     assert!(err.contains("skipped 1"), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -71,7 +114,17 @@ fn synth_then_info_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("synth");
     let (ok, _, err) = tastebud(&[
-        "datasets", "synth", "--users", "50", "--items", "80", "--interactions", "600", "--seed", "3", "--out",
+        "datasets",
+        "synth",
+        "--users",
+        "50",
+        "--items",
+        "80",
+        "--interactions",
+        "600",
+        "--seed",
+        "3",
+        "--out",
         out_dir.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
@@ -86,7 +139,15 @@ fn synth_then_info_round_trip() {
 fn list_names_every_downloadable_dataset() {
     let (ok, out, _) = tastebud(&["datasets", "list"]);
     assert!(ok);
-    for name in ["ml-100k", "ml-1m", "ml-latest-small", "ml-20m", "ml-25m", "goodbooks-10k", "netflix-prize"] {
+    for name in [
+        "ml-100k",
+        "ml-1m",
+        "ml-latest-small",
+        "ml-20m",
+        "ml-25m",
+        "goodbooks-10k",
+        "netflix-prize",
+    ] {
         assert!(out.contains(name), "{name} missing:\n{out}");
     }
     let (ok, _, err) = tastebud(&["datasets", "download", "no-such-dataset"]);

@@ -483,6 +483,9 @@ impl Interactions {
 }
 
 /// Sorts each row by item and merges duplicate items by the `kind` rule, compacting in place.
+///
+/// Rows are processed in parallel in groups of contiguous rows (each group compacts inside its own region),
+/// then the groups are moved left into place.
 fn sort_and_dedup_rows(
     row_ptr: &mut [usize],
     items: &mut Vec<ItemIdx>,
@@ -490,76 +493,60 @@ fn sort_and_dedup_rows(
     mut times: Option<&mut Vec<i64>>,
     kind: Feedback,
 ) {
+    use rayon::prelude::*;
     let n_users = row_ptr.len() - 1;
-    let mut order: Vec<u32> = Vec::new();
-    let mut tmp_i: Vec<ItemIdx> = Vec::new();
-    let mut tmp_v: Vec<f32> = Vec::new();
-    let mut tmp_t: Vec<i64> = Vec::new();
-    let mut write = 0usize;
-    let mut start = row_ptr[0];
-    for u in 0..n_users {
-        let end = row_ptr[u + 1];
-        let len = end - start;
-        let sorted = items[start..end].windows(2).all(|w| w[0] < w[1]);
-        if sorted {
-            // Common case (files sorted by user then item, no duplicates): just move the row.
-            items.copy_within(start..end, write);
-            values.copy_within(start..end, write);
-            if let Some(t) = times.as_deref_mut() {
-                t.copy_within(start..end, write);
-            }
-            row_ptr[u] = write;
-            write += len;
-        } else {
-            order.clear();
-            order.extend(0..len as u32);
-            // Sorting (item, input position) keeps duplicates in input order.
-            order.sort_unstable_by_key(|&k| (items[start + k as usize], k));
-            tmp_i.clear();
-            tmp_v.clear();
-            tmp_t.clear();
-            for &k in &order {
-                let p = start + k as usize;
-                let (it, v) = (items[p], values[p]);
-                let t = times.as_deref().map(|t| t[p]);
-                if tmp_i.last() == Some(&it) {
-                    let last = tmp_i.len() - 1;
-                    match kind {
-                        Feedback::Implicit => {
-                            tmp_v[last] += v;
-                            if let Some(t) = t {
-                                tmp_t[last] = tmp_t[last].max(t);
-                            }
-                        }
-                        Feedback::Explicit => {
-                            // Later in input wins unless it is strictly older.
-                            let newer = t.is_none_or(|t| t >= tmp_t[last]);
-                            if newer {
-                                tmp_v[last] = v;
-                                if let Some(t) = t {
-                                    tmp_t[last] = t;
-                                }
-                            }
-                        }
-                    }
-                } else {
-                    tmp_i.push(it);
-                    tmp_v.push(v);
-                    if let Some(t) = t {
-                        tmp_t.push(t);
-                    }
-                }
-            }
-            let n = tmp_i.len();
-            items[write..write + n].copy_from_slice(&tmp_i);
-            values[write..write + n].copy_from_slice(&tmp_v);
-            if let Some(t) = times.as_deref_mut() {
-                t[write..write + n].copy_from_slice(&tmp_t);
-            }
-            row_ptr[u] = write;
-            write += n;
+    let nnz = row_ptr[n_users];
+    // Groups of rows holding about nnz / (8 * threads) interactions each.
+    let target = (nnz / (8 * rayon::current_num_threads().max(1))).max(4096);
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut a = 0;
+    while a < n_users {
+        let mut b = a + 1;
+        while b < n_users && row_ptr[b] - row_ptr[a] < target {
+            b += 1;
         }
-        start = end;
+        groups.push((a, b));
+        a = b;
+    }
+    let mut empty_times: Vec<i64> = Vec::new();
+    let (mut ri, mut rv) = (&mut items[..], &mut values[..]);
+    let mut rt: &mut [i64] = match times.as_deref_mut() {
+        Some(t) => &mut t[..],
+        None => &mut empty_times[..],
+    };
+    let mut tasks = Vec::with_capacity(groups.len());
+    for &(a, b) in &groups {
+        let len = row_ptr[b] - row_ptr[a];
+        let (gi, r) = std::mem::take(&mut ri).split_at_mut(len);
+        ri = r;
+        let (gv, r) = std::mem::take(&mut rv).split_at_mut(len);
+        rv = r;
+        let tlen = if rt.is_empty() { 0 } else { len };
+        let (gt, r) = std::mem::take(&mut rt).split_at_mut(tlen);
+        rt = r;
+        let lens: Vec<usize> = (a..b).map(|u| row_ptr[u + 1] - row_ptr[u]).collect();
+        tasks.push((lens, gi, gv, gt));
+    }
+    let new_lens: Vec<Vec<usize>> = tasks
+        .into_par_iter()
+        .map(|(lens, gi, gv, gt)| dedup_group(&lens, gi, gv, gt, kind))
+        .collect();
+    // Move each group's compacted prefix left and rebuild the row pointers.
+    let mut write = 0usize;
+    for (&(a, b), lens) in groups.iter().zip(&new_lens) {
+        let start = row_ptr[a];
+        let kept: usize = lens.iter().sum();
+        items.copy_within(start..start + kept, write);
+        values.copy_within(start..start + kept, write);
+        if let Some(t) = times.as_deref_mut() {
+            t.copy_within(start..start + kept, write);
+        }
+        let mut p = write;
+        for (u, &l) in (a..b).zip(lens) {
+            row_ptr[u] = p;
+            p += l;
+        }
+        write += kept;
     }
     row_ptr[n_users] = write;
     items.truncate(write);
@@ -570,6 +557,87 @@ fn sort_and_dedup_rows(
         t.truncate(write);
         t.shrink_to_fit();
     }
+}
+
+/// Sorts and deduplicates the rows of one group (`lens` are the row lengths, the slices the group's region),
+/// compacting them to the start of the region; returns the new row lengths. `times` is empty when absent.
+fn dedup_group(
+    lens: &[usize],
+    items: &mut [ItemIdx],
+    values: &mut [f32],
+    times: &mut [i64],
+    kind: Feedback,
+) -> Vec<usize> {
+    let has_t = !times.is_empty();
+    let mut order: Vec<u32> = Vec::new();
+    let mut tmp_i: Vec<ItemIdx> = Vec::new();
+    let mut tmp_v: Vec<f32> = Vec::new();
+    let mut tmp_t: Vec<i64> = Vec::new();
+    let mut out = Vec::with_capacity(lens.len());
+    let (mut start, mut write) = (0usize, 0usize);
+    for &len in lens {
+        let end = start + len;
+        if items[start..end].windows(2).all(|w| w[0] < w[1]) {
+            // Common case (files sorted by user then item, no duplicates): just move the row.
+            items.copy_within(start..end, write);
+            values.copy_within(start..end, write);
+            if has_t {
+                times.copy_within(start..end, write);
+            }
+            out.push(len);
+            write += len;
+            start = end;
+            continue;
+        }
+        order.clear();
+        order.extend(0..len as u32);
+        // Sorting (item, input position) keeps duplicates in input order.
+        order.sort_unstable_by_key(|&k| (items[start + k as usize], k));
+        tmp_i.clear();
+        tmp_v.clear();
+        tmp_t.clear();
+        for &k in &order {
+            let p = start + k as usize;
+            let (it, v) = (items[p], values[p]);
+            let t = has_t.then(|| times[p]);
+            if tmp_i.last() == Some(&it) {
+                let last = tmp_i.len() - 1;
+                match kind {
+                    Feedback::Implicit => {
+                        tmp_v[last] += v;
+                        if let Some(t) = t {
+                            tmp_t[last] = tmp_t[last].max(t);
+                        }
+                    }
+                    Feedback::Explicit => {
+                        // Later in input wins unless it is strictly older.
+                        if t.is_none_or(|t| t >= tmp_t[last]) {
+                            tmp_v[last] = v;
+                            if let Some(t) = t {
+                                tmp_t[last] = t;
+                            }
+                        }
+                    }
+                }
+            } else {
+                tmp_i.push(it);
+                tmp_v.push(v);
+                if let Some(t) = t {
+                    tmp_t.push(t);
+                }
+            }
+        }
+        let n = tmp_i.len();
+        items[write..write + n].copy_from_slice(&tmp_i);
+        values[write..write + n].copy_from_slice(&tmp_v);
+        if has_t {
+            times[write..write + n].copy_from_slice(&tmp_t);
+        }
+        out.push(n);
+        write += n;
+        start = end;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -653,6 +721,49 @@ mod tests {
         assert_eq!((z.n_users(), z.n_items(), z.nnz()), (4, 5, 2));
         assert!(z.user_items(UserIdx(3)).is_empty());
         assert!(y.with_shape(1, 3).is_err());
+    }
+
+    /// Large enough for the parallel row sort to use many groups; compared with a naive map.
+    #[test]
+    fn parallel_dedup_matches_naive_on_many_groups() {
+        let (n_users, n_items) = (500u32, 300u32);
+        let mut recs = Vec::new();
+        let mut state = 12345u64;
+        for k in 0..200_000u64 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = ((state >> 33) % n_users as u64) as u32;
+            let i = ((state >> 13) % n_items as u64) as u32;
+            recs.push(rec(u, i, (k % 5 + 1) as f32, ((state >> 40) % 50) as i64));
+        }
+        for kind in [Feedback::Explicit, Feedback::Implicit] {
+            let x = Interactions::from_records(n_users as usize, n_items as usize, &recs, kind)
+                .unwrap();
+            let mut naive: std::collections::BTreeMap<(u32, u32), (f32, i64)> = Default::default();
+            for r in &recs {
+                let t = r.time.unwrap();
+                naive
+                    .entry((r.user.0, r.item.0))
+                    .and_modify(|e| match kind {
+                        Feedback::Implicit => {
+                            e.0 += r.value;
+                            e.1 = e.1.max(t);
+                        }
+                        Feedback::Explicit => {
+                            if t >= e.1 {
+                                *e = (r.value, t);
+                            }
+                        }
+                    })
+                    .or_insert((r.value, t));
+            }
+            let got: Vec<_> = x
+                .iter()
+                .map(|r| ((r.user.0, r.item.0), (r.value, r.time.unwrap())))
+                .collect();
+            assert_eq!(got, naive.into_iter().collect::<Vec<_>>());
+        }
     }
 
     proptest! {

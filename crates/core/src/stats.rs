@@ -40,8 +40,21 @@ impl Quantiles {
             let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
             v[rank - 1] as f64
         };
-        let mean = if n == 0 { 0.0 } else { v.iter().sum::<usize>() as f64 / n as f64 };
-        Quantiles { min: q(0.0), p25: q(0.25), p50: q(0.5), p75: q(0.75), p90: q(0.9), p99: q(0.99), max: q(1.0), mean }
+        let mean = if n == 0 {
+            0.0
+        } else {
+            v.iter().sum::<usize>() as f64 / n as f64
+        };
+        Quantiles {
+            min: q(0.0),
+            p25: q(0.25),
+            p50: q(0.5),
+            p75: q(0.75),
+            p90: q(0.9),
+            p99: q(0.99),
+            max: q(1.0),
+            mean,
+        }
     }
 }
 
@@ -110,7 +123,11 @@ fn summarise(t: Option<&crate::FeatureTable>) -> Vec<FeatureSummary> {
                     FeatureValues::Numeric(v) => ("numeric", v.iter().flatten().count()),
                     FeatureValues::Text(v) => ("text", v.iter().flatten().count()),
                 };
-                FeatureSummary { name: c.name.clone(), kind, size }
+                FeatureSummary {
+                    name: c.name.clone(),
+                    kind,
+                    size,
+                }
             })
             .collect()
     })
@@ -144,16 +161,31 @@ impl DatasetStats {
         if hist.len() > 20 {
             hist.clear();
         }
-        let mean_value =
-            if nnz == 0 { 0.0 } else { x.values().iter().map(|&v| v as f64).sum::<f64>() / nnz as f64 };
-        let time_range = x.times().and_then(|t| Some((*t.iter().min()?, *t.iter().max()?)));
-        let per_item = Quantiles::of(&item_counts.iter().copied().filter(|&c| c > 0).collect::<Vec<_>>());
+        let mean_value = if nnz == 0 {
+            0.0
+        } else {
+            x.values().iter().map(|&v| v as f64).sum::<f64>() / nnz as f64
+        };
+        let time_range = x
+            .times()
+            .and_then(|t| Some((*t.iter().min()?, *t.iter().max()?)));
+        let per_item = Quantiles::of(
+            &item_counts
+                .iter()
+                .copied()
+                .filter(|&c| c > 0)
+                .collect::<Vec<_>>(),
+        );
         // Popularity concentration over the whole catalogue.
         item_counts.sort_unstable_by(|a, b| b.cmp(a));
         let n_items = item_counts.len();
         let head = (n_items as f64 * 0.2).ceil() as usize;
         let head_sum: usize = item_counts[..head.min(n_items)].iter().sum();
-        let long_tail_share = if nnz == 0 { 0.0 } else { 1.0 - head_sum as f64 / nnz as f64 };
+        let long_tail_share = if nnz == 0 {
+            0.0
+        } else {
+            1.0 - head_sum as f64 / nnz as f64
+        };
         let mut acc = 0usize;
         let mut k80 = 0usize;
         for &c in &item_counts {
@@ -163,7 +195,11 @@ impl DatasetStats {
             acc += c;
             k80 += 1;
         }
-        let items_for_80pct = if n_items == 0 { 0.0 } else { k80 as f64 / n_items as f64 };
+        let items_for_80pct = if n_items == 0 {
+            0.0
+        } else {
+            k80 as f64 / n_items as f64
+        };
         let item_gini = gini(&item_counts);
         DatasetStats {
             name: d.meta.name.clone(),
@@ -204,7 +240,11 @@ pub fn gini(counts: &[usize]) -> f64 {
     }
     let mut c = counts.to_vec();
     c.sort_unstable();
-    let num: f64 = c.iter().enumerate().map(|(i, &v)| (2.0 * (i as f64 + 1.0) - n as f64 - 1.0) * v as f64).sum();
+    let num: f64 = c
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (2.0 * (i as f64 + 1.0) - n as f64 - 1.0) * v as f64)
+        .sum();
     num / (n as f64 * total as f64)
 }
 
@@ -219,7 +259,14 @@ mod tests {
         let x = Interactions::from_triplets(
             3,
             5,
-            &[(0, 0, 5.0), (1, 0, 4.0), (2, 0, 4.0), (0, 1, 3.0), (1, 1, 1.0), (0, 2, 5.0)],
+            &[
+                (0, 0, 5.0),
+                (1, 0, 4.0),
+                (2, 0, 4.0),
+                (0, 1, 3.0),
+                (1, 1, 1.0),
+                (0, 2, 5.0),
+            ],
             Feedback::Explicit,
         )
         .unwrap();
@@ -228,7 +275,10 @@ mod tests {
         assert_eq!((s.users, s.items, s.interactions), (3, 5, 6));
         assert!((s.density - 0.4).abs() < 1e-12);
         assert_eq!(s.active_items, 3);
-        assert_eq!(s.value_histogram, vec![(1.0, 1), (3.0, 1), (4.0, 2), (5.0, 2)]);
+        assert_eq!(
+            s.value_histogram,
+            vec![(1.0, 1), (3.0, 1), (4.0, 2), (5.0, 2)]
+        );
         assert_eq!(s.per_user.max, 3.0);
         assert_eq!(s.per_user.p50, 2.0);
         // head = ceil(0.2 * 5) = 1 item (item 0, 3 of 6 interactions): tail share 0.5

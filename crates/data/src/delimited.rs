@@ -410,6 +410,9 @@ fn unquote<'a>(f: &Field<'a>) -> std::borrow::Cow<'a, [u8]> {
 /// Per-block interner of id bytes to local indices, in order of first appearance.
 #[derive(Default)]
 struct Interner<'a> {
+    /// Canonical decimal ids (no sign, no leading zero, at most 18 digits) keyed by value: integer hashing
+    /// and comparison are several times cheaper than byte-slice ones, and most datasets use such ids.
+    nums: FxHashMap<u64, u32>,
     map: FxHashMap<std::borrow::Cow<'a, [u8]>, u32>,
     ids: Vec<&'a str>,
     owned: Vec<(u32, String)>,
@@ -419,6 +422,23 @@ impl<'a> Interner<'a> {
     /// Returns the local index, or an error reason for a non-UTF-8 or empty id.
     fn intern(&mut self, f: &Field<'a>) -> std::result::Result<u32, &'static str> {
         let raw = f.0;
+        if !f.1
+            && !raw.is_empty()
+            && raw.len() <= 18
+            && (raw[0] != b'0' || raw.len() == 1)
+            && raw.iter().all(u8::is_ascii_digit)
+        {
+            let key = raw
+                .iter()
+                .fold(0u64, |acc, &c| acc * 10 + (c - b'0') as u64);
+            let next = self.ids.len() as u32;
+            let i = *self.nums.entry(key).or_insert(next);
+            if i == next {
+                self.ids
+                    .push(std::str::from_utf8(raw).expect("ASCII digits"));
+            }
+            return Ok(i);
+        }
         if let Some(&i) = self.map.get(raw) {
             return Ok(i);
         }
@@ -499,7 +519,8 @@ fn parse_chunk<'a>(
         if let Some(s) = l.strip_suffix(b"\r") {
             l = s;
         }
-        if l.iter().all(|c| c.is_ascii_whitespace()) {
+        // Blank lines are skipped; the full scan only runs for lines that start with whitespace.
+        if l.first().is_none_or(u8::is_ascii_whitespace) && l.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         if let Err(reason) = parse_line(l, fmt, p, &mut fields, &mut out) {
@@ -559,9 +580,57 @@ fn parse_line<'a>(
 }
 
 fn parse_value(f: &Field<'_>) -> Option<f32> {
+    if let Some(v) = parse_decimal_fast(f.0) {
+        return Some(v);
+    }
     let s = std::str::from_utf8(f.0).ok()?.trim();
     let v: f32 = s.parse().ok()?;
     v.is_finite().then_some(v)
+}
+
+/// Fast path for the plain decimals rating files hold (`4`, `3.5`, `-1`, `0.25`): at most 7 significant
+/// digits and 10 decimals, so `digits / 10^k` is a division of two exactly representable `f32`s and IEEE
+/// rounding makes it equal to the correctly rounded parse. Anything else falls back to `str::parse`.
+#[inline]
+fn parse_decimal_fast(b: &[u8]) -> Option<f32> {
+    let (neg, b) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    if b.is_empty() || b.len() > 12 {
+        return None;
+    }
+    let mut n: u32 = 0;
+    let mut digits = 0;
+    let mut frac: Option<u32> = None;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                n = n * 10 + (c - b'0') as u32;
+                digits += 1;
+                if let Some(f) = frac.as_mut() {
+                    *f += 1;
+                }
+            }
+            b'.' if frac.is_none() => frac = Some(0),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 7 {
+        return None;
+    }
+    const POW10: [f32; 11] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+    let v = n as f32 / POW10[frac.unwrap_or(0) as usize];
+    Some(if neg { -v } else { v })
+}
+
+/// Unix seconds as plain digits (the common case), else the general [`parse_time`].
+#[inline]
+fn parse_time_bytes(b: &[u8]) -> Option<i64> {
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0i64, |acc, &c| acc * 10 + (c - b'0') as i64));
+    }
+    parse_time(std::str::from_utf8(b).ok()?)
 }
 
 /// Parses Unix seconds (`874965758`, `1.2e9` not accepted; a fractional part is truncated) or a date
@@ -681,6 +750,34 @@ mod tests {
             &mut f,
         );
         assert_eq!(f.len(), 2);
+    }
+
+    #[test]
+    fn fast_decimal_equals_std_parse() {
+        for s in [
+            "4",
+            "3.5",
+            "0.5",
+            "-1",
+            "0.1",
+            "2.25",
+            "1234567",
+            "0.0000001",
+            "007",
+            "4.",
+            "99.99",
+        ] {
+            assert_eq!(
+                parse_decimal_fast(s.as_bytes()),
+                Some(s.parse::<f32>().unwrap()),
+                "{s}"
+            );
+        }
+        for s in ["", ".", "-", "1e5", "12345678", "1.2.3", "nan", " 4"] {
+            assert_eq!(parse_decimal_fast(s.as_bytes()), None, "{s}");
+        }
+        assert_eq!(parse_time_bytes(b"874965758"), Some(874965758));
+        assert_eq!(parse_time_bytes(b"2005-09-06"), Some(1125964800));
     }
 
     #[test]

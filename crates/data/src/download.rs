@@ -37,6 +37,9 @@ pub struct Remote {
     pub url: &'static str,
     /// Expected SHA-256 of the archive (lowercase hex), where known for certain.
     pub sha256: Option<&'static str>,
+    /// The MD5 the publisher lists for the archive (GroupLens publishes `<archive>.md5` files and no SHA-256),
+    /// checked when no SHA-256 is known. Weaker than SHA-256 against tampering, but it catches corruption.
+    pub md5: Option<&'static str>,
     /// How the archive is packed.
     pub kind: ArchiveKind,
     /// The single top-level folder the archive unpacks to, or `None` when its files sit at the top.
@@ -52,6 +55,7 @@ static KNOWN: [Remote; 6] = [
         name: "ml-100k",
         url: "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
         sha256: None,
+        md5: Some("0e33842e24a9c977be4e0107933c0723"),
         kind: ArchiveKind::Zip,
         folder: Some("ml-100k"),
         approx_bytes: 4_900_000,
@@ -61,6 +65,7 @@ static KNOWN: [Remote; 6] = [
         name: "ml-1m",
         url: "https://files.grouplens.org/datasets/movielens/ml-1m.zip",
         sha256: None,
+        md5: Some("c4d9eecfca2ab87c1945afe126590906"),
         kind: ArchiveKind::Zip,
         folder: Some("ml-1m"),
         approx_bytes: 5_900_000,
@@ -70,6 +75,7 @@ static KNOWN: [Remote; 6] = [
         name: "ml-latest-small",
         url: "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip",
         sha256: None,
+        md5: None,
         kind: ArchiveKind::Zip,
         folder: Some("ml-latest-small"),
         approx_bytes: 1_000_000,
@@ -79,6 +85,7 @@ static KNOWN: [Remote; 6] = [
         name: "ml-20m",
         url: "https://files.grouplens.org/datasets/movielens/ml-20m.zip",
         sha256: None,
+        md5: Some("cd245b17a1ae2cc31bb14903e1204af3"),
         kind: ArchiveKind::Zip,
         folder: Some("ml-20m"),
         approx_bytes: 198_000_000,
@@ -88,6 +95,7 @@ static KNOWN: [Remote; 6] = [
         name: "ml-25m",
         url: "https://files.grouplens.org/datasets/movielens/ml-25m.zip",
         sha256: None,
+        md5: Some("6b51fb2759a8657d3bfcbfc42b592ada"),
         kind: ArchiveKind::Zip,
         folder: Some("ml-25m"),
         approx_bytes: 262_000_000,
@@ -97,6 +105,7 @@ static KNOWN: [Remote; 6] = [
         name: "goodbooks-10k",
         url: "https://github.com/zygmuntz/goodbooks-10k/releases/download/v1.0/goodbooks-10k.zip",
         sha256: None,
+        md5: None,
         kind: ArchiveKind::Zip,
         folder: None,
         approx_bytes: 30_000_000,
@@ -198,13 +207,25 @@ pub fn download(remote: &Remote, opts: &DownloadOptions) -> Result<PathBuf> {
     };
     if !reuse {
         let part = cache.join(format!("{}.zip.part", remote.name));
-        let actual = match fetch(url, &part, remote.name, opts.progress) {
-            Ok(hash) => hash,
+        let digests = match fetch(url, &part, remote.name, opts.progress) {
+            Ok(d) => d,
             Err(e) => {
                 let _ = fs::remove_file(&part);
                 return Err(e);
             }
         };
+        let actual = digests.sha256;
+        // The publisher's MD5 applies only to the published URL's file, so not when a SHA-256 is pinned.
+        if let (None, Some(md5)) = (&expected, remote.md5)
+            && digests.md5 != md5
+        {
+            let _ = fs::remove_file(&part);
+            return Err(Error::Download(format!(
+                "checksum mismatch for {url}: expected md5 {md5} (published), got {} \
+                 (the partial download was deleted)",
+                digests.md5
+            )));
+        }
         match &expected {
             Some(hex) if *hex != actual => {
                 let _ = fs::remove_file(&part);
@@ -239,11 +260,11 @@ pub fn download(remote: &Remote, opts: &DownloadOptions) -> Result<PathBuf> {
         }
         return Err(e);
     }
-    if target.exists() {
-        if let Err(e) = fs::remove_dir_all(&target) {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(Error::io(&target, e));
-        }
+    if target.exists()
+        && let Err(e) = fs::remove_dir_all(&target)
+    {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(Error::io(&target, e));
     }
     if let Err(e) = fs::rename(&tmp, &target) {
         let _ = fs::remove_dir_all(&tmp);
@@ -310,8 +331,14 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-/// Streams `url` into `part`, hashing as it goes; returns the SHA-256 as lowercase hex.
-fn fetch(url: &str, part: &Path, label: &str, progress: bool) -> Result<String> {
+/// Hex digests of a downloaded file.
+struct Digests {
+    sha256: String,
+    md5: String,
+}
+
+/// Streams `url` into `part`, hashing as it goes; returns its SHA-256 and MD5 as lowercase hex.
+fn fetch(url: &str, part: &Path, label: &str, progress: bool) -> Result<Digests> {
     let fail = |reason: String| Error::Download(format!("GET {url}: {reason}"));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -332,6 +359,7 @@ fn fetch(url: &str, part: &Path, label: &str, progress: bool) -> Result<String> 
     let file = File::create(part).map_err(|e| Error::io(part, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
+    let mut md5 = md5::Md5::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
     loop {
@@ -345,6 +373,7 @@ fn fetch(url: &str, part: &Path, label: &str, progress: bool) -> Result<String> 
             }
         };
         hasher.update(&buf[..n]);
+        md5.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(|e| Error::io(part, e))?;
         total += n as u64;
         bar.inc(n as u64);
@@ -355,15 +384,18 @@ fn fetch(url: &str, part: &Path, label: &str, progress: bool) -> Result<String> 
         .sync_all()
         .map_err(|e| Error::io(part, e))?;
     bar.finish_and_clear();
-    if let Some(len) = len {
-        if total != len {
-            return Err(fail(format!("the body ended after {total} of {len} bytes")));
-        }
+    if let Some(len) = len
+        && total != len
+    {
+        return Err(fail(format!("the body ended after {total} of {len} bytes")));
     }
     if progress {
         eprintln!("downloaded {label}: {total} bytes");
     }
-    Ok(to_hex(&hasher.finalize()))
+    Ok(Digests {
+        sha256: to_hex(&hasher.finalize()),
+        md5: to_hex(&md5.finalize()),
+    })
 }
 
 fn progress_bar(len: Option<u64>, progress: bool, label: &str) -> ProgressBar {

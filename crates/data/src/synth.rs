@@ -71,7 +71,7 @@ const MAX_ATTEMPTS: usize = 16;
 const ACTIVITY_SIGMA: f64 = 1.0;
 /// Rating centre; chosen candidates have positive affinity, so this sits below 3.5 and the mean rating
 /// comes out near MovieLens' 3.5.
-const RATING_CENTRE: f64 = 2.6;
+const RATING_CENTRE: f64 = 3.0;
 /// Weight of the affinity in the rating.
 const AFFINITY_SCALE: f64 = 0.9;
 /// Standard deviations of user bias, item bias and rating noise.
@@ -466,7 +466,11 @@ fn allocate(weights: &[f64], total: u64, cap: u32) -> Vec<u32> {
     // Largest remainders get the leftover.
     fractions.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut left = total - assigned;
-    for &(_, u) in fractions.iter().cycle().take(if left == 0 { 0 } else { n * 2 }) {
+    for &(_, u) in fractions
+        .iter()
+        .cycle()
+        .take(if left == 0 { 0 } else { n * 2 })
+    {
         if left == 0 {
             break;
         }
@@ -526,10 +530,8 @@ fn write_ratings(
     drop(activity);
 
     let bar = if progress {
-        let bar = ProgressBar::with_draw_target(
-            Some(params.interactions),
-            ProgressDrawTarget::stderr(),
-        );
+        let bar =
+            ProgressBar::with_draw_target(Some(params.interactions), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
             "{msg} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
         )
@@ -588,13 +590,7 @@ fn write_ratings(
             let halves = (raw * 2.0).round().clamp(1.0, 10.0) as u32;
             stats.rating_sum += f64::from(halves) / 2.0;
             let tenths = if halves % 2 == 1 { 5 } else { 0 };
-            writeln!(
-                out,
-                "{user_id},{},{}.{tenths},{t}",
-                item + 1,
-                halves / 2
-            )
-            .map_err(io)?;
+            writeln!(out, "{user_id},{},{}.{tenths},{t}", item + 1, halves / 2).map_err(io)?;
             rated[item as usize] = true;
         }
         stats.rows += u64::from(count);

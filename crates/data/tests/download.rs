@@ -110,6 +110,7 @@ fn remote(name: &'static str) -> Remote {
         name,
         url: "http://127.0.0.1:9/unused.zip",
         sha256: None,
+        md5: None,
         kind: ArchiveKind::Zip,
         folder: Some("tiny"),
         approx_bytes: 1_000,
@@ -127,7 +128,10 @@ fn options(cache: &Path, url: String, sha256: Option<String>) -> DownloadOptions
 
 fn no_leftovers(cache: &Path, name: &str) {
     assert!(!cache.join(name).exists(), "dataset folder left behind");
-    assert!(!cache.join(format!("{name}.zip.part")).exists(), ".part left behind");
+    assert!(
+        !cache.join(format!("{name}.zip.part")).exists(),
+        ".part left behind"
+    );
     let stray: Vec<_> = std::fs::read_dir(cache)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -144,7 +148,11 @@ fn right_checksum_unpacks_the_archive() {
     let body = tiny_zip();
     let server = Server::start("tiny.zip", body.clone());
     let cache = tempfile::tempdir().unwrap();
-    let opts = options(cache.path(), server.url("tiny.zip"), Some(sha256_hex(&body)));
+    let opts = options(
+        cache.path(),
+        server.url("tiny.zip"),
+        Some(sha256_hex(&body)),
+    );
     let dir = download::download(&remote("tiny"), &opts).unwrap();
     assert_eq!(dir, cache.path().join("tiny").join("tiny"));
     assert_eq!(std::fs::read_to_string(dir.join("u.data")).unwrap(), U_DATA);
@@ -168,7 +176,11 @@ fn uppercase_checksum_is_accepted_and_none_means_unchecked() {
     let upper = sha256_hex(&body).to_uppercase();
     let opts = options(cache.path(), server.url("tiny.zip"), Some(upper));
     assert!(download::download(&remote("upper"), &opts).is_ok());
-    let opts = options(cache.path(), server.url("tiny.zip"), None);
+    // With progress on (a bar on stderr when it is a terminal, and the computed hash printed).
+    let opts = DownloadOptions {
+        progress: true,
+        ..options(cache.path(), server.url("tiny.zip"), None)
+    };
     let dir = download::download(&remote("unchecked"), &opts).unwrap();
     assert_eq!(std::fs::read_to_string(dir.join("u.data")).unwrap(), U_DATA);
 }
@@ -196,7 +208,10 @@ fn malformed_checksum_is_rejected_before_any_request() {
     let cache = tempfile::tempdir().unwrap();
     let opts = options(cache.path(), server.url("tiny.zip"), Some("abc".into()));
     let err = download::download(&remote("tiny"), &opts).unwrap_err();
-    assert!(matches!(err, Error::InvalidParam { name: "sha256", .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::InvalidParam { name: "sha256", .. }),
+        "{err:?}"
+    );
     assert_eq!(server.hits(), 0);
 }
 
@@ -238,12 +253,20 @@ fn second_call_uses_the_cache_unless_forced() {
     let body = tiny_zip();
     let server = Server::start("tiny.zip", body.clone());
     let cache = tempfile::tempdir().unwrap();
-    let mut opts = options(cache.path(), server.url("tiny.zip"), Some(sha256_hex(&body)));
+    let mut opts = options(
+        cache.path(),
+        server.url("tiny.zip"),
+        Some(sha256_hex(&body)),
+    );
     let first = download::download(&remote("tiny"), &opts).unwrap();
     assert_eq!(server.hits(), 1);
     let second = download::download(&remote("tiny"), &opts).unwrap();
     assert_eq!(first, second);
-    assert_eq!(server.hits(), 1, "a cached dataset must not be downloaded again");
+    assert_eq!(
+        server.hits(),
+        1,
+        "a cached dataset must not be downloaded again"
+    );
 
     // With the folder gone, a verified archive in the cache is reused.
     std::fs::remove_dir_all(cache.path().join("tiny")).unwrap();
@@ -255,7 +278,10 @@ fn second_call_uses_the_cache_unless_forced() {
     let forced = download::download(&remote("tiny"), &opts).unwrap();
     assert_eq!(forced, first);
     assert_eq!(server.hits(), 2, "force downloads again");
-    assert_eq!(std::fs::read_to_string(forced.join("u.data")).unwrap(), U_DATA);
+    assert_eq!(
+        std::fs::read_to_string(forced.join("u.data")).unwrap(),
+        U_DATA
+    );
 }
 
 #[test]
@@ -263,7 +289,11 @@ fn archive_escaping_the_folder_is_rejected() {
     let body = zip_of(&[("tiny/u.data", U_DATA), ("../evil", "gotcha")]);
     let server = Server::start("evil.zip", body.clone());
     let cache = tempfile::tempdir().unwrap();
-    let opts = options(cache.path(), server.url("evil.zip"), Some(sha256_hex(&body)));
+    let opts = options(
+        cache.path(),
+        server.url("evil.zip"),
+        Some(sha256_hex(&body)),
+    );
     let err = download::download(&remote("evil"), &opts).unwrap_err();
     assert!(matches!(err, Error::BadInput { .. }), "{err:?}");
     assert!(err.to_string().contains("../evil"), "{err}");
@@ -295,7 +325,10 @@ fn garbage_body_is_a_bad_archive() {
 
 #[test]
 fn flat_archive_returns_the_unpack_folder() {
-    let body = zip_of(&[("ratings.csv", "user_id,book_id,rating\n1,2,5\n"), ("books.csv", "x\n")]);
+    let body = zip_of(&[
+        ("ratings.csv", "user_id,book_id,rating\n1,2,5\n"),
+        ("books.csv", "x\n"),
+    ]);
     let server = Server::start("flat.zip", body);
     let cache = tempfile::tempdir().unwrap();
     let opts = options(cache.path(), server.url("flat.zip"), None);
@@ -310,7 +343,10 @@ fn unsafe_names_are_rejected() {
     let opts = options(cache.path(), "http://127.0.0.1:9/x.zip".into(), None);
     for name in ["", "../up", "a/b", ".hidden"] {
         let err = download::download(&remote(name), &opts).unwrap_err();
-        assert!(matches!(err, Error::InvalidParam { name: "name", .. }), "{name}: {err:?}");
+        assert!(
+            matches!(err, Error::InvalidParam { name: "name", .. }),
+            "{name}: {err:?}"
+        );
     }
 }
 
@@ -327,9 +363,46 @@ fn registry_is_well_formed() {
         }
         assert_eq!(download::find(r.name), Some(r));
     }
-    for name in ["ml-100k", "ml-1m", "ml-latest-small", "ml-20m", "ml-25m", "goodbooks-10k"] {
+    for name in [
+        "ml-100k",
+        "ml-1m",
+        "ml-latest-small",
+        "ml-20m",
+        "ml-25m",
+        "goodbooks-10k",
+    ] {
         assert!(download::find(name).is_some(), "{name}");
     }
     assert!(download::find("ML-100K").is_some());
     assert!(download::find("nope").is_none());
+}
+
+/// The publisher's MD5 (GroupLens publishes no SHA-256) is checked when no SHA-256 is pinned.
+#[test]
+fn published_md5_is_verified() {
+    let body = tiny_zip();
+    let md5_hex: String = {
+        use md5::Digest;
+        md5::Md5::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let server = Server::start("tiny.zip", body);
+    let dir = tempfile::tempdir().unwrap();
+    let leaked_md5: &'static str = Box::leak(md5_hex.into_boxed_str());
+    let good = Remote {
+        md5: Some(leaked_md5),
+        ..remote("good-md5")
+    };
+    download::download(&good, &options(dir.path(), server.url("tiny.zip"), None)).unwrap();
+    let bad = Remote {
+        md5: Some("00000000000000000000000000000000"),
+        ..remote("bad-md5")
+    };
+    let err = download::download(&bad, &options(dir.path(), server.url("tiny.zip"), None))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("md5") && err.contains(leaked_md5), "{err}");
+    no_leftovers(dir.path(), "bad-md5");
 }

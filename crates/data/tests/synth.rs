@@ -44,7 +44,11 @@ fn read_movies(dir: &Path) -> Vec<(u32, String, String)> {
         .map(|rec| {
             let rec = rec.unwrap();
             assert_eq!(rec.len(), 3);
-            (rec[0].parse().unwrap(), rec[1].to_string(), rec[2].to_string())
+            (
+                rec[0].parse().unwrap(),
+                rec[1].to_string(),
+                rec[2].to_string(),
+            )
         })
         .collect()
 }
@@ -76,7 +80,10 @@ fn ratings_are_valid_distinct_and_in_user_then_time_order() {
     assert_eq!(summary.interactions, params.interactions);
     assert_eq!(
         summary.files,
-        vec![dir.path().join("ratings.csv"), dir.path().join("movies.csv")]
+        vec![
+            dir.path().join("ratings.csv"),
+            dir.path().join("movies.csv")
+        ]
     );
 
     let end = params.start_time + params.span_seconds as i64;
@@ -90,7 +97,12 @@ fn ratings_are_valid_distinct_and_in_user_then_time_order() {
         assert!((1..=params.users).contains(&r.user));
         assert!((1..=params.items).contains(&r.item));
         assert!((params.start_time..=end).contains(&r.time), "{}", r.time);
-        assert!(pairs.insert((r.user, r.item)), "duplicate ({}, {})", r.user, r.item);
+        assert!(
+            pairs.insert((r.user, r.item)),
+            "duplicate ({}, {})",
+            r.user,
+            r.item
+        );
         if k > 0 {
             let p = &ratings[k - 1];
             assert!(p.user < r.user || (p.user == r.user && p.time <= r.time));
@@ -121,12 +133,19 @@ fn movies_cover_every_rated_item_with_genres_and_quoted_titles() {
     let ids: HashSet<u32> = movies.iter().map(|m| m.0).collect();
     assert_eq!(ids.len(), movies.len());
     for r in read_ratings(dir.path()) {
-        assert!(ids.contains(&r.item), "movieId {} not in movies.csv", r.item);
+        assert!(
+            ids.contains(&r.item),
+            "movieId {} not in movies.csv",
+            r.item
+        );
     }
     let known: HashSet<&str> = synth::MOVIELENS_GENRES.iter().copied().collect();
     let mut with_comma = 0;
     for (id, title, genres) in &movies {
-        assert!(title.starts_with(&format!("Synthetic Movie {id}")), "{title}");
+        assert!(
+            title.starts_with(&format!("Synthetic Movie {id}")),
+            "{title}"
+        );
         assert!(title.ends_with(')') && title.contains(" ("), "{title}");
         let g: Vec<&str> = genres.split('|').collect();
         assert!((1..=3).contains(&g.len()), "{genres}");
@@ -182,7 +201,11 @@ fn genres_follow_the_latent_vectors() {
     }
     let top_catalogue = catalogue.values().cloned().fold(0.0, f64::max) / total;
     assert!(n > 10.0);
-    assert!(share / n > top_catalogue * 1.3, "{} vs {top_catalogue}", share / n);
+    assert!(
+        share / n > top_catalogue * 1.3,
+        "{} vs {top_catalogue}",
+        share / n
+    );
 }
 
 #[test]
@@ -229,7 +252,10 @@ fn dense_users_and_exact_counts_at_the_limit() {
         let summary = synth::generate(&params, dir.path(), false).unwrap();
         let ratings = read_ratings(dir.path());
         assert_eq!(ratings.len() as u64, n);
-        assert_eq!(summary.users as usize, ratings.iter().map(|r| r.user).collect::<HashSet<_>>().len());
+        assert_eq!(
+            summary.users as usize,
+            ratings.iter().map(|r| r.user).collect::<HashSet<_>>().len()
+        );
         let pairs: HashSet<(u32, u32)> = ratings.iter().map(|r| (r.user, r.item)).collect();
         assert_eq!(pairs.len() as u64, n);
     }
@@ -243,23 +269,86 @@ fn validate_rejects_bad_parameters() {
     let too_many = SynthParams::new(10, 10, 51, 0);
     assert!(matches!(
         too_many.validate(),
-        Err(Error::InvalidParam { name: "interactions", .. })
+        Err(Error::InvalidParam {
+            name: "interactions",
+            ..
+        })
     ));
     let dir = tempfile::tempdir().unwrap();
     assert!(synth::generate(&too_many, dir.path(), false).is_err());
     assert!(!dir.path().join("ratings.csv").exists());
 
     let cases: Vec<(&str, SynthParams)> = vec![
-        ("users", SynthParams { users: 0, ..ok.clone() }),
-        ("items", SynthParams { items: 0, ..ok.clone() }),
-        ("interactions", SynthParams { interactions: 0, ..ok.clone() }),
-        ("factors", SynthParams { factors: 0, ..ok.clone() }),
-        ("genres", SynthParams { genres: vec![], ..ok.clone() }),
-        ("genres", SynthParams { genres: vec!["A|B".into()], ..ok.clone() }),
-        ("zipf_exponent", SynthParams { zipf_exponent: f64::NAN, ..ok.clone() }),
-        ("zipf_exponent", SynthParams { zipf_exponent: -1.0, ..ok.clone() }),
-        ("start_time", SynthParams { start_time: -1, ..ok.clone() }),
-        ("span_seconds", SynthParams { span_seconds: u64::MAX, ..ok.clone() }),
+        (
+            "users",
+            SynthParams {
+                users: 0,
+                ..ok.clone()
+            },
+        ),
+        (
+            "items",
+            SynthParams {
+                items: 0,
+                ..ok.clone()
+            },
+        ),
+        (
+            "interactions",
+            SynthParams {
+                interactions: 0,
+                ..ok.clone()
+            },
+        ),
+        (
+            "factors",
+            SynthParams {
+                factors: 0,
+                ..ok.clone()
+            },
+        ),
+        (
+            "genres",
+            SynthParams {
+                genres: vec![],
+                ..ok.clone()
+            },
+        ),
+        (
+            "genres",
+            SynthParams {
+                genres: vec!["A|B".into()],
+                ..ok.clone()
+            },
+        ),
+        (
+            "zipf_exponent",
+            SynthParams {
+                zipf_exponent: f64::NAN,
+                ..ok.clone()
+            },
+        ),
+        (
+            "zipf_exponent",
+            SynthParams {
+                zipf_exponent: -1.0,
+                ..ok.clone()
+            },
+        ),
+        (
+            "start_time",
+            SynthParams {
+                start_time: -1,
+                ..ok.clone()
+            },
+        ),
+        (
+            "span_seconds",
+            SynthParams {
+                span_seconds: u64::MAX,
+                ..ok.clone()
+            },
+        ),
     ];
     for (name, p) in cases {
         match p.validate() {
@@ -280,7 +369,10 @@ fn custom_genres_and_zero_span() {
     };
     synth::generate(&params, dir.path(), false).unwrap();
     for (_, _, g) in read_movies(dir.path()) {
-        assert!(g.split('|').all(|x| x == "Jazz" || x == "Rock, Classic"), "{g}");
+        assert!(
+            g.split('|').all(|x| x == "Jazz" || x == "Rock, Classic"),
+            "{g}"
+        );
     }
     assert!(read_ratings(dir.path()).iter().all(|r| r.time == 1_000));
 }
