@@ -44,7 +44,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k) % 3 == 0 {
+        if k > 0 && (s.len() - k).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -188,6 +188,25 @@ pub fn print(out: &mut impl Write, s: &DatasetStats) -> Result<()> {
         }
         writeln!(out, "\n{t}")?;
     }
+    Ok(())
+}
+
+/// `datasets split` as a table.
+pub fn print_split(out: &mut impl Write, m: &tastebud_data::write::SplitManifest) -> Result<()> {
+    let mut t = table(&["folder", "train", "test", "fold-in"]);
+    for f in &m.folds {
+        t.add_row(vec![
+            f.dir.clone(),
+            thousands(f.train),
+            thousands(f.test),
+            f.fold_in.map_or_else(|| "-".to_string(), thousands),
+        ]);
+    }
+    writeln!(
+        out,
+        "split {} (seed {}) of {}\n{t}",
+        m.spec, m.seed, m.source
+    )?;
     Ok(())
 }
 

@@ -74,6 +74,23 @@ enum DatasetsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Split a dataset (seeded) and write train/test files with external ids, for any tool to read.
+    Split {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Protocol: random:0.2, user:0.2, last:1, time:UNIX, time-ratio:0.8, kfold:5, users:0.1:0.2.
+        #[arg(long, default_value = "user:0.2")]
+        split: String,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output folder (train.tsv, test.tsv [, fold_in.tsv], or fold1/ ... for k-fold, and split.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print counts, density, rating histogram, activity quantiles and long-tail share of a dataset.
     Info {
         #[command(flatten)]
@@ -193,6 +210,23 @@ fn run(cli: Cli) -> Result<()> {
                         summary.seed,
                         dir.display()
                     )?;
+                }
+            }
+            DatasetsCmd::Split {
+                data,
+                split,
+                seed,
+                out: dir,
+                json,
+            } => {
+                let spec: tastebud_core::SplitSpec = split.parse()?;
+                let d = data.load()?;
+                let splits = spec.apply(&d.interactions, seed)?;
+                let m = tastebud_data::write::write_splits(&dir, &d, &spec, seed, &splits)?;
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&m)?)?;
+                } else {
+                    info::print_split(&mut out, &m)?;
                 }
             }
             DatasetsCmd::Info { data, json } => {

@@ -153,3 +153,75 @@ fn list_names_every_downloadable_dataset() {
     let (ok, _, err) = tastebud(&["datasets", "download", "no-such-dataset"]);
     assert!(!ok && err.contains("unknown dataset"), "{err}");
 }
+
+#[test]
+fn split_writes_files_that_load_back_as_a_lossless_pair() {
+    let dir = ml100k();
+    let out = tempfile::tempdir().unwrap();
+    let (ok, stdout, err) = tastebud(&[
+        "datasets",
+        "split",
+        dir.to_str().unwrap(),
+        "--split",
+        "last:5",
+        "--seed",
+        "1",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let m: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        m["folds"][0]["train"].as_u64().unwrap() + m["folds"][0]["test"].as_u64().unwrap(),
+        100_000
+    );
+    assert_eq!(m["folds"][0]["test"], 943 * 5);
+    let (train, test) = tastebud_data::load_pair(
+        Some(&dir),
+        &out.path().join("train.tsv"),
+        &out.path().join("test.tsv"),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(train.interactions.nnz() + test.nnz(), 100_000);
+    for r in test.iter() {
+        assert!(train.interactions.get(r.user, r.item).is_none());
+        let latest_train = train
+            .interactions
+            .user_times(r.user)
+            .unwrap()
+            .iter()
+            .max()
+            .copied()
+            .unwrap();
+        assert!(
+            r.time.unwrap() >= latest_train,
+            "leave-last-out leaked a later event into train"
+        );
+    }
+    let (ok, _, _) = tastebud(&[
+        "datasets",
+        "split",
+        dir.to_str().unwrap(),
+        "--split",
+        "kfold:3",
+        "--out",
+        out.path().join("k").to_str().unwrap(),
+    ]);
+    assert!(ok);
+    assert!(out.path().join("k/fold3/test.tsv").is_file());
+    let (ok, _, err) = tastebud(&[
+        "datasets",
+        "split",
+        dir.to_str().unwrap(),
+        "--split",
+        "kfold:1",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert!(
+        !ok && err.contains("k-fold needs at least 2 folds"),
+        "{err}"
+    );
+}

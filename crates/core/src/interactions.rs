@@ -248,8 +248,9 @@ impl Interactions {
         let mut col_users = vec![UserIdx(0); nnz];
         let mut col_pos = vec![0u32; nnz];
         for u in 0..n_users {
-            for p in row_ptr[u]..row_ptr[u + 1] {
-                let i = items[p].get();
+            let row = row_ptr[u]..row_ptr[u + 1];
+            for (p, it) in row.clone().zip(&items[row]) {
+                let i = it.get();
                 let q = next[i];
                 next[i] += 1;
                 col_users[q] = UserIdx(u as u32);

@@ -359,9 +359,9 @@ pub fn held_out_users(
     let mut part = vec![0u8; x.nnz()];
     let mut start = 0usize;
     let mut local: Vec<usize> = Vec::new();
-    for u in 0..x.n_users() {
+    for (u, &is_held) in held.iter().enumerate() {
         let len = x.user_len(UserIdx(u as u32));
-        if held[u] {
+        if is_held {
             let n_test = ((len as f64 * target_ratio).round() as usize).clamp(1, len - 1);
             local.clear();
             local.extend(0..len);

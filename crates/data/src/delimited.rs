@@ -557,14 +557,12 @@ fn parse_line<'a>(
         None => fmt.default_value,
     };
     let time = match p.time {
-        Some(k) => Some(
-            parse_time(&String::from_utf8_lossy(fields[k].0)).ok_or_else(|| {
-                format!(
-                    "timestamp `{}` is not Unix seconds or a date",
-                    String::from_utf8_lossy(fields[k].0)
-                )
-            })?,
-        ),
+        Some(k) => Some(parse_time_bytes(fields[k].0).ok_or_else(|| {
+            format!(
+                "timestamp `{}` is not Unix seconds or a date",
+                String::from_utf8_lossy(fields[k].0)
+            )
+        })?),
         None => None,
     };
     let u = out

@@ -26,6 +26,7 @@ pub mod movielens;
 pub mod netflix;
 pub mod source;
 pub mod synth;
+pub mod write;
 
 pub use builder::{BadLines, DatasetBuilder, LoadOptions};
 pub use formats::{Format, GenericSpec, detect, load, load_as, load_pair};
