@@ -202,6 +202,10 @@ pub fn read_interactions(
         saw_any_line = true;
         let mut skip_first_line = false;
         if pos.is_none() {
+            // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first field.
+            if batch[0].starts_with(b"\xEF\xBB\xBF") {
+                batch[0].drain(..3);
+            }
             let header = if fmt.header {
                 let first = &batch[0];
                 let end = memchr::memchr(b'\n', first).unwrap_or(first.len());
@@ -599,13 +603,20 @@ fn parse_decimal_fast(b: &[u8]) -> Option<f32> {
         return None;
     }
     let mut n: u32 = 0;
-    let mut digits = 0;
+    let (mut seen, mut digits) = (false, 0u32);
     let mut frac: Option<u32> = None;
     for &c in b {
         match c {
             b'0'..=b'9' => {
-                n = n * 10 + (c - b'0') as u32;
-                digits += 1;
+                seen = true;
+                if n > 0 || c != b'0' {
+                    // Significant digits only; checked before `n` can overflow.
+                    digits += 1;
+                    if digits > 7 {
+                        return None;
+                    }
+                }
+                n = n * 10 + u32::from(c - b'0');
                 if let Some(f) = frac.as_mut() {
                     *f += 1;
                 }
@@ -614,7 +625,7 @@ fn parse_decimal_fast(b: &[u8]) -> Option<f32> {
             _ => return None,
         }
     }
-    if digits == 0 || digits > 7 {
+    if !seen || frac.unwrap_or(0) > 10 {
         return None;
     }
     const POW10: [f32; 11] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
@@ -771,7 +782,18 @@ mod tests {
                 "{s}"
             );
         }
-        for s in ["", ".", "-", "1e5", "12345678", "1.2.3", "nan", " 4"] {
+        for s in [
+            "",
+            ".",
+            "-",
+            "1e5",
+            "12345678",
+            "1.2.3",
+            "nan",
+            " 4",
+            "999999999999",
+            "0.00000000001",
+        ] {
             assert_eq!(parse_decimal_fast(s.as_bytes()), None, "{s}");
         }
         assert_eq!(parse_time_bytes(b"874965758"), Some(874965758));

@@ -256,6 +256,15 @@ pub fn load_pair(
         Some(d) => metadata(d, &format, opts)?,
         None => DatasetBuilder::new(Feedback::Explicit, opts),
     };
+    if let Some(d) = dataset {
+        // These formats load their catalogue inside `load`, not in `metadata`.
+        match format {
+            Format::Goodbooks => goodbooks::catalogue(d, &mut b)?,
+            Format::Netflix => netflix::catalogue(d, &mut b)?,
+            Format::Amazon => amazon::catalogue(d, &mut b)?,
+            Format::Ml100k | Format::Ml1m | Format::MlLatest | Format::Generic(_) => {}
+        }
+    }
     let fmt = rating_format(&format, train)?;
     if fmt.columns.value.is_none() && opts.kind.is_none() {
         b.kind = Feedback::Implicit;
@@ -280,7 +289,9 @@ pub fn sniff(path: &Path, spec: &GenericSpec) -> Result<InteractionFormat> {
         .read_until(b'\n', &mut first)
         .map_err(|e| Error::io(path, e))?;
     let line = String::from_utf8_lossy(&first);
-    let line = line.trim_end_matches(['\n', '\r']);
+    let line = line
+        .trim_end_matches(['\n', '\r'])
+        .trim_start_matches('\u{feff}');
     if line.trim().is_empty() {
         return Err(Error::BadInput {
             path: path.to_path_buf(),

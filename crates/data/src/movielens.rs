@@ -354,6 +354,7 @@ pub fn latest_items(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(source::open(&path)?);
     let headers = rdr.headers().map_err(|e| csv_err(&path, e))?.clone();
     let col = |name: &str| -> Result<usize> {
@@ -375,6 +376,9 @@ pub fn latest_items(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
                 continue;
             }
         };
+        if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
         let line = rec.position().map_or(0, |p| p.line());
         let field = |k: usize| {
             rec.get(k)
@@ -404,11 +408,12 @@ fn latest_tags(path: &Path, b: &mut DatasetBuilder) -> Result<()> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(source::open(path)?);
     let headers = rdr.headers().map_err(|e| csv_err(path, e))?.clone();
     let (Some(ci), Some(ct)) = (
-        headers.iter().position(|h| h == "movieId"),
-        headers.iter().position(|h| h == "tag"),
+        headers.iter().position(|h| h.trim() == "movieId"),
+        headers.iter().position(|h| h.trim() == "tag"),
     ) else {
         return Err(Error::BadInput {
             path: path.to_path_buf(),
@@ -424,6 +429,9 @@ fn latest_tags(path: &Path, b: &mut DatasetBuilder) -> Result<()> {
                 continue;
             }
         };
+        if rec.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
         let (Some(id), Some(tag)) = (rec.get(ci), rec.get(ct)) else {
             continue;
         };

@@ -438,3 +438,48 @@ fn amazon_bad_csv_line() {
     assert_eq!(line, 2);
     assert!(reason.contains("great"), "{reason}");
 }
+
+/// Regression: a UTF-8 byte-order mark before the header must not hide the first column's name.
+#[test]
+fn utf8_bom_before_the_header_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bom.csv");
+    std::fs::write(&f, b"\xEF\xBB\xBFuserId,movieId,rating\n1,2,4\n").unwrap();
+    let spec = tastebud_data::GenericSpec {
+        columns: Some(
+            tastebud_data::delimited::Columns::parse_mapping(
+                "user=userId,item=movieId,rating=rating",
+            )
+            .unwrap(),
+        ),
+        ..Default::default()
+    };
+    let d = tastebud_data::load_as(
+        &f,
+        &tastebud_data::Format::Generic(spec),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(d.interactions.nnz(), 1);
+    assert!(d.user("1").is_some());
+}
+
+/// Regression: in a CRLF `movies.csv` a bad record is reported at its own line, not the one before.
+#[test]
+fn crlf_movies_csv_reports_the_right_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("movies.csv"),
+        "movieId,title,genres\r\n1,A (1990),Drama\r\n2,\"B (1991),Comedy\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ratings.csv"),
+        "userId,movieId,rating,timestamp\r\n1,1,4,10\r\n",
+    )
+    .unwrap();
+    let err = tastebud_data::load(dir.path(), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("movies.csv:3"), "{err}");
+}

@@ -1,0 +1,3 @@
+//! Offline evaluation of any [`tastebud_models::Recommender`].
+
+pub mod significance;
