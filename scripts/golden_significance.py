@@ -97,7 +97,7 @@ CASES["small8"] = (
     [0.58, 0.50, 0.60, 0.57, 0.69, 0.40, 0.61, 0.52],
 )
 
-# n = 10 with two zero differences and tied |a - b| -> scipy >= 1.13 with
+# n = 10 with two zero differences and tied |a - b| -> SciPy 1.17 with
 # method="auto" runs an exact permutation test (n <= 13).
 CASES["ties10"] = (
     [0.5, 0.625, 0.25, 0.75, 0.375, 0.5, 0.875, 0.25, 0.625, 0.5],

@@ -664,7 +664,9 @@ mod tests {
     /// the sums (NumPy's pairwise `np.sum`) agree, as printed by the script.
     #[test]
     fn significance_lcg_data_matches_python() {
-        let cases: [(&str, (Vec<f64>, Vec<f64>), [f64; 6]); 4] = [
+        // (name, (a, b), [a[0], a[-1], sum(a), b[0], b[-1], sum(b)])
+        type Case = (&'static str, (Vec<f64>, Vec<f64>), [f64; 6]);
+        let cases: [Case; 4] = [
             (
                 "lcg_cont30",
                 continuous_pair(30, 30, 0.01),
@@ -784,10 +786,23 @@ mod tests {
         ];
         for (name, (a, b), lo, hi) in cases {
             let ci = bootstrap_ci(&a, &b, 0.95, 9999, 7).unwrap();
-            assert!(ci.low <= ci.mean_diff && ci.mean_diff <= ci.high, "{name}: {ci:?}");
+            assert!(
+                ci.low <= ci.mean_diff && ci.mean_diff <= ci.high,
+                "{name}: {ci:?}"
+            );
             assert_rel(ci.high - ci.low, hi - lo, 0.15, &format!("{name} width"));
-            assert_rel(ci.mean_diff - ci.low, ci.mean_diff - lo, 0.15, &format!("{name} lower"));
-            assert_rel(ci.high - ci.mean_diff, hi - ci.mean_diff, 0.15, &format!("{name} upper"));
+            assert_rel(
+                ci.mean_diff - ci.low,
+                ci.mean_diff - lo,
+                0.15,
+                &format!("{name} lower"),
+            );
+            assert_rel(
+                ci.high - ci.mean_diff,
+                hi - ci.mean_diff,
+                0.15,
+                &format!("{name} upper"),
+            );
         }
     }
 
@@ -801,19 +816,29 @@ mod tests {
         let half = 1.96 * sd / (d.len() as f64).sqrt();
         let ci = bootstrap_ci(&a, &b, 0.95, 2000, 3).unwrap();
         assert_rel(ci.mean_diff, mean, 1e-12, "mean");
-        assert!((ci.low - (mean - half)).abs() <= 0.1 * half, "{ci:?} vs ±{half}");
-        assert!((ci.high - (mean + half)).abs() <= 0.1 * half, "{ci:?} vs ±{half}");
+        assert!(
+            (ci.low - (mean - half)).abs() <= 0.1 * half,
+            "{ci:?} vs ±{half}"
+        );
+        assert!(
+            (ci.high - (mean + half)).abs() <= 0.1 * half,
+            "{ci:?} vs ±{half}"
+        );
 
         let small = bootstrap_ci(&a[..100], &b[..100], 0.95, 2000, 3).unwrap();
         let mid = bootstrap_ci(&a[..1000], &b[..1000], 0.95, 2000, 3).unwrap();
-        let (w_small, w_mid, w_big) = (
-            small.high - small.low,
-            mid.high - mid.low,
-            ci.high - ci.low,
+        let (w_small, w_mid, w_big) =
+            (small.high - small.low, mid.high - mid.low, ci.high - ci.low);
+        assert!(
+            w_small > w_mid && w_mid > w_big,
+            "{w_small} {w_mid} {w_big}"
         );
-        assert!(w_small > w_mid && w_mid > w_big, "{w_small} {w_mid} {w_big}");
         // sqrt(1000/100) ≈ 3.16
-        assert!((2.5..4.0).contains(&(w_small / w_mid)), "{}", w_small / w_mid);
+        assert!(
+            (2.5..4.0).contains(&(w_small / w_mid)),
+            "{}",
+            w_small / w_mid
+        );
     }
 
     #[test]
@@ -883,10 +908,7 @@ mod tests {
             assert_eq!(f(&ok, &ok[..2]), Err(LengthMismatch { a: 3, b: 2 }));
             assert_eq!(f(&[0.1], &[0.2]), Err(TooFewPairs { n: 1 }));
             assert_eq!(f(&[], &[]), Err(TooFewPairs { n: 0 }));
-            assert_eq!(
-                f(&[0.1, f64::NAN, 0.3], &ok),
-                Err(NonFinite { index: 1 })
-            );
+            assert_eq!(f(&[0.1, f64::NAN, 0.3], &ok), Err(NonFinite { index: 1 }));
             assert_eq!(
                 f(&ok, &[0.1, 0.2, f64::INFINITY]),
                 Err(NonFinite { index: 2 })

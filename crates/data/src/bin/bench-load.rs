@@ -151,7 +151,9 @@ fn main() {
         }
         if ok {
             let what = match engine.strip_suffix("+csr") {
-                Some(e) => format!("pandas.read_csv(engine=\"{e}\") + factorize + scipy CSR/CSC (same work)"),
+                Some(e) => format!(
+                    "pandas.read_csv(engine=\"{e}\") + factorize + scipy CSR/CSC (same work)"
+                ),
                 None => format!("pandas.read_csv(engine=\"{engine}\") (DataFrame only)"),
             };
             rows.push((what, median(secs), rss));
