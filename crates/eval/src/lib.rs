@@ -14,9 +14,11 @@
 
 pub mod beyond;
 pub mod evaluator;
+pub mod html;
 pub mod metrics;
 pub mod rating;
 pub mod report;
+pub mod run;
 pub mod significance;
 pub mod trec;
 

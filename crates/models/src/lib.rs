@@ -25,6 +25,7 @@
 
 pub mod popularity;
 pub mod random;
+pub mod registry;
 
 use tastebud_core::{Dataset, Error, ItemFilter, ItemIdx, Result, UserIdx};
 

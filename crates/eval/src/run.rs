@@ -1,0 +1,110 @@
+//! A whole evaluation run: fit every model on every fold, evaluate, and build the [`Report`].
+
+use std::time::Instant;
+
+use tastebud_core::{Dataset, Result, Split};
+use tastebud_models::{NoProgress, Progress, registry};
+
+use crate::evaluator::{
+    EvalData, EvalOptions, ModelEval, RankedList, evaluate, relevance, score_lists,
+};
+use crate::report::{Report, build};
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalPlan {
+    /// Model names (see [`tastebud_models::registry::MODELS`]); the first is the baseline for comparisons.
+    pub models: Vec<String>,
+    /// Runs read from TREC files: `(name, lists)`, scored against the first fold.
+    pub runs: Vec<(String, Vec<RankedList>)>,
+    /// Evaluation options.
+    pub opts: EvalOptions,
+    /// Split description, for the report.
+    pub split: String,
+    /// Split seed, for the report.
+    pub seed: u64,
+    /// Keep the lists (for TREC export).
+    pub keep_lists: bool,
+}
+
+/// The report plus the raw per-fold results (`evals[model][fold]`), for exports.
+#[derive(Debug)]
+pub struct EvalOutput {
+    /// The report.
+    pub report: Report,
+    /// Per model, per fold.
+    pub evals: Vec<Vec<ModelEval>>,
+}
+
+/// Fits and evaluates every model of `plan` on every split of `data`.
+pub fn run(
+    data: &Dataset,
+    splits: &[Split],
+    plan: &EvalPlan,
+    progress: &dyn Progress,
+) -> Result<EvalOutput> {
+    plan.opts.validate()?;
+    let mut evals: Vec<Vec<ModelEval>> = Vec::new();
+    let mut fit_seconds: Vec<Option<f64>> = Vec::new();
+    progress.start(
+        "evaluate",
+        (plan.models.len() * splits.len() + plan.runs.len()) as u64,
+    );
+    for name in &plan.models {
+        let mut per_fold = Vec::new();
+        let mut fit_total = 0.0;
+        for split in splits {
+            let train = data.with_interactions(split.train.clone())?;
+            let t = Instant::now();
+            let model = registry::fit_by_name(name, &train, &NoProgress)?;
+            fit_total += t.elapsed().as_secs_f64();
+            let d = eval_data(data, split);
+            per_fold.push(evaluate(model.as_ref(), &d, &plan.opts, plan.keep_lists)?);
+            progress.message(&format!(
+                "{name}: fold {} of {}",
+                per_fold.len(),
+                splits.len()
+            ));
+            progress.inc(1);
+        }
+        evals.push(per_fold);
+        fit_seconds.push(Some(fit_total));
+    }
+    if let Some(first) = splits.first() {
+        for (name, lists) in &plan.runs {
+            let d = eval_data(data, first);
+            let rel = relevance(d.test, plan.opts.threshold, plan.opts.graded);
+            let mut e = score_lists(name, lists, &d, &plan.opts, &rel)?;
+            if plan.keep_lists {
+                e.lists = lists.clone();
+            }
+            // A run covers one fold: it is compared on that fold only.
+            evals.push(vec![e]);
+            fit_seconds.push(None);
+            progress.inc(1);
+        }
+    }
+    let user_features: Vec<Option<&tastebud_core::FeatureTable>> =
+        splits.iter().map(|_| data.user_features.as_ref()).collect();
+    let report = build(
+        &data.meta.name,
+        &plan.split,
+        plan.seed,
+        &plan.opts,
+        &evals,
+        &fit_seconds,
+        &user_features,
+    );
+    Ok(EvalOutput { report, evals })
+}
+
+/// The evaluator's view of one split of `data`.
+pub fn eval_data<'a>(data: &'a Dataset, split: &'a Split) -> EvalData<'a> {
+    EvalData {
+        train: &split.train,
+        test: &split.test,
+        fold_in: split.fold_in.as_ref(),
+        item_features: data.item_features.as_ref(),
+        user_features: data.user_features.as_ref(),
+    }
+}
