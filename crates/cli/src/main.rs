@@ -11,7 +11,9 @@ use tastebud_core::{Dataset, DatasetStats, Feedback};
 use tastebud_data::delimited::{Columns, Delimiter};
 use tastebud_data::{Format, GenericSpec, LoadOptions};
 
+mod evaluate;
 mod info;
+mod progress;
 
 /// Tastebud: from raw interaction data to personalised recommendations.
 #[derive(Parser, Debug)]
@@ -26,6 +28,8 @@ enum Command {
     /// Find, fetch, generate and inspect datasets.
     #[command(subcommand)]
     Datasets(DatasetsCmd),
+    /// Evaluate models (or TREC runs) offline on a split: ranking, beyond-accuracy and significance.
+    Evaluate(Box<evaluate::EvaluateArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -103,10 +107,13 @@ enum DatasetsCmd {
 
 /// How to find and read a dataset; shared by every command that takes `--data`.
 #[derive(Args, Debug, Clone)]
-struct DataArgs {
+pub(crate) struct DataArgs {
     /// A dataset folder (recognised by its files) or a single ratings file.
-    #[arg(value_name = "PATH")]
-    path: PathBuf,
+    #[arg(value_name = "PATH", required_unless_present = "data")]
+    path: Option<PathBuf>,
+    /// The same as PATH, as a flag.
+    #[arg(long, value_name = "PATH", conflicts_with = "path")]
+    data: Option<PathBuf>,
     /// Column mapping for a generic file, e.g. `user=userId,item=movieId,rating=rating,time=timestamp`.
     #[arg(long)]
     columns: Option<String>,
@@ -122,11 +129,23 @@ struct DataArgs {
 }
 
 impl DataArgs {
-    fn load(&self) -> Result<Dataset> {
-        let opts = LoadOptions {
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.path
+            .as_deref()
+            .or(self.data.as_deref())
+            .expect("clap requires PATH or --data")
+    }
+
+    pub(crate) fn load_options(&self) -> LoadOptions {
+        LoadOptions {
             skip_bad_lines: self.skip_bad_lines,
             kind: self.implicit.then_some(Feedback::Implicit),
-        };
+        }
+    }
+
+    pub(crate) fn load(&self) -> Result<Dataset> {
+        let path = self.path();
+        let opts = self.load_options();
         let format = if self.columns.is_some() || self.delimiter.is_some() {
             Format::Generic(GenericSpec {
                 delimiter: self
@@ -143,10 +162,10 @@ impl DataArgs {
                 kind: opts.kind,
             })
         } else {
-            tastebud_data::detect(&self.path)?
+            tastebud_data::detect(path)?
         };
-        let d = tastebud_data::load_as(&self.path, &format, &opts)
-            .with_context(|| format!("loading {}", self.path.display()))?;
+        let d = tastebud_data::load_as(path, &format, &opts)
+            .with_context(|| format!("loading {}", path.display()))?;
         if d.meta.skipped_lines > 0 {
             eprintln!(
                 "warning: skipped {} malformed line(s)",
@@ -160,6 +179,7 @@ impl DataArgs {
 fn run(cli: Cli) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
+        Command::Evaluate(args) => evaluate::run(&args, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {

@@ -442,7 +442,18 @@ impl<'a> Interner<'a> {
                 .iter()
                 .fold(0u64, |acc, &c| acc * 10 + (c - b'0') as u64);
             let next = self.ids.len() as u32;
-            let i = *self.nums.entry(key).or_insert(next);
+            let i = if key < DENSE_LIMIT {
+                let k = key as usize;
+                if k >= self.dense.len() {
+                    self.dense.resize((k + 1).next_power_of_two(), u32::MAX);
+                }
+                if self.dense[k] == u32::MAX {
+                    self.dense[k] = next;
+                }
+                self.dense[k]
+            } else {
+                *self.nums.entry(key).or_insert(next)
+            };
             if i == next {
                 self.ids
                     .push(std::str::from_utf8(raw).expect("ASCII digits"));

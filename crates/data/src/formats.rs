@@ -275,7 +275,11 @@ pub fn load_pair(
     let test_blocks = std::mem::replace(&mut b.blocks, train_blocks);
     let kind = opts.kind.unwrap_or(b.kind);
     let (n_users, n_items) = (b.users.len(), b.items.len());
-    let name = format!("{}+{}", name_of(train, "train"), name_of(test, "test"));
+    let files = format!("{} / {}", name_of(train, "train"), name_of(test, "test"));
+    let name = match dataset {
+        Some(d) => format!("{} ({files})", name_of(d, "dataset")),
+        None => files,
+    };
     let ds = b.finish(&name, &train.display().to_string())?;
     let test = Interactions::from_blocks(n_users, n_items, test_blocks, kind)?;
     Ok((ds, test))

@@ -70,7 +70,7 @@ th, td { padding: 4px 7px; border-bottom: 1px solid #e6e6e6; text-align: right; 
   vertical-align: top; }
 th.name, td.name { text-align: left; white-space: normal; min-width: 150px; }
 th.group { text-align: center; font-weight: 600; color: #555; border-bottom: 1px solid #c8c8c8; }
-th.wrap-h { white-space: normal; min-width: 70px; }
+th.wrap-h { white-space: normal; width: 120px; }
 thead th { background: #f4f4f4; border-bottom: 2px solid #c8c8c8; font-weight: 600; }
 tbody th { font-weight: 500; }
 td.best strong { font-weight: 700; }

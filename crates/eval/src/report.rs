@@ -297,21 +297,43 @@ impl Report {
             self.threshold
                 .map_or_else(String::new, |t| format!(" | relevant: value >= {t}"))
         );
-        let mut groups: Vec<(String, Vec<&str>)> = self
-            .ks
-            .iter()
-            .map(|&k| (format!("@{k}"), self.columns_at(k)))
-            .collect();
-        let uncut = self.columns_uncut();
-        if !uncut.is_empty() {
-            groups.push(("".into(), uncut));
+        // Per K: an accuracy table and a beyond-accuracy table (a row per model, metrics as columns);
+        // then metrics without a cut-off. Columns no model has a value for are left out.
+        let beyond = |c: &str| {
+            crate::beyond::LIST_METRICS
+                .iter()
+                .chain(["coverage", "gini"].iter())
+                .any(|m| c.starts_with(&format!("{m}@")))
+        };
+        let mut groups: Vec<(String, String, Vec<&str>)> = Vec::new();
+        for &k in &self.ks {
+            let suffix = format!("@{k}");
+            let cols: Vec<&str> = self
+                .columns_at(k)
+                .into_iter()
+                .filter(|c| self.models.iter().any(|m| m.metrics.contains_key(*c)))
+                .collect();
+            let (acc, bey): (Vec<&str>, Vec<&str>) = cols.into_iter().partition(|c| !beyond(c));
+            groups.push((format!("accuracy at K={k}"), suffix.clone(), acc));
+            groups.push((format!("beyond accuracy at K={k}"), suffix, bey));
         }
-        for (label, cols) in groups {
+        groups.push((
+            "without cut-off".into(),
+            String::new(),
+            self.columns_uncut(),
+        ));
+        for (title, suffix, cols) in groups {
             if cols.is_empty() {
                 continue;
             }
             let header: Vec<String> = std::iter::once("model".to_string())
-                .chain(cols.iter().map(|c| c.replace(&label, "")))
+                .chain(cols.iter().map(|c| {
+                    if suffix.is_empty() {
+                        c.to_string()
+                    } else {
+                        c.replace(&suffix, "")
+                    }
+                }))
                 .collect();
             let mut rows: Vec<Vec<String>> = vec![header];
             for m in &self.models {
@@ -321,18 +343,37 @@ impl Report {
                         .collect(),
                 );
             }
-            let _ = writeln!(
-                s,
-                "\n{}",
-                if label.is_empty() {
-                    "uncut".to_string()
-                } else {
-                    format!("at K{label}")
-                }
-            );
+            let _ = writeln!(s, "\n{title}");
             s.push_str(&render(&rows));
         }
         let primary = self.primary_metric();
+        if let (Some(metric), Some(first)) = (primary.as_ref(), self.models.first())
+            && !first.segments.is_empty()
+        {
+            let _ = writeln!(s, "\n{metric} by segment (users in brackets)");
+            let mut rows = vec![
+                ["by", "segment"]
+                    .iter()
+                    .map(|x| x.to_string())
+                    .chain(self.models.iter().map(|m| m.model.clone()))
+                    .collect::<Vec<_>>(),
+            ];
+            for seg in &first.segments {
+                let mut row = vec![seg.by.clone(), format!("{} ({})", seg.segment, seg.users)];
+                for m in &self.models {
+                    let v = m
+                        .segments
+                        .iter()
+                        .find(|x| x.by == seg.by && x.segment == seg.segment);
+                    row.push(
+                        v.and_then(|x| x.means.get(metric))
+                            .map_or_else(|| "-".into(), |v| format!("{v:.4}")),
+                    );
+                }
+                rows.push(row);
+            }
+            s.push_str(&render(&rows));
+        }
         let cmp: Vec<&Comparison> = self
             .comparisons
             .iter()
@@ -362,9 +403,9 @@ impl Report {
                     c.model.clone(),
                     format!("{:+.4}", c.mean_diff),
                     format!("[{:+.4}, {:+.4}]", c.ci_low, c.ci_high),
-                    format!("{:.2e}", c.t_p),
-                    format!("{:.2e}", c.wilcoxon_p),
-                    format!("{:.2e}", c.holm_p),
+                    fmt_p(c.t_p),
+                    fmt_p(c.wilcoxon_p),
+                    fmt_p(c.holm_p),
                     if c.significant {
                         "*".into()
                     } else {
@@ -377,11 +418,13 @@ impl Report {
         s
     }
 
-    /// The metric used for significance marks: the first NDCG column, else the first ranking column.
+    /// The metric used for significance marks: NDCG@10, else the first NDCG column, else the first ranking
+    /// column.
     pub fn primary_metric(&self) -> Option<String> {
         let cols: Vec<&String> = self.comparisons.iter().map(|c| &c.metric).collect();
         cols.iter()
-            .find(|c| c.starts_with("ndcg@"))
+            .find(|c| c.as_str() == "ndcg@10")
+            .or_else(|| cols.iter().find(|c| c.starts_with("ndcg@")))
             .or_else(|| cols.first())
             .map(|c| c.to_string())
     }
@@ -406,6 +449,15 @@ impl Report {
             s.push('\n');
         }
         s
+    }
+}
+
+/// A p-value for people: `< 1e-300` when it underflows to 0.
+fn fmt_p(p: f64) -> String {
+    if p == 0.0 {
+        "< 1e-300".into()
+    } else {
+        format!("{p:.2e}")
     }
 }
 

@@ -171,7 +171,7 @@ fn ml100k_fixed_split_popularity_matches_the_reference() {
                     MetricKind::Mrr,
                     MetricKind::HitRate,
                 ],
-                &[10],
+                &[5, 10, 20],
             ),
             ..EvalOptions::default()
         },
@@ -197,9 +197,66 @@ fn ml100k_fixed_split_popularity_matches_the_reference() {
         );
     }
     assert_eq!(out.report.models[0].users, 938);
+    // pytrec_eval 0.5.11 (trec_eval's C code) on the run and qrels this evaluator exports
+    // (`tastebud evaluate ... --export-run --export-qrels`, then ../shared/bench/eval_crosscheck.py --k K);
+    // ranx 0.3.21 gave the same values to the last digit.
+    for (name, want) in [
+        ("ndcg@5", 0.15741120775549983),
+        ("precision@5", 0.13518123667377482),
+        ("recall@5", 0.07124971274872356),
+        ("map@5", 0.04285737819337554),
+        ("ndcg@10", 0.1499454111926372),
+        ("precision@10", 0.1093816631130062),
+        ("recall@10", 0.11117073443396686),
+        ("map@10", 0.05238673844521384),
+        ("ndcg@20", 0.16646184091313357),
+        ("precision@20", 0.0935501066098077),
+        ("recall@20", 0.19232631281461168),
+        ("map@20", 0.06448861062453173),
+    ] {
+        let got = m[name].mean;
+        assert!(
+            (got - want).abs() < 1e-12,
+            "{name}: got {got}, pytrec_eval {want}"
+        );
+    }
     // Coverage over the 1,682-item catalogue: the reference's 0.029 is over the 1,410 items with a train
     // positive, i.e. 41 distinct items.
     let cov = m["coverage@10"].mean * 1682.0;
     assert!((cov - 0.029 * 1410.0).abs() < 1.0, "{cov} distinct items");
     assert_eq!(ItemIdx(0), train.item("1").unwrap());
+}
+
+/// Lists written as a TREC run and read back score exactly as the originals.
+#[test]
+fn trec_round_trip_preserves_every_metric() {
+    let (d, s) = toy();
+    let model = PopularityParams::default().fit(&d, &NoProgress).unwrap();
+    let opts = EvalOptions {
+        metrics: MetricSet::new(&MetricKind::ALL, &[1, 2, 3]),
+        ..EvalOptions::default()
+    };
+    let data = EvalData {
+        train: &s.train,
+        test: &s.test,
+        fold_in: None,
+        item_features: None,
+        user_features: None,
+    };
+    let e = evaluate(&model, &data, &opts, true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run_path = dir.path().join("run.trec");
+    tastebud_eval::trec::write_run(&run_path, &d, &e.lists, "pop").unwrap();
+    let lists = tastebud_eval::trec::read_run(&run_path, &d).unwrap();
+    let rel = tastebud_eval::evaluator::relevance(&s.test, None, false);
+    let back = tastebud_eval::score_lists("pop", &lists, &data, &opts, &rel).unwrap();
+    assert_eq!(back.means, e.means);
+    std::fs::write(&run_path, "a Q0 nope 1 1.0 x\n").unwrap();
+    let err = tastebud_eval::trec::read_run(&run_path, &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("run.trec:1") && err.contains("unknown item"),
+        "{err}"
+    );
 }

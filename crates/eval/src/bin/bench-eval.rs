@@ -50,7 +50,7 @@ fn main() {
         }
         let mut rel: Vec<u32> = Vec::with_capacity(n_rel);
         while rel.len() < n_rel {
-            let i = if rel.len() % 2 == 0 {
+            let i = if rel.len().is_multiple_of(2) {
                 items[rng.random_range(0..depth)]
             } else {
                 rng.random_range(0..n_items as u32)
