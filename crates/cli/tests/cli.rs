@@ -225,3 +225,112 @@ fn split_writes_files_that_load_back_as_a_lossless_pair() {
         "{err}"
     );
 }
+
+#[test]
+fn evaluate_writes_table_json_html_and_trec_files_that_read_back() {
+    let dir = ml100k();
+    let out = tempfile::tempdir().unwrap();
+    let p = |name: &str| out.path().join(name).to_str().unwrap().to_string();
+    let (ok, stdout, err) = tastebud(&[
+        "evaluate",
+        "--data",
+        dir.to_str().unwrap(),
+        "--train",
+        dir.join("u1.base").to_str().unwrap(),
+        "--test",
+        dir.join("u1.test").to_str().unwrap(),
+        "--models",
+        "popularity,random",
+        "--k",
+        "5,10",
+        "--threshold",
+        "4",
+        "--format",
+        "json",
+        "--report",
+        &p("report.html"),
+        "--export-run",
+        &p("run.trec"),
+        "--export-qrels",
+        &p("qrels.trec"),
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["models"][0]["model"], "popularity");
+    let ndcg_pop = v["models"][0]["metrics"]["ndcg@10"]["mean"]
+        .as_f64()
+        .unwrap();
+    let ndcg_rand = v["models"][1]["metrics"]["ndcg@10"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        ndcg_pop > 5.0 * ndcg_rand,
+        "popularity {ndcg_pop} vs random {ndcg_rand}"
+    );
+    assert_eq!(
+        v["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metric"] == "ndcg@10")
+            .count(),
+        1
+    );
+    let html = std::fs::read_to_string(p("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("popularity"));
+    // The exported run, read back with --run, scores exactly as the model did.
+    let (ok, stdout, err) = tastebud(&[
+        "evaluate",
+        "--data",
+        dir.to_str().unwrap(),
+        "--train",
+        dir.join("u1.base").to_str().unwrap(),
+        "--test",
+        dir.join("u1.test").to_str().unwrap(),
+        "--models",
+        "",
+        "--run",
+        &p("run.popularity.trec"),
+        "--k",
+        "5,10",
+        "--threshold",
+        "4",
+        "--format",
+        "csv",
+    ]);
+    assert!(ok, "{err}");
+    let header: Vec<&str> = stdout.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = stdout.lines().nth(1).unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "ndcg@10").unwrap();
+    assert!((row[col].parse::<f64>().unwrap() - ndcg_pop).abs() < 1e-12);
+    assert!(
+        std::fs::read_to_string(p("qrels.trec"))
+            .unwrap()
+            .lines()
+            .count()
+            > 1000
+    );
+}
+
+#[test]
+fn evaluate_rejects_bad_flags_before_loading() {
+    let (ok, _, err) = tastebud(&[
+        "evaluate",
+        "--data",
+        "/nonexistent",
+        "--metrics",
+        "ndcg,bogus",
+    ]);
+    assert!(!ok && err.contains("unknown metric `bogus`"), "{err}");
+    let (ok, _, err) = tastebud(&["evaluate", "--data", "/nonexistent", "--k", "0"]);
+    assert!(!ok && err.contains("--k"), "{err}");
+    let dir = ml100k();
+    let (ok, _, err) = tastebud(&[
+        "evaluate",
+        "--data",
+        dir.to_str().unwrap(),
+        "--models",
+        "nope",
+    ]);
+    assert!(!ok && err.contains("unknown model `nope`"), "{err}");
+}

@@ -161,6 +161,8 @@ pub struct ModelEval {
     pub users: Vec<UserIdx>,
     /// Training interactions of each evaluated user (fold-in size for held-out users).
     pub user_train: Vec<usize>,
+    /// Whether each evaluated user is new: no interaction in train (held-out users, test-only users).
+    pub user_new: Vec<bool>,
     /// Per-user values, `users.len() x columns.len()`; NaN where a value is undefined for that user.
     pub values: Vec<Vec<f64>>,
     /// Mean of each column over users where it is defined.
@@ -260,12 +262,56 @@ pub fn evaluate(
         })
         .collect();
     let lists: Vec<RankedList> = lists.into_iter().collect::<Result<_>>()?;
-    let mut out = score_lists(model.name(), &lists, data, opts, &rel)?;
+    let mut out = score_lists_with(
+        model.name(),
+        &lists,
+        data,
+        opts,
+        &rel,
+        model.item_embeddings(),
+    )?;
+    if let Some(p) = model.rating_predictor() {
+        let (rmse, mae) = rating_errors(p, data)?;
+        out.global.extend(rmse.map(|v| ("rmse".to_string(), v)));
+        out.global.extend(mae.map(|v| ("mae".to_string(), v)));
+    }
     out.seconds = start.elapsed().as_secs_f64();
     if keep_lists {
         out.lists = lists;
     }
     Ok(out)
+}
+
+/// RMSE and MAE of a rating predictor over every test interaction (all values, whatever the threshold).
+pub fn rating_errors(
+    p: &dyn tastebud_models::PredictRating,
+    data: &EvalData<'_>,
+) -> Result<(Option<f64>, Option<f64>)> {
+    let test = data.test;
+    let pairs: Vec<Result<Vec<(f32, f32)>>> = (0..test.n_users() as u32)
+        .into_par_iter()
+        .map(UserIdx)
+        .filter(|&u| test.user_len(u) > 0)
+        .map(|u| {
+            let (src, known) = match data.fold_in {
+                Some(f) if f.user_len(u) > 0 => (f, false),
+                _ => (data.train, true),
+            };
+            let history = src.history(u);
+            test.user_items(u)
+                .iter()
+                .zip(test.user_values(u))
+                .map(|(&i, &truth)| Ok((p.predict(known.then_some(u), &history, i)?, truth)))
+                .collect()
+        })
+        .collect();
+    let pairs: Vec<(f32, f32)> = pairs
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok((crate::rating::rmse(&pairs), crate::rating::mae(&pairs)))
 }
 
 /// Scores precomputed lists (a model's output, or a run read from a TREC file).
@@ -276,12 +322,27 @@ pub fn score_lists(
     opts: &EvalOptions,
     rel: &[(UserIdx, Relevant)],
 ) -> Result<ModelEval> {
+    score_lists_with(name, lists, data, opts, rel, None)
+}
+
+/// [`score_lists`] with the model's item embeddings, for embedding-based diversity (`ild_emb@K`).
+pub fn score_lists_with(
+    name: &str,
+    lists: &[RankedList],
+    data: &EvalData<'_>,
+    opts: &EvalOptions,
+    rel: &[(UserIdx, Relevant)],
+    embeddings: Option<(usize, &[f32])>,
+) -> Result<ModelEval> {
     let n_items = data.train.n_items();
-    let catalogue = Catalogue::new(
+    let mut catalogue = Catalogue::new(
         data.train,
         data.item_features
             .map(|t| (t, opts.diversity_feature.as_str())),
     );
+    if let Some((dim, v)) = embeddings {
+        catalogue = catalogue.with_embeddings(dim, v);
+    }
     let pop_scores: Vec<f32> = catalogue.popularity.iter().map(|&c| c as f32).collect();
     let by_user: BTreeMap<UserIdx, &RankedList> = lists.iter().map(|l| (l.user, l)).collect();
     let rank_cols = opts.metrics.columns();
@@ -353,6 +414,7 @@ pub fn score_lists(
         columns,
         users: rows.iter().map(|r| r.0).collect(),
         user_train: rows.iter().map(|r| r.1).collect(),
+        user_new: rows.iter().map(|r| data.train.user_len(r.0) == 0).collect(),
         values: rows.into_iter().map(|r| r.2).collect(),
         means,
         global,
@@ -458,6 +520,7 @@ fn sampled(
         skipped_users: rel.len() - rows.len(),
         users: rows.iter().map(|r| r.0).collect(),
         user_train: rows.iter().map(|r| r.1).collect(),
+        user_new: rows.iter().map(|r| data.train.user_len(r.0) == 0).collect(),
         values: rows.into_iter().map(|r| r.2).collect(),
         means,
         global: BTreeMap::new(),
@@ -509,9 +572,10 @@ pub fn segments(
     // Buckets in their natural order, even when empty groups are skipped.
     for (row, &n) in e.user_train.iter().enumerate() {
         push("train interactions", bucket(n), row);
+        let new = e.user_new.get(row).copied().unwrap_or(n == 0);
         push(
             "user type",
-            if n == 0 {
+            if new {
                 "new".into()
             } else {
                 "returning".into()

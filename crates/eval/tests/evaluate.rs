@@ -260,3 +260,87 @@ fn trec_round_trip_preserves_every_metric() {
         "{err}"
     );
 }
+
+/// A model that predicts ratings and has embeddings, to check RMSE/MAE and embedding diversity wiring.
+struct Oracle {
+    n_items: usize,
+    vectors: Vec<f32>,
+}
+
+impl tastebud_models::Recommender for Oracle {
+    fn name(&self) -> &str {
+        "oracle"
+    }
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+    fn recommend(
+        &self,
+        q: &tastebud_models::Query<'_>,
+        k: usize,
+    ) -> tastebud_core::Result<Vec<tastebud_core::Scored>> {
+        let scores: Vec<f32> = (0..self.n_items).map(|i| i as f32).collect();
+        tastebud_core::top_k(&scores, k, &q.filter(self.n_items)?)
+    }
+    fn similar_items(
+        &self,
+        _: ItemIdx,
+        _: usize,
+    ) -> tastebud_core::Result<Vec<tastebud_core::Scored>> {
+        Ok(vec![])
+    }
+    fn rating_predictor(&self) -> Option<&dyn tastebud_models::PredictRating> {
+        Some(self)
+    }
+    fn item_embeddings(&self) -> Option<(usize, &[f32])> {
+        Some((2, &self.vectors))
+    }
+}
+
+impl tastebud_models::PredictRating for Oracle {
+    fn predict(
+        &self,
+        _: Option<UserIdx>,
+        _: &[(ItemIdx, f32)],
+        item: ItemIdx,
+    ) -> tastebud_core::Result<f32> {
+        Ok(if item.0 == 3 { 3.0 } else { 1.0 })
+    }
+}
+
+#[test]
+fn rating_errors_embedding_diversity_and_segments() {
+    let (_, s) = toy();
+    // Test values are all 1: the oracle is off by 2 on item 3 (users 1 and 2) and exact elsewhere.
+    let model = Oracle {
+        n_items: 4,
+        vectors: vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0],
+    };
+    let data = EvalData {
+        train: &s.train,
+        test: &s.test,
+        fold_in: None,
+        item_features: None,
+        user_features: None,
+    };
+    let opts = EvalOptions {
+        metrics: MetricSet::new(&[MetricKind::Ndcg], &[2]),
+        ..EvalOptions::default()
+    };
+    let e = evaluate(&model, &data, &opts, false).unwrap();
+    // 4 test ratings, errors 0, 2, 0, 2: RMSE = sqrt(8/4), MAE = 1
+    assert!((e.global["rmse"] - 2f64.sqrt()).abs() < 1e-12);
+    assert!((e.global["mae"] - 1.0).abs() < 1e-12);
+    // Lists are [3, 2] for u0, u2 and [3, 2] for u1: items 3 and 2 are orthogonal -> ILD 1.
+    assert!((e.means["ild_emb@2"] - 1.0).abs() < 1e-6);
+    let segs = tastebud_eval::evaluator::segments(&e, &opts, None);
+    let bucket = segs
+        .iter()
+        .find(|r| r.by == "train interactions" && r.segment == "1-5")
+        .unwrap();
+    assert_eq!(bucket.users, 3);
+    assert!(
+        segs.iter()
+            .any(|r| r.by == "user type" && r.segment == "returning" && r.users == 3)
+    );
+}

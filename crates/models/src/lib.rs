@@ -132,6 +132,15 @@ pub trait Recommender: Send + Sync {
     }
     /// Items similar to `item`, best first; `Ok(vec![])` when the model has no notion of similarity.
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>>;
+    /// The model as a rating predictor, when it predicts ratings (for RMSE/MAE). By default, none.
+    fn rating_predictor(&self) -> Option<&dyn PredictRating> {
+        None
+    }
+    /// Item embeddings `(dim, n_items x dim row-major)`, when the model has them (for ANN retrieval and
+    /// embedding diversity). By default, none.
+    fn item_embeddings(&self) -> Option<(usize, &[f32])> {
+        None
+    }
 }
 
 /// Models that predict a rating for a (user, item) pair (for RMSE/MAE).
