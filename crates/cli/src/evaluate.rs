@@ -66,7 +66,7 @@ pub struct EvaluateArgs {
     /// Use test values as graded relevance (for ndcg_graded and the qrels grades).
     #[arg(long)]
     graded: bool,
-    /// Ranking protocol: full, sampled[:NEGATIVES], or candidates:FILE (one item id per line).
+    /// Ranking protocol: full, sampled (100 negatives), sampled:N, or candidates:FILE (one item id per line).
     #[arg(long, default_value = "full")]
     protocol: String,
     /// Categorical user features to break results down by (e.g. gender,occupation).
