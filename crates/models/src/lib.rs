@@ -141,6 +141,18 @@ pub trait Recommender: Send + Sync {
     fn item_embeddings(&self) -> Option<(usize, &[f32])> {
         None
     }
+    /// Why `item` is recommended for `q`: the history items that contributed most to its score, largest
+    /// contribution first, at most `n`. `Ok(None)` when the model has no such explanation.
+    fn explain(&self, _q: &Query<'_>, _item: ItemIdx, _n: usize) -> Result<Option<Explanation>> {
+        Ok(None)
+    }
+}
+
+/// The history items behind a recommendation, with their contribution to its score.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Explanation {
+    /// `(history item, contribution)`, largest first.
+    pub because: Vec<(ItemIdx, f32)>,
 }
 
 /// Models that predict a rating for a (user, item) pair (for RMSE/MAE).
