@@ -9,6 +9,7 @@ use tastebud_core::{ItemIdx, Split, SplitSpec};
 use tastebud_eval::metrics::{MetricKind, MetricSet};
 use tastebud_eval::run::{EvalPlan, eval_data};
 use tastebud_eval::{EvalOptions, Protocol};
+use tastebud_models::registry::ModelSpec;
 
 use crate::DataArgs;
 use crate::progress::Bar;
@@ -44,6 +45,9 @@ pub struct EvaluateArgs {
     /// Models, comma-separated; the first is the baseline for significance tests.
     #[arg(long, default_value = "popularity,random", value_delimiter = ',')]
     models: Vec<String>,
+    /// A model hyperparameter, `MODEL.KEY=VALUE` (e.g. `als.factors=64`); repeatable.
+    #[arg(long = "param", value_name = "MODEL.KEY=VALUE")]
+    params: Vec<String>,
     /// TREC run files to evaluate beside the models (scored on the first fold).
     #[arg(long = "run", value_name = "FILE")]
     runs: Vec<PathBuf>,
@@ -182,13 +186,28 @@ pub fn run(args: &EvaluateArgs, out: &mut impl Write) -> Result<()> {
             .to_string();
         runs.push((name, tastebud_eval::trec::read_run(path, &data)?));
     }
+    let mut models: Vec<ModelSpec> = Vec::new();
+    for name in args
+        .models
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+    {
+        models.push(ModelSpec::new(name)?);
+    }
+    for p in &args.params {
+        let (model, kv) = p
+            .split_once('.')
+            .with_context(|| format!("--param `{p}` is not MODEL.KEY=VALUE"))?;
+        let canonical = ModelSpec::new(model)?.name;
+        let spec = models
+            .iter_mut()
+            .find(|m| m.name == canonical)
+            .with_context(|| format!("--param `{p}`: model `{model}` is not in --models"))?;
+        *spec = std::mem::take(spec).param(kv)?;
+    }
     let plan = EvalPlan {
-        models: args
-            .models
-            .iter()
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty())
-            .collect(),
+        models,
         runs,
         opts,
         split: split_name,

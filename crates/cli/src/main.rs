@@ -13,6 +13,7 @@ use tastebud_data::{Format, GenericSpec, LoadOptions};
 
 mod evaluate;
 mod info;
+mod model_cmds;
 mod progress;
 
 /// Tastebud: from raw interaction data to personalised recommendations.
@@ -30,6 +31,12 @@ enum Command {
     Datasets(DatasetsCmd),
     /// Evaluate models (or TREC runs) offline on a split: ranking, beyond-accuracy and significance.
     Evaluate(Box<evaluate::EvaluateArgs>),
+    /// Fit a model on a dataset and save it to a model file.
+    Train(Box<model_cmds::TrainArgs>),
+    /// Recommend items for a user (or an ad-hoc history) from a model file, with explanations.
+    Recommend(model_cmds::RecommendArgs),
+    /// Items similar to an item, from a model file.
+    Similar(model_cmds::SimilarArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,6 +187,9 @@ fn run(cli: Cli) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Evaluate(args) => evaluate::run(&args, &mut out)?,
+        Command::Train(args) => model_cmds::train(&args, &mut out)?,
+        Command::Recommend(args) => model_cmds::recommend(&args, &mut out)?,
+        Command::Similar(args) => model_cmds::similar(&args, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {

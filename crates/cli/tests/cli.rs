@@ -334,3 +334,88 @@ fn evaluate_rejects_bad_flags_before_loading() {
     ]);
     assert!(!ok && err.contains("unknown model `nope`"), "{err}");
 }
+
+#[test]
+fn train_recommend_similar_round_trip() {
+    let dir = ml100k();
+    let out = tempfile::tempdir().unwrap();
+    let model = out.path().join("pop.tbm");
+    let (ok, stdout, err) = tastebud(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        "pop",
+        "--param",
+        "by_value=true",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let header: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(header["model"], "popularity");
+    assert_eq!(header["params"]["by_value"], true);
+    assert_eq!(header["n_interactions"], 100_000);
+    let (ok, stdout, err) = tastebud(&[
+        "recommend",
+        "--model",
+        model.to_str().unwrap(),
+        "--user",
+        "1",
+        "-k",
+        "5",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let recs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(recs.as_array().unwrap().len(), 5);
+    assert!(
+        recs[0]["title"].as_str().unwrap().contains('('),
+        "titles come from u.item: {recs}"
+    );
+    // User 1 rated item 50 (Star Wars), the most popular film: it must not be recommended back.
+    assert!(recs.as_array().unwrap().iter().all(|r| r["item"] != "50"));
+    let (ok, stdout, _) = tastebud(&[
+        "recommend",
+        "--model",
+        model.to_str().unwrap(),
+        "--history",
+        "50,181",
+        "-k",
+        "3",
+    ]);
+    assert!(ok);
+    assert!(stdout.contains("a new user"), "{stdout}");
+    let (ok, _, err) = tastebud(&[
+        "recommend",
+        "--model",
+        model.to_str().unwrap(),
+        "--user",
+        "nobody",
+    ]);
+    assert!(!ok && err.contains("unknown user `nobody`"), "{err}");
+    let (ok, stdout, _) = tastebud(&[
+        "similar",
+        "--model",
+        model.to_str().unwrap(),
+        "--item",
+        "50",
+    ]);
+    assert!(
+        ok && stdout.contains("no notion of item similarity"),
+        "{stdout}"
+    );
+    let (ok, _, err) = tastebud(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        "pop",
+        "--param",
+        "nope=1",
+        "--out",
+        "/tmp/x.tbm",
+    ]);
+    assert!(!ok && err.contains("unknown field `nope`"), "{err}");
+}

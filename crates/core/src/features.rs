@@ -7,7 +7,7 @@ use crate::ids::IdMap;
 
 /// The values of one feature column, one entry per entity (item or user) in index order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum FeatureValues {
     /// Zero or more labels per entity from a vocabulary, each with a weight (1 for flags such as genres,
     /// a count for user-applied tags). Single-valued categoricals (gender, occupation) have one label.

@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use tastebud_core::{Dataset, Result, Split};
-use tastebud_models::{NoProgress, Progress, registry};
+use tastebud_models::registry::{self, ModelSpec};
+use tastebud_models::{NoProgress, Progress};
 
 use crate::evaluator::{
     EvalData, EvalOptions, ModelEval, RankedList, evaluate, relevance, score_lists,
@@ -13,8 +14,9 @@ use crate::report::{Report, build};
 /// What to evaluate.
 #[derive(Clone, Debug)]
 pub struct EvalPlan {
-    /// Model names (see [`tastebud_models::registry::MODELS`]); the first is the baseline for comparisons.
-    pub models: Vec<String>,
+    /// Models with their hyperparameters (see [`tastebud_models::registry::MODELS`]); the first is the
+    /// baseline for comparisons.
+    pub models: Vec<ModelSpec>,
     /// Runs read from TREC files: `(name, lists)`, scored against the first fold.
     pub runs: Vec<(String, Vec<RankedList>)>,
     /// Evaluation options.
@@ -50,16 +52,18 @@ pub fn run(
         "evaluate",
         (plan.models.len() * splits.len() + plan.runs.len()) as u64,
     );
-    for name in &plan.models {
+    for spec in &plan.models {
+        let name = &spec.name;
         let mut per_fold = Vec::new();
         let mut fit_total = 0.0;
         for split in splits {
             let train = data.with_interactions(split.train.clone())?;
             let t = Instant::now();
-            let model = registry::fit_by_name(name, &train, &NoProgress)?;
+            let (model, _) = registry::fit(spec, &train, &NoProgress)?;
+            let model = model.as_recommender();
             fit_total += t.elapsed().as_secs_f64();
             let d = eval_data(data, split);
-            per_fold.push(evaluate(model.as_ref(), &d, &plan.opts, plan.keep_lists)?);
+            per_fold.push(evaluate(model, &d, &plan.opts, plan.keep_lists)?);
             progress.message(&format!(
                 "{name}: fold {} of {}",
                 per_fold.len(),

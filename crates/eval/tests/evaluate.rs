@@ -159,7 +159,7 @@ fn ml100k_fixed_split_popularity_matches_the_reference() {
         fold_in: None,
     };
     let plan = EvalPlan {
-        models: vec!["popularity".into()],
+        models: vec![tastebud_models::registry::ModelSpec::new("popularity").unwrap()],
         runs: vec![],
         opts: EvalOptions {
             metrics: MetricSet::new(

@@ -23,11 +23,15 @@
 //! # Ok::<(), tastebud_core::Error>(())
 //! ```
 
+pub mod any;
+pub mod file;
 pub mod popularity;
 pub mod random;
 pub mod registry;
 
 use tastebud_core::{Dataset, Error, ItemFilter, ItemIdx, Result, UserIdx};
+
+pub use any::AnyModel;
 
 pub use tastebud_core::Scored;
 

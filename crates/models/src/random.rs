@@ -9,6 +9,7 @@ use crate::{Fit, Progress, Query, Recommender, Scored};
 
 /// Hyperparameters of [`RandomModel`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RandomParams {
     /// Seed. By default, 42.
     pub seed: u64,

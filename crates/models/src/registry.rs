@@ -1,44 +1,129 @@
-//! Models by name, for the CLI and config files.
+//! Models by name, with hyperparameters from `key=value` pairs, for the CLI and config files.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tastebud_core::{Dataset, Error, Result};
 
+use crate::any::AnyModel;
 use crate::popularity::PopularityParams;
 use crate::random::RandomParams;
-use crate::{Fit, Progress, Recommender};
+use crate::{Fit, Progress};
 
-/// Names accepted by [`fit_by_name`], with a one-line description.
-pub const MODELS: [(&str, &str); 2] = [
-    ("popularity", "most interacted-with items (alias: pop)"),
+/// Names accepted by [`fit`], with a one-line description.
+pub const MODELS: &[(&str, &str)] = &[
+    (
+        "popularity",
+        "most interacted-with items; trending with half_life_days; within a genre with genre",
+    ),
     ("random", "uniformly random ranking, seeded"),
 ];
 
-/// Fits the model called `name` with default parameters.
+/// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelSpec {
+    /// Canonical model name.
+    pub name: String,
+    /// Hyperparameters as a JSON object (values parsed from text: numbers, booleans, strings).
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ModelSpec {
+    /// A spec with no parameters; aliases (`pop`) are resolved.
+    pub fn new(name: &str) -> Result<Self> {
+        Ok(ModelSpec {
+            name: canonical(name)?.to_string(),
+            params: Default::default(),
+        })
+    }
+
+    /// Adds `key=value` (the value is read as an integer, a number, a boolean, or else a string).
+    pub fn param(mut self, kv: &str) -> Result<Self> {
+        let (k, v) = kv.split_once('=').ok_or_else(|| Error::InvalidParam {
+            name: "param",
+            reason: format!("`{kv}` is not key=value"),
+        })?;
+        let v = v.trim();
+        let value = if let Ok(i) = v.parse::<i64>() {
+            serde_json::Value::from(i)
+        } else if let Ok(f) = v.parse::<f64>() {
+            serde_json::Value::from(f)
+        } else if let Ok(b) = v.parse::<bool>() {
+            serde_json::Value::from(b)
+        } else {
+            serde_json::Value::from(v)
+        };
+        self.params.insert(k.trim().to_string(), value);
+        Ok(self)
+    }
+}
+
+fn canonical(name: &str) -> Result<&'static str> {
+    let n = name.trim().to_ascii_lowercase();
+    let found = match n.as_str() {
+        "pop" | "most-popular" => Some("popularity"),
+        "rand" => Some("random"),
+        other => MODELS.iter().map(|m| m.0).find(|m| *m == other),
+    };
+    found.ok_or_else(|| {
+        let known: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
+        Error::InvalidParam {
+            name: "model",
+            reason: format!("unknown model `{name}`; known: {}", known.join(", ")),
+        }
+    })
+}
+
+/// Deserialises `P` from the spec's parameters (unknown keys are errors naming the valid ones), fits it,
+/// and returns the model with the full, resolved parameters (defaults included) for the model file.
+fn fit_with<P>(
+    spec: &ModelSpec,
+    data: &Dataset,
+    progress: &dyn Progress,
+) -> Result<(AnyModel, serde_json::Value)>
+where
+    P: Fit + DeserializeOwned + Serialize,
+    P::Model: Into<AnyModel>,
+{
+    let params: P = serde_json::from_value(serde_json::Value::Object(spec.params.clone()))
+        .map_err(|e| Error::InvalidParam {
+            name: "param",
+            reason: format!("{}: {e}", spec.name),
+        })?;
+    let resolved = serde_json::to_value(&params).map_err(|e| Error::Shape(e.to_string()))?;
+    Ok((params.fit(data, progress)?.into(), resolved))
+}
+
+/// Fits the model a spec names; returns it with its resolved hyperparameters.
 ///
 /// ```
 /// # use tastebud_core::{Dataset, Feedback, Interactions};
 /// # let x = Interactions::from_triplets(1, 2, &[(0, 0, 1.0)], Feedback::Implicit)?;
 /// # let data = Dataset::from_parts("t", x, ["u"], ["a", "b"])?;
-/// let model = tastebud_models::registry::fit_by_name("pop", &data, &tastebud_models::NoProgress)?;
-/// assert_eq!(model.name(), "popularity");
-/// assert!(tastebud_models::registry::fit_by_name("nope", &data, &tastebud_models::NoProgress).is_err());
+/// use tastebud_models::registry::{ModelSpec, fit};
+/// let (model, params) = fit(&ModelSpec::new("pop")?, &data, &tastebud_models::NoProgress)?;
+/// assert_eq!(model.kind(), "popularity");
+/// assert_eq!(params["by_value"], false);
+/// assert!(ModelSpec::new("nope").is_err());
+/// let bad = ModelSpec::new("random")?.param("sede=3")?;
+/// assert!(fit(&bad, &data, &tastebud_models::NoProgress).unwrap_err().to_string().contains("seed"));
 /// # Ok::<(), tastebud_core::Error>(())
 /// ```
-pub fn fit_by_name(
-    name: &str,
+pub fn fit(
+    spec: &ModelSpec,
     data: &Dataset,
     progress: &dyn Progress,
-) -> Result<Box<dyn Recommender>> {
-    Ok(match name.trim().to_ascii_lowercase().as_str() {
-        "popularity" | "pop" | "most-popular" => {
-            Box::new(PopularityParams::default().fit(data, progress)?)
-        }
-        "random" | "rand" => Box::new(RandomParams::default().fit(data, progress)?),
-        other => {
-            let known: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
-            return Err(Error::InvalidParam {
-                name: "model",
-                reason: format!("unknown model `{other}`; known: {}", known.join(", ")),
-            });
-        }
-    })
+) -> Result<(AnyModel, serde_json::Value)> {
+    match spec.name.as_str() {
+        "popularity" => fit_with::<PopularityParams>(spec, data, progress),
+        "random" => fit_with::<RandomParams>(spec, data, progress),
+        other => Err(Error::InvalidParam {
+            name: "model",
+            reason: format!("unknown model `{other}`"),
+        }),
+    }
+}
+
+/// Fits the model called `name` with default parameters.
+pub fn fit_by_name(name: &str, data: &Dataset, progress: &dyn Progress) -> Result<AnyModel> {
+    Ok(fit(&ModelSpec::new(name)?, data, progress)?.0)
 }

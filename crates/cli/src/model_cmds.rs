@@ -1,0 +1,261 @@
+//! `tastebud train`, `recommend` and `similar`: fit a model into a file, then serve it from the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use tastebud_core::{ItemIdx, Scored};
+use tastebud_models::file::ModelFile;
+use tastebud_models::registry::{self, ModelSpec};
+use tastebud_models::{Explanation, Query};
+
+use crate::DataArgs;
+use crate::progress::Bar;
+
+/// Flags of `tastebud train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Model name (see `tastebud evaluate --help` for the list).
+    #[arg(long)]
+    model: String,
+    /// A hyperparameter, `key=value`; repeatable (e.g. `--param factors=64 --param iterations=15`).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// Output model file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Do not store the training interactions in the file (smaller; `recommend --user` then needs
+    /// `--history`).
+    #[arg(long)]
+    no_history: bool,
+    /// Print the model file's header as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `train`.
+pub fn train(args: &TrainArgs, out: &mut impl Write) -> Result<()> {
+    let mut spec = ModelSpec::new(&args.model)?;
+    for p in &args.params {
+        spec = spec.param(p)?;
+    }
+    let data = args.data.load()?;
+    let bar = Bar::new();
+    let t = Instant::now();
+    let (model, params) = registry::fit(&spec, &data, &bar)?;
+    bar.finish();
+    let secs = t.elapsed().as_secs_f64();
+    let file = ModelFile::new(model, params, &data, !args.no_history);
+    file.save(&args.out)?;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&file.header)?)?;
+    } else {
+        writeln!(
+            out,
+            "trained {} on {} ({} users, {} items, {} interactions) in {secs:.2} s -> {}\nparams: {}",
+            file.header.model,
+            file.header.dataset,
+            file.header.n_users,
+            file.header.n_items,
+            file.header.n_interactions,
+            args.out.display(),
+            file.header.params
+        )?;
+    }
+    Ok(())
+}
+
+/// Flags of `tastebud recommend`.
+#[derive(Args, Debug)]
+pub struct RecommendArgs {
+    /// Model file written by `tastebud train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// External user id (their training history is the query).
+    #[arg(long)]
+    user: Option<String>,
+    /// Extra or ad-hoc history: comma-separated item ids (added to the user's, or alone for a new user).
+    #[arg(long, value_delimiter = ',')]
+    history: Vec<String>,
+    /// How many items.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One recommended item, as printed.
+#[derive(serde::Serialize)]
+struct Row {
+    rank: usize,
+    item: String,
+    title: Option<String>,
+    score: f32,
+    because: Vec<String>,
+}
+
+/// Runs `recommend`.
+pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
+    let file = ModelFile::load(&args.model)?;
+    let ctx = &file.context;
+    let mut history: Vec<(ItemIdx, f32)> = Vec::new();
+    let mut user = None;
+    if let Some(id) = &args.user {
+        let u = ctx
+            .users
+            .get(id)
+            .with_context(|| format!("unknown user `{id}` (give --history for a new user)"))?;
+        let train = ctx.train.as_ref().with_context(|| {
+            "the model file has no training histories (trained with --no-history); give --history".to_string()
+        })?;
+        history = train.history(u);
+        user = Some(u);
+    }
+    for id in &args.history {
+        let i = ctx
+            .items
+            .get(id)
+            .with_context(|| format!("unknown item `{id}` in --history"))?;
+        history.push((i, 1.0));
+    }
+    if args.user.is_none() && history.is_empty() {
+        bail!(
+            "give --user ID or --history ITEM,ITEM,... (an empty history gets the cold-start list)"
+        );
+    }
+    let m = file.model.as_recommender();
+    let mut q = Query::new(&history);
+    if let Some(u) = user {
+        q = q.user(u);
+    }
+    let recs = m.recommend(&q, args.k)?;
+    let title = |i: ItemIdx| {
+        ctx.item_features
+            .as_ref()
+            .and_then(|f| f.text("title", i.get()))
+            .map(str::to_string)
+    };
+    let name = |i: ItemIdx| title(i).unwrap_or_else(|| ctx.items.id(i).unwrap_or("?").to_string());
+    let rows: Vec<Row> = recs
+        .iter()
+        .enumerate()
+        .map(|(r, s)| {
+            let because = match m.explain(&q, s.item, 3) {
+                Ok(Some(Explanation { because })) => {
+                    because.iter().map(|(i, _)| name(*i)).collect()
+                }
+                _ => Vec::new(),
+            };
+            Row {
+                rank: r + 1,
+                item: ctx.items.id(s.item).unwrap_or("?").to_string(),
+                title: title(s.item),
+                score: s.score,
+                because,
+            }
+        })
+        .collect();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "#",
+        "item",
+        "title",
+        "score",
+        "because you liked",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            r.rank.to_string(),
+            r.item,
+            r.title.unwrap_or_default(),
+            format!("{:.4}", r.score),
+            r.because.join("; "),
+        ]);
+    }
+    writeln!(
+        out,
+        "{} for {} ({} history items)\n{t}",
+        file.header.model,
+        args.user.as_deref().unwrap_or("a new user"),
+        history.len()
+    )?;
+    Ok(())
+}
+
+/// Flags of `tastebud similar`.
+#[derive(Args, Debug)]
+pub struct SimilarArgs {
+    /// Model file written by `tastebud train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// External item id.
+    #[arg(long)]
+    item: String,
+    /// How many items.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `similar`.
+pub fn similar(args: &SimilarArgs, out: &mut impl Write) -> Result<()> {
+    let file = ModelFile::load(&args.model)?;
+    let ctx = &file.context;
+    let i = ctx
+        .items
+        .get(&args.item)
+        .with_context(|| format!("unknown item `{}`", args.item))?;
+    let sims: Vec<Scored> = file.model.as_recommender().similar_items(i, args.k)?;
+    let title = |i: ItemIdx| {
+        ctx.item_features
+            .as_ref()
+            .and_then(|f| f.text("title", i.get()))
+            .map(str::to_string)
+    };
+    if args.json {
+        let v: Vec<serde_json::Value> = sims
+            .iter()
+            .map(|s| serde_json::json!({"item": ctx.items.id(s.item), "title": title(s.item), "score": s.score}))
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
+    }
+    if sims.is_empty() {
+        writeln!(
+            out,
+            "{} has no notion of item similarity",
+            file.header.model
+        )?;
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(vec!["#", "item", "title", "similarity"]);
+    for (r, s) in sims.iter().enumerate() {
+        t.add_row(vec![
+            (r + 1).to_string(),
+            ctx.items.id(s.item).unwrap_or("?").to_string(),
+            title(s.item).unwrap_or_default(),
+            format!("{:.4}", s.score),
+        ]);
+    }
+    writeln!(
+        out,
+        "items similar to {} {}\n{t}",
+        args.item,
+        title(i).unwrap_or_default()
+    )?;
+    Ok(())
+}

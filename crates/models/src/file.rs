@@ -1,0 +1,193 @@
+//! Model files (`.tbm`): one versioned, self-describing format for every model.
+//!
+//! Layout:
+//! 1. the magic line `TASTEBUD-MODEL\n`;
+//! 2. one line of JSON, the [`Header`]: format version, model type, every hyperparameter (defaults
+//!    included), the dataset's name and shape, and the byte lengths of the two bodies; `head -2 model.tbm`
+//!    shows what a file holds;
+//! 3. the context body (postcard): external ids, item features (titles, genres) and, optionally, the
+//!    training interactions (so `recommend --user ID` knows the user's history);
+//! 4. the model body (postcard), decoded according to the header's model type.
+//!
+//! Files are written to a temporary name and renamed, so a crash never leaves a half-written model. A file
+//! from a newer format version is refused with a clear error; older versions keep loading (golden files in
+//! `tests/golden/` check it).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tastebud_core::{Dataset, Error, FeatureTable, Interactions, ItemMap, Result, UserMap};
+
+use crate::any::AnyModel;
+
+/// The first line of every model file.
+pub const MAGIC: &[u8] = b"TASTEBUD-MODEL\n";
+/// The format version this build writes (and the newest it reads).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The JSON header of a model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Format version of the file.
+    pub format_version: u32,
+    /// Tastebud version that wrote it.
+    pub tastebud_version: String,
+    /// Model type, e.g. `als`.
+    pub model: String,
+    /// Every hyperparameter, defaults included.
+    pub params: serde_json::Value,
+    /// Name of the training dataset.
+    pub dataset: String,
+    /// Users in the training data.
+    pub n_users: usize,
+    /// Items in the training data.
+    pub n_items: usize,
+    /// Interactions in the training data.
+    pub n_interactions: usize,
+    /// Unix time of writing.
+    pub created_unix: u64,
+    /// Byte length of the context body.
+    pub context_bytes: u64,
+    /// Byte length of the model body.
+    pub model_bytes: u64,
+}
+
+/// What a model needs besides its parameters to serve people: ids, titles, histories.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    /// External user ids.
+    pub users: UserMap,
+    /// External item ids.
+    pub items: ItemMap,
+    /// Item features (titles, genres...), when the dataset has them.
+    pub item_features: Option<FeatureTable>,
+    /// Training interactions, when kept (histories of known users).
+    pub train: Option<Interactions>,
+}
+
+impl Context {
+    /// The context of a training dataset; `keep_train` stores its interactions too.
+    pub fn of(data: &Dataset, keep_train: bool) -> Self {
+        Context {
+            users: data.users.clone(),
+            items: data.items.clone(),
+            item_features: data.item_features.clone(),
+            train: keep_train.then(|| data.interactions.clone()),
+        }
+    }
+}
+
+/// A model with its header and context, as stored in a file.
+#[derive(Clone, Debug)]
+pub struct ModelFile {
+    /// The header.
+    pub header: Header,
+    /// Ids, features, histories.
+    pub context: Context,
+    /// The model.
+    pub model: AnyModel,
+}
+
+impl ModelFile {
+    /// Wraps a freshly fitted model.
+    pub fn new(
+        model: AnyModel,
+        params: serde_json::Value,
+        data: &Dataset,
+        keep_train: bool,
+    ) -> Self {
+        ModelFile {
+            header: Header {
+                format_version: FORMAT_VERSION,
+                tastebud_version: env!("CARGO_PKG_VERSION").to_string(),
+                model: model.kind().to_string(),
+                params,
+                dataset: data.meta.name.clone(),
+                n_users: data.n_users(),
+                n_items: data.n_items(),
+                n_interactions: data.interactions.nnz(),
+                created_unix: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                context_bytes: 0,
+                model_bytes: 0,
+            },
+            context: Context::of(data, keep_train),
+            model,
+        }
+    }
+
+    /// Writes the file atomically (temporary name, then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let context = postcard::to_stdvec(&self.context)
+            .map_err(|e| Error::Shape(format!("encode context: {e}")))?;
+        let body = self.model.encode()?;
+        let mut header = self.header.clone();
+        header.context_bytes = context.len() as u64;
+        header.model_bytes = body.len() as u64;
+        let json = serde_json::to_string(&header)
+            .map_err(|e| Error::Shape(format!("encode header: {e}")))?;
+        let tmp = path.with_extension("tbm.tmp");
+        let io = |e| Error::io(&tmp, e);
+        {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+            f.write_all(MAGIC).map_err(io)?;
+            f.write_all(json.as_bytes()).map_err(io)?;
+            f.write_all(b"\n").map_err(io)?;
+            f.write_all(&context).map_err(io)?;
+            f.write_all(&body).map_err(io)?;
+            f.into_inner()
+                .map_err(|e| Error::io(&tmp, e.into_error()))?
+                .sync_all()
+                .map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// Reads a file written by [`Self::save`] (this or an older format version).
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bad = |reason: String| Error::BadInput {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| bad("not a Tastebud model file (bad magic)".into()))?;
+        let nl = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| bad("truncated header".into()))?;
+        let header: Header = serde_json::from_slice(&rest[..nl])
+            .map_err(|e| bad(format!("unreadable header: {e}")))?;
+        if header.format_version > FORMAT_VERSION {
+            return Err(bad(format!(
+                "format version {} is newer than this build reads ({FORMAT_VERSION}); upgrade Tastebud",
+                header.format_version
+            )));
+        }
+        let body = &rest[nl + 1..];
+        let (c, m) = (header.context_bytes as usize, header.model_bytes as usize);
+        if body.len() != c + m {
+            return Err(bad(format!(
+                "expected {} body bytes, found {} (truncated file?)",
+                c + m,
+                body.len()
+            )));
+        }
+        let mut context: Context = postcard::from_bytes(&body[..c])
+            .map_err(|e| bad(format!("unreadable context: {e}")))?;
+        context.users.0.rebuild_index();
+        context.items.0.rebuild_index();
+        if let Some(f) = context.item_features.as_mut() {
+            f.rebuild_index();
+        }
+        let model = AnyModel::decode(&header.model, &body[c..]).map_err(|e| bad(e.to_string()))?;
+        Ok(ModelFile {
+            header,
+            context,
+            model,
+        })
+    }
+}

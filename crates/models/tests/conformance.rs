@@ -1,0 +1,181 @@
+//! The conformance suite every model passes (see CONTRIBUTING.md). One line per model at the bottom:
+//! `conformance!(name, params, personalized)` expands to the shared checks.
+
+use tastebud_core::{Dataset, Feedback, Interactions, ItemIdx, UserIdx};
+use tastebud_models::file::ModelFile;
+use tastebud_models::{AnyModel, Exclude, Fit, NoProgress, Query, Recommender};
+
+/// 40 users x 20 items in two blocks: users 0-19 interact with 6 of items 0-9, users 20-39 with 6 of
+/// items 10-19 (a deterministic pattern), values 1-5. A personalised model must recommend from the user's
+/// own block; that is the answer known in advance.
+fn blocks() -> Dataset {
+    let mut t = Vec::new();
+    for u in 0..40u32 {
+        let base = if u < 20 { 0 } else { 10 };
+        for k in 0..6u32 {
+            let i = base + (u * 3 + k * 7) % 10;
+            t.push((u, i, ((u + k) % 5 + 1) as f32));
+        }
+    }
+    let x = Interactions::from_triplets(40, 20, &t, Feedback::Explicit).unwrap();
+    Dataset::from_parts(
+        "blocks",
+        x,
+        (0..40).map(|u| format!("u{u}")),
+        (0..20).map(|i| format!("i{i}")),
+    )
+    .unwrap()
+}
+
+fn items(recs: &[tastebud_core::Scored]) -> Vec<ItemIdx> {
+    recs.iter().map(|s| s.item).collect()
+}
+
+/// Runs every conformance check on a model fitted with `params`.
+fn check_all<P>(params: P, personalized: bool)
+where
+    P: Fit,
+    P::Model: Into<AnyModel> + Clone + 'static,
+{
+    let data = blocks();
+    let model = params.fit(&data, &NoProgress).unwrap();
+    let m: &dyn Recommender = &model;
+    let x = &data.interactions;
+    let n = m.n_items();
+    assert_eq!(n, 20);
+
+    // recovers the blocks (personalised models)
+    if personalized {
+        for u in 0..40u32 {
+            let h = x.history(UserIdx(u));
+            let recs = m.recommend(&Query::new(&h).user(UserIdx(u)), 3).unwrap();
+            let own = if u < 20 { 0..10 } else { 10..20 };
+            assert!(
+                recs.iter().all(|s| own.contains(&s.item.0)),
+                "{}: user {u} got {:?}",
+                m.name(),
+                items(&recs)
+            );
+        }
+        // A new user (no index) with a block-B history gets block-B items.
+        let h = [(ItemIdx(11), 5.0), (ItemIdx(14), 4.0), (ItemIdx(17), 5.0)];
+        let recs = m.recommend(&Query::new(&h), 3).unwrap();
+        assert!(
+            recs.iter().all(|s| s.item.0 >= 10),
+            "{}: new user got {:?}",
+            m.name(),
+            items(&recs)
+        );
+    }
+
+    // batch equals single
+    let hs: Vec<Vec<(ItemIdx, f32)>> = (0..40).map(|u| x.history(UserIdx(u))).collect();
+    let qs: Vec<Query<'_>> = hs
+        .iter()
+        .enumerate()
+        .map(|(u, h)| Query::new(h).user(UserIdx(u as u32)))
+        .collect();
+    let batch = m.recommend_batch(&qs, 5).unwrap();
+    for (q, b) in qs.iter().zip(&batch) {
+        assert_eq!(
+            &m.recommend(q, 5).unwrap(),
+            b,
+            "{}: batch differs from single",
+            m.name()
+        );
+    }
+
+    // never returns excluded items; respects candidates; k larger than the catalogue
+    for (u, h) in hs.iter().enumerate() {
+        let q = Query::new(h).user(UserIdx(u as u32));
+        let all = m.recommend(&q, 1000).unwrap();
+        assert!(all.len() <= n - h.len());
+        let mut seen = std::collections::HashSet::new();
+        for s in &all {
+            assert!(
+                !h.iter().any(|(i, _)| *i == s.item),
+                "{}: returned a seen item",
+                m.name()
+            );
+            assert!(seen.insert(s.item), "{}: duplicate item", m.name());
+            assert!(!s.score.is_nan());
+        }
+        let blocked = [ItemIdx(0), ItemIdx(19)];
+        let r = m
+            .recommend(&q.exclude(Exclude::SeenAnd(&blocked)), 1000)
+            .unwrap();
+        assert!(r.iter().all(|s| !blocked.contains(&s.item)));
+        let cands = [ItemIdx(2), ItemIdx(12), ItemIdx(15), ItemIdx(2)];
+        let r = m
+            .recommend(
+                &Query::new(h).user(UserIdx(u as u32)).candidates(&cands),
+                10,
+            )
+            .unwrap();
+        assert!(
+            r.iter().all(|s| cands.contains(&s.item)),
+            "{}: left the candidates",
+            m.name()
+        );
+        assert!(r.len() <= 3);
+    }
+
+    // empty history works (cold start) and k = 0 returns nothing
+    let r = m.recommend(&Query::new(&[]), 5).unwrap();
+    assert!(r.len() <= 5);
+    assert!(m.recommend(&Query::new(&hs[0]), 0).unwrap().is_empty());
+
+    // bad input is an error, not a panic
+    assert!(m.recommend(&Query::new(&[(ItemIdx(99), 1.0)]), 5).is_err());
+    assert!(
+        m.recommend(&Query::new(&[]).candidates(&[ItemIdx(20)]), 5)
+            .is_err()
+    );
+    let _ = m.similar_items(ItemIdx(3), 5);
+
+    // save / load round trip through the model file
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.tbm");
+    let any: AnyModel = model.clone().into();
+    ModelFile::new(any, serde_json::json!({}), &data, true)
+        .save(&path)
+        .unwrap();
+    let back = ModelFile::load(&path).unwrap();
+    let b = back.model.as_recommender();
+    for (q, want) in qs.iter().zip(&batch) {
+        assert_eq!(
+            &b.recommend(q, 5).unwrap(),
+            want,
+            "{}: differs after save/load",
+            m.name()
+        );
+    }
+    assert_eq!(back.context.items.get("i7"), Some(ItemIdx(7)));
+    assert_eq!(back.context.train.as_ref().unwrap(), x);
+}
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+macro_rules! conformance {
+    ($name:ident, $params:expr, $personalized:expr) => {
+        #[test]
+        fn $name() {
+            check_all($params, $personalized);
+            fn _send_sync<P: Fit>(_: &P) {
+                assert_send_sync::<P::Model>();
+            }
+            _send_sync(&$params);
+        }
+    };
+}
+
+conformance!(
+    popularity,
+    tastebud_models::popularity::PopularityParams::default(),
+    false
+);
+conformance!(
+    random,
+    tastebud_models::random::RandomParams::default(),
+    false
+);

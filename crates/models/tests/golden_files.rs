@@ -1,0 +1,133 @@
+//! Model files written by earlier versions keep loading (tantivy-style compatibility data).
+//!
+//! `tests/golden/*.tbm` were written by format version 1 with the `blocks` dataset of the conformance
+//! suite. Regenerate only when adding a model type: `cargo test -p tastebud-models --test golden_files --
+//! --ignored write_golden` (never overwrite an existing file: old files must keep loading as they are).
+
+use std::path::PathBuf;
+
+use tastebud_core::{Dataset, Feedback, Interactions, ItemIdx};
+use tastebud_models::file::ModelFile;
+use tastebud_models::registry::{ModelSpec, fit};
+use tastebud_models::{NoProgress, Query};
+
+fn golden() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn small() -> Dataset {
+    let x = Interactions::from_triplets(
+        4,
+        5,
+        &[
+            (0, 0, 5.0),
+            (0, 1, 3.0),
+            (1, 0, 4.0),
+            (1, 2, 5.0),
+            (2, 1, 2.0),
+            (2, 3, 4.0),
+            (3, 0, 1.0),
+            (3, 4, 5.0),
+        ],
+        Feedback::Explicit,
+    )
+    .unwrap();
+    Dataset::from_parts("small", x, ["a", "b", "c", "d"], ["v", "w", "x", "y", "z"]).unwrap()
+}
+
+/// Models with a golden file: `(file stem, spec, expected top-3 item ids for history [v])`.
+fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
+    vec![
+        (
+            "popularity-v1",
+            ModelSpec::new("popularity").unwrap(),
+            vec!["w", "x", "y"],
+        ),
+        (
+            "random-v1",
+            ModelSpec::new("random").unwrap().param("seed=7").unwrap(),
+            vec![],
+        ),
+    ]
+}
+
+#[test]
+fn golden_files_still_load_and_recommend_the_same() {
+    for (stem, _, want) in cases() {
+        let path = golden().join(format!("{stem}.tbm"));
+        let f = ModelFile::load(&path).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        assert_eq!(f.header.format_version, 1);
+        let m = f.model.as_recommender();
+        let v = f.context.items.get("v").unwrap();
+        let got: Vec<&str> = m
+            .recommend(&Query::new(&[(v, 1.0)]), 3)
+            .unwrap()
+            .iter()
+            .map(|s| f.context.items.id(s.item).unwrap())
+            .collect();
+        if !want.is_empty() {
+            assert_eq!(got, want, "{stem}");
+        }
+        assert_eq!(got.len(), 3);
+        // Recommendations equal a freshly fitted model's (the algorithm has not drifted).
+        let (fresh, _) = fit(
+            &cases().into_iter().find(|c| c.0 == stem).unwrap().1,
+            &small(),
+            &NoProgress,
+        )
+        .unwrap();
+        let again = fresh
+            .as_recommender()
+            .recommend(&Query::new(&[(ItemIdx(0), 1.0)]), 3)
+            .unwrap();
+        assert_eq!(
+            m.recommend(&Query::new(&[(v, 1.0)]), 3).unwrap(),
+            again,
+            "{stem}"
+        );
+    }
+}
+
+#[test]
+fn corrupt_and_future_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.tbm");
+    std::fs::write(&p, b"not a model").unwrap();
+    assert!(
+        ModelFile::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not a Tastebud model file")
+    );
+    let bytes = std::fs::read(golden().join("popularity-v1.tbm")).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
+    assert!(
+        ModelFile::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("truncated")
+    );
+    let text = String::from_utf8_lossy(&bytes).replacen(
+        "\"format_version\":1",
+        "\"format_version\":99",
+        1,
+    );
+    std::fs::write(&p, text.as_bytes()).unwrap();
+    let err = ModelFile::load(&p).unwrap_err().to_string();
+    assert!(err.contains("newer"), "{err}");
+}
+
+#[test]
+#[ignore = "writes golden files; run only when adding a model type"]
+fn write_golden() {
+    for (stem, spec, _) in cases() {
+        let path = golden().join(format!("{stem}.tbm"));
+        if path.exists() {
+            continue;
+        }
+        let (model, params) = fit(&spec, &small(), &NoProgress).unwrap();
+        ModelFile::new(model, params, &small(), true)
+            .save(&path)
+            .unwrap();
+    }
+}
