@@ -32,6 +32,9 @@ pub const ML100K_GENRES: [&str; 19] = [
     "Western",
 ];
 
+/// The 18 genres shared by every MovieLens release (ML-100K's list without its `unknown`).
+pub const MOVIELENS_GENRES: &[&str] = ML100K_GENRES.split_at(1).1;
+
 /// ML-1M occupation codes (`users.dat`), as listed in its README.
 pub const ML1M_OCCUPATIONS: [&str; 21] = [
     "other",

@@ -34,26 +34,7 @@ use serde::Serialize;
 use tastebud_core::{Error, Result};
 
 /// The 18 genres of the MovieLens datasets (without `IMAX` and `(no genres listed)`).
-pub const MOVIELENS_GENRES: [&str; 18] = [
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-];
+pub use crate::movielens::MOVIELENS_GENRES;
 
 /// 2015-01-01T00:00:00Z, the default [`SynthParams::start_time`].
 pub const DEFAULT_START_TIME: i64 = 1_420_070_400;

@@ -299,19 +299,6 @@ fn definition(metric: &str) -> Option<&'static str> {
     })
 }
 
-/// Sort key that puts cold-start buckets in numeric order (`0 (new)`, `1-5`, `6-20`, ..., `>100`).
-fn segment_order(s: &str) -> (u64, String) {
-    let digits: String = s
-        .trim_start_matches('>')
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let n = digits
-        .parse::<u64>()
-        .map_or(u64::MAX, |n| if s.starts_with('>') { n + 1 } else { n });
-    (n, s.to_string())
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Page sections
 
@@ -615,7 +602,7 @@ fn segments(h: &mut String, r: &Report) {
     if buckets.is_empty() {
         return;
     }
-    buckets.sort_by_key(|b| segment_order(b));
+    buckets.sort_by_key(|b| crate::report::segment_order(b));
     let metric = segment_metric(r);
     fn row<'a>(m: &'a ModelSummary, b: &str) -> Option<&'a SegmentRow> {
         m.segments

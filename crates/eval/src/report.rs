@@ -182,7 +182,7 @@ pub fn build(
 }
 
 /// Sort key that puts cold-start buckets in numeric order (`0 (new)`, `1-5`, `6-20`, ..., `>100`).
-fn segment_order(s: &str) -> (u64, String) {
+pub(crate) fn segment_order(s: &str) -> (u64, String) {
     let digits: String = s
         .trim_start_matches('>')
         .chars()
