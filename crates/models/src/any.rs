@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tastebud_core::{Error, Result};
 
 use crate::Recommender;
+use crate::knn::{ItemKnn, KnnRating, UserKnn};
 use crate::popularity::Popularity;
 use crate::random::RandomModel;
 
@@ -75,4 +76,7 @@ macro_rules! any_model {
 any_model! {
     "popularity" => Popularity(Popularity),
     "random" => Random(RandomModel),
+    "itemknn" => ItemKnn(ItemKnn),
+    "userknn" => UserKnn(UserKnn),
+    "knn_rating" => KnnRating(KnnRating),
 }

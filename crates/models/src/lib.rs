@@ -25,6 +25,7 @@
 
 pub mod any;
 pub mod file;
+pub mod knn;
 pub mod popularity;
 pub mod random;
 pub mod registry;

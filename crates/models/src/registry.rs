@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use tastebud_core::{Dataset, Error, Result};
 
 use crate::any::AnyModel;
+use crate::knn::{ItemKnnParams, KnnRatingParams, UserKnnParams};
 use crate::popularity::PopularityParams;
 use crate::random::RandomParams;
 use crate::{Fit, Progress};
@@ -16,6 +17,23 @@ pub const MODELS: &[(&str, &str)] = &[
         "most interacted-with items; trending with half_life_days; within a genre with genre",
     ),
     ("random", "uniformly random ranking, seeded"),
+    (
+        "itemknn",
+        "item-item neighbours (cosine, tfidf, bm25, pearson, jaccard...), implicit-style top-N",
+    ),
+    (
+        "userknn",
+        "user-user neighbours, similarities computed against the query history on the fly",
+    ),
+    (
+        "knn_basic",
+        "Surprise KNNBasic rating predictor (msd, user-based, k=40)",
+    ),
+    ("knn_with_means", "Surprise KNNWithMeans rating predictor"),
+    (
+        "knn_baseline",
+        "Surprise KNNBaseline rating predictor (ALS baselines)",
+    ),
 ];
 
 /// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
@@ -62,6 +80,11 @@ fn canonical(name: &str) -> Result<&'static str> {
     let found = match n.as_str() {
         "pop" | "most-popular" => Some("popularity"),
         "rand" => Some("random"),
+        "item-knn" | "itemknn_cos" | "cosine" => Some("itemknn"),
+        "user-knn" => Some("userknn"),
+        "knnbasic" => Some("knn_basic"),
+        "knnwithmeans" => Some("knn_with_means"),
+        "knnbaseline" => Some("knn_baseline"),
         other => MODELS.iter().map(|m| m.0).find(|m| *m == other),
     };
     found.ok_or_else(|| {
@@ -81,14 +104,35 @@ fn fit_with<P>(
     progress: &dyn Progress,
 ) -> Result<(AnyModel, serde_json::Value)>
 where
+    P: Fit + DeserializeOwned + Serialize + Default,
+    P::Model: Into<AnyModel>,
+{
+    fit_from(P::default(), spec, data, progress)
+}
+
+/// Like [`fit_with`] from other starting values than `P::default()` (e.g. KNNWithMeans' preset); the spec's
+/// parameters override them.
+fn fit_from<P>(
+    base: P,
+    spec: &ModelSpec,
+    data: &Dataset,
+    progress: &dyn Progress,
+) -> Result<(AnyModel, serde_json::Value)>
+where
     P: Fit + DeserializeOwned + Serialize,
     P::Model: Into<AnyModel>,
 {
-    let params: P = serde_json::from_value(serde_json::Value::Object(spec.params.clone()))
-        .map_err(|e| Error::InvalidParam {
+    let mut merged = match serde_json::to_value(&base) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    merged.extend(spec.params.clone());
+    let params: P = serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| {
+        Error::InvalidParam {
             name: "param",
             reason: format!("{}: {e}", spec.name),
-        })?;
+        }
+    })?;
     let resolved = serde_json::to_value(&params).map_err(|e| Error::Shape(e.to_string()))?;
     Ok((params.fit(data, progress)?.into(), resolved))
 }
@@ -116,6 +160,11 @@ pub fn fit(
     match spec.name.as_str() {
         "popularity" => fit_with::<PopularityParams>(spec, data, progress),
         "random" => fit_with::<RandomParams>(spec, data, progress),
+        "itemknn" => fit_with::<ItemKnnParams>(spec, data, progress),
+        "userknn" => fit_with::<UserKnnParams>(spec, data, progress),
+        "knn_basic" => fit_from(KnnRatingParams::basic(), spec, data, progress),
+        "knn_with_means" => fit_from(KnnRatingParams::with_means(), spec, data, progress),
+        "knn_baseline" => fit_from(KnnRatingParams::baseline(), spec, data, progress),
         other => Err(Error::InvalidParam {
             name: "model",
             reason: format!("unknown model `{other}`"),

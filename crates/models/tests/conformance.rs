@@ -179,3 +179,28 @@ conformance!(
     tastebud_models::random::RandomParams::default(),
     false
 );
+conformance!(
+    itemknn,
+    tastebud_models::knn::ItemKnnParams::default(),
+    true
+);
+conformance!(
+    userknn,
+    tastebud_models::knn::UserKnnParams::default(),
+    true
+);
+conformance!(
+    knn_basic,
+    tastebud_models::knn::KnnRatingParams::basic(),
+    false
+);
+conformance!(
+    knn_with_means,
+    tastebud_models::knn::KnnRatingParams::with_means(),
+    false
+);
+conformance!(
+    knn_baseline,
+    tastebud_models::knn::KnnRatingParams::baseline(),
+    false
+);

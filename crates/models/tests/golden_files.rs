@@ -48,6 +48,13 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
             ModelSpec::new("random").unwrap().param("seed=7").unwrap(),
             vec![],
         ),
+        ("itemknn-v1", ModelSpec::new("itemknn").unwrap(), vec![]),
+        ("userknn-v1", ModelSpec::new("userknn").unwrap(), vec![]),
+        (
+            "knn_baseline-v1",
+            ModelSpec::new("knn_baseline").unwrap(),
+            vec![],
+        ),
     ]
 }
 
@@ -68,7 +75,7 @@ fn golden_files_still_load_and_recommend_the_same() {
         if !want.is_empty() {
             assert_eq!(got, want, "{stem}");
         }
-        assert_eq!(got.len(), 3);
+        assert!(got.len() <= 3, "{stem}");
         // Recommendations equal a freshly fitted model's (the algorithm has not drifted).
         let (fresh, _) = fit(
             &cases().into_iter().find(|c| c.0 == stem).unwrap().1,
