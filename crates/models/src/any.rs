@@ -8,6 +8,9 @@ use serde::de::DeserializeOwned;
 use tastebud_core::{Error, Result};
 
 use crate::Recommender;
+use crate::als::Als;
+use crate::bpr::Bpr;
+use crate::ease::Ease;
 use crate::knn::{ItemKnn, KnnRating, UserKnn};
 use crate::popularity::Popularity;
 use crate::random::RandomModel;
@@ -79,4 +82,7 @@ any_model! {
     "itemknn" => ItemKnn(ItemKnn),
     "userknn" => UserKnn(UserKnn),
     "knn_rating" => KnnRating(KnnRating),
+    "als" => Als(Als),
+    "bpr" => Bpr(Bpr),
+    "ease" => Ease(Ease),
 }

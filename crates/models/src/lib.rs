@@ -23,12 +23,17 @@
 //! # Ok::<(), tastebud_core::Error>(())
 //! ```
 
+pub mod als;
 pub mod any;
+pub mod bpr;
+pub mod ease;
 pub mod file;
 pub mod knn;
 pub mod popularity;
 pub mod random;
 pub mod registry;
+
+mod linalg;
 
 use tastebud_core::{Dataset, Error, ItemFilter, ItemIdx, Result, UserIdx};
 

@@ -4,7 +4,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tastebud_core::{Dataset, Error, Result};
 
+use crate::als::AlsParams;
 use crate::any::AnyModel;
+use crate::bpr::BprParams;
+use crate::ease::EaseParams;
 use crate::knn::{ItemKnnParams, KnnRatingParams, UserKnnParams};
 use crate::popularity::PopularityParams;
 use crate::random::RandomParams;
@@ -34,6 +37,15 @@ pub const MODELS: &[(&str, &str)] = &[
         "knn_baseline",
         "Surprise KNNBaseline rating predictor (ALS baselines)",
     ),
+    (
+        "als",
+        "implicit-feedback ALS (Hu, Koren & Volinsky 2008), conjugate gradient, as implicit",
+    ),
+    (
+        "bpr",
+        "Bayesian personalised ranking (Rendle et al. 2009), as implicit",
+    ),
+    ("ease", "EASE linear autoencoder (Steck 2019), closed form"),
 ];
 
 /// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
@@ -162,6 +174,9 @@ pub fn fit(
         "random" => fit_with::<RandomParams>(spec, data, progress),
         "itemknn" => fit_with::<ItemKnnParams>(spec, data, progress),
         "userknn" => fit_with::<UserKnnParams>(spec, data, progress),
+        "als" => fit_with::<AlsParams>(spec, data, progress),
+        "bpr" => fit_with::<BprParams>(spec, data, progress),
+        "ease" => fit_with::<EaseParams>(spec, data, progress),
         "knn_basic" => fit_from(KnnRatingParams::basic(), spec, data, progress),
         "knn_with_means" => fit_from(KnnRatingParams::with_means(), spec, data, progress),
         "knn_baseline" => fit_from(KnnRatingParams::baseline(), spec, data, progress),

@@ -49,6 +49,26 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
             vec![],
         ),
         ("itemknn-v1", ModelSpec::new("itemknn").unwrap(), vec![]),
+        (
+            "als-v1",
+            ModelSpec::new("als").unwrap().param("factors=4").unwrap(),
+            vec![],
+        ),
+        (
+            "bpr-v1",
+            ModelSpec::new("bpr")
+                .unwrap()
+                .param("factors=4")
+                .unwrap()
+                .param("threads=1")
+                .unwrap(),
+            vec![],
+        ),
+        (
+            "ease-v1",
+            ModelSpec::new("ease").unwrap().param("lambda=5").unwrap(),
+            vec![],
+        ),
         ("userknn-v1", ModelSpec::new("userknn").unwrap(), vec![]),
         (
             "knn_baseline-v1",

@@ -1,0 +1,294 @@
+//! Implicit-feedback models against implicit 0.7.3, side by side, and EASE on a synthetic catalogue.
+//!
+//! ```text
+//! cargo run --release -p tastebud-eval --bin bench-implicit -- [--data ../shared/data] \
+//!     [--python /work/venv-bench/bin/python] [--runs 3] [--no-peer] [--ease-items 10000,20000]
+//! ```
+//! ML-100K's fixed split (../shared/bench/splits/ml-100k), binary train matrix, the hyperparameters of
+//! ../shared/bench/implicit_bench.py (ALS factors=64, iterations=15, regularization=0.05, alpha=1; BPR
+//! factors=64, iterations=100, learning_rate=0.01, regularization=0.01; seed 42). Fit time is the median
+//! wall time of `--runs` fresh fits, with 1 and 2 threads (a rayon pool of that size for Tastebud; the peer,
+//! `scripts/bench_implicit_peer.py`, runs in a child process with OMP_NUM_THREADS and num_threads set and
+//! BLAS single-threaded). NDCG@10 / Recall@10 are from the first fit (full ranking). BPR on 2 threads is
+//! Hogwild on both sides. EASE is timed on synthetic data (`tastebud_data::synth`, 3 users and 100
+//! interactions per item) beside the dense f64 matmul rate of faer on this machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use tastebud_core::{Dataset, Feedback, Interactions};
+use tastebud_eval::metrics::{MetricKind, MetricSet};
+use tastebud_eval::{EvalData, EvalOptions, evaluate};
+use tastebud_models::als::AlsParams;
+use tastebud_models::bpr::BprParams;
+use tastebud_models::ease::EaseParams;
+use tastebud_models::{Fit, NoProgress, Recommender};
+
+fn ones(x: &Interactions) -> Interactions {
+    let t: Vec<(u32, u32, f32)> = x.iter().map(|r| (r.user.0, r.item.0, 1.0)).collect();
+    Interactions::from_triplets(x.n_users(), x.n_items(), &t, Feedback::Implicit)
+        .expect("binary matrix")
+}
+
+fn quality(model: &dyn Recommender, train: &Dataset, test: &Interactions) -> (f64, f64) {
+    let opts = EvalOptions {
+        metrics: MetricSet::new(&[MetricKind::Ndcg, MetricKind::Recall], &[10]),
+        beyond: false,
+        ..EvalOptions::default()
+    };
+    let data = EvalData {
+        train: &train.interactions,
+        test,
+        fold_in: None,
+        item_features: None,
+        user_features: None,
+    };
+    let e = evaluate(model, &data, &opts, false).expect("evaluate");
+    (e.means["ndcg@10"], e.means["recall@10"])
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+/// Median fit seconds over `runs` and the quality of the first fit.
+fn time_fit<M: Recommender>(
+    threads: usize,
+    runs: usize,
+    fit: impl Fn() -> M + Sync,
+    train: &Dataset,
+    test: &Interactions,
+) -> (f64, (f64, f64)) {
+    let p = pool(threads);
+    let mut times = Vec::new();
+    let mut q = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let m = p.install(&fit);
+        times.push(t.elapsed().as_secs_f64());
+        if q.is_none() {
+            q = Some(quality(&m, train, test));
+        }
+    }
+    (median(times), q.expect("at least one run"))
+}
+
+/// `(model, threads) -> (median fit seconds, ndcg, recall)` from the peer script.
+fn peer(
+    python: &str,
+    data: &Path,
+    split: &Path,
+    threads: usize,
+    runs: usize,
+) -> Vec<(String, f64, f64, f64)> {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_implicit_peer.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .args(["--data".as_ref(), data.join("ml-100k/u.data").as_os_str()])
+        .args(["--split-dir".as_ref(), split.as_os_str()])
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--runs",
+            &runs.to_string(),
+        ])
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("MKL_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()
+        .expect("run the peer script");
+    assert!(
+        out.status.success(),
+        "peer script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            let fits: Vec<f64> = v["fit_s"]
+                .as_array()
+                .expect("fit_s")
+                .iter()
+                .filter_map(|x| x.as_f64())
+                .collect();
+            (
+                v["model"].as_str().unwrap_or("?").to_string(),
+                median(fits),
+                v["ndcg10"].as_f64().unwrap_or(f64::NAN),
+                v["recall10"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
+        .collect()
+}
+
+/// GFLOP/s of a 2000 x 2000 f64 matmul with faer on the current pool (best of 3).
+fn matmul_gflops() -> f64 {
+    use faer::{Accum, Mat, Par};
+    let n = 2000;
+    let a = Mat::<f64>::from_fn(n, n, |i, j| ((i * 7 + j * 13) % 17) as f64 * 0.1);
+    let b = Mat::<f64>::from_fn(n, n, |i, j| ((i * 3 + j * 5) % 11) as f64 * 0.1);
+    let mut c = Mat::<f64>::zeros(n, n);
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        faer::linalg::matmul::matmul(
+            c.as_mut(),
+            Accum::Replace,
+            a.as_ref(),
+            b.as_ref(),
+            1.0,
+            Par::rayon(0),
+        );
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (n as f64).powi(3) / best / 1e9
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|k| args.get(k + 1))
+            .cloned()
+    };
+    let data = flag("--data")
+        .or_else(|| std::env::var("TASTEBUD_DATA").ok())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let python = flag("--python").unwrap_or_else(|| "/work/venv-bench/bin/python".into());
+    let runs: usize = flag("--runs").and_then(|v| v.parse().ok()).unwrap_or(3);
+    let no_peer = args.iter().any(|a| a == "--no-peer");
+    let ease_items: Vec<u32> = flag("--ease-items")
+        .unwrap_or_else(|| "10000,20000".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+
+    let split = data.join("../bench/splits/ml-100k");
+    let (train, test) = tastebud_data::load_pair(
+        Some(&data.join("ml-100k")),
+        &split.join("train.tsv"),
+        &split.join("test.tsv"),
+        &Default::default(),
+    )
+    .expect("ML-100K fixed split (set --data or TASTEBUD_DATA)");
+    let train = train
+        .with_interactions(ones(&train.interactions))
+        .expect("same shape");
+
+    println!("## ML-100K fixed split, fit time and quality (median of {runs} fits)\n");
+    println!(
+        "| model | threads | Tastebud fit | implicit 0.7.3 fit | speed-up | Tastebud NDCG@10 / R@10 | implicit NDCG@10 / R@10 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let als = AlsParams::default()
+        .factors(64)
+        .iterations(15)
+        .regularization(0.05)
+        .alpha(1.0)
+        .seed(42);
+    let bpr = BprParams::default()
+        .factors(64)
+        .iterations(100)
+        .learning_rate(0.01)
+        .regularization(0.01)
+        .seed(42);
+    for threads in [1usize, 2] {
+        let peer_rows = if no_peer {
+            vec![]
+        } else {
+            peer(&python, &data, &split, threads, runs)
+        };
+        let ours = [
+            (
+                "als",
+                time_fit(
+                    threads,
+                    runs,
+                    || als.fit(&train, &NoProgress).expect("als"),
+                    &train,
+                    &test,
+                ),
+            ),
+            (
+                "bpr",
+                time_fit(
+                    threads,
+                    runs,
+                    || {
+                        bpr.clone()
+                            .threads(threads)
+                            .fit(&train, &NoProgress)
+                            .expect("bpr")
+                    },
+                    &train,
+                    &test,
+                ),
+            ),
+        ];
+        for (name, (secs, (ndcg, recall))) in ours {
+            let p = peer_rows.iter().find(|r| r.0 == name);
+            let (pt, pq, ratio) = match p {
+                Some((_, t, n, r)) => (
+                    format!("{:.0} ms", t * 1e3),
+                    format!("{n:.4} / {r:.4}"),
+                    format!("{:.1}x", t / secs),
+                ),
+                None => ("–".into(), "–".into(), "–".into()),
+            };
+            println!(
+                "| {name} | {threads} | {:.0} ms | {pt} | {ratio} | {ndcg:.4} / {recall:.4} | {pq} |",
+                secs * 1e3
+            );
+        }
+    }
+
+    if ease_items.is_empty() {
+        return;
+    }
+    let gflops = pool(2).install(matmul_gflops);
+    println!(
+        "\n## EASE on synthetic data (2 threads); faer f64 matmul 2000x2000: {gflops:.1} GFLOP/s\n"
+    );
+    println!("| items | users | interactions | fit | n³ flops / fit time | share of matmul rate |");
+    println!("|---|---|---|---|---|---|");
+    for n in ease_items {
+        let users = 3 * n;
+        let nnz = 100 * n as u64;
+        let dir =
+            std::env::temp_dir().join(format!("tastebud-bench-ease-{n}-{}", std::process::id()));
+        let params = tastebud_data::synth::SynthParams::new(users, n, nnz, 42);
+        tastebud_data::synth::generate(&params, &dir, false).expect("synthetic data");
+        let d = tastebud_data::load(&dir, &Default::default()).expect("load synthetic data");
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = Instant::now();
+        let m = pool(2)
+            .install(|| {
+                EaseParams::default()
+                    .max_gram_bytes(16 << 30)
+                    .fit(&d, &NoProgress)
+            })
+            .expect("ease");
+        let secs = t.elapsed().as_secs_f64();
+        drop(m);
+        let rate = (d.n_items() as f64).powi(3) / secs / 1e9;
+        println!(
+            "| {} | {users} | {} | {secs:.1} s | {rate:.1} GFLOP/s | {:.0}% |",
+            d.n_items(),
+            d.interactions.nnz(),
+            100.0 * rate / gflops
+        );
+    }
+}

@@ -1,0 +1,650 @@
+//! Bayesian Personalized Ranking (Rendle et al. 2009) as implicit's `BayesianPersonalizedRanking`.
+//!
+//! Matrix factorisation trained with SGD on the pairwise loss `−ln σ(x_u·y_i − x_u·y_j)` over sampled
+//! triples (user, liked item `i`, other item `j`), with L2 regularisation. As in implicit:
+//! - each item vector has one extra coordinate, the **item bias**, and each user vector a constant 1 there,
+//!   so `x_u·y_i` includes the bias (and [`Recommender::item_embeddings`] has `factors + 1` dimensions);
+//! - an epoch draws as many samples as there are interactions: the (user, liked item) pair is a uniformly
+//!   drawn interaction and the other item is the item of another uniformly drawn interaction (so negatives
+//!   are popularity-weighted); with `verify_negative_samples` a sample whose other item the user also liked
+//!   is skipped (not redrawn);
+//! - factors start uniform in `[−0.5, 0.5) / factors`; users and items without interactions start at 0.
+//!
+//! Values are ignored: every stored interaction is a positive.
+//!
+//! **Threads.** `threads = 1` runs the SGD on one thread and is deterministic for a given seed. Any other
+//! value (`0` = every thread of the current rayon pool, the default) runs lock-free "Hogwild" SGD: threads
+//! update shared factors without locks, so the result depends on scheduling and is **not reproducible**
+//! bit for bit (implicit's multi-threaded BPR behaves the same way).
+//!
+//! **Recommendation.** For a known user (`q.user`) whose query history is exactly the training history
+//! (recognised by a 64-bit fingerprint of the item list stored per user), the trained user vector is used.
+//! Any other history (fresh events, a new user) is folded in: a user vector is fitted by the same SGD with
+//! the item factors frozen, for `fold_in_epochs` epochs of `|history|` samples, starting from the mean of
+//! the history's item vectors, seeded from the history (deterministic). An empty history gives the
+//! user vector `(0, …, 0, 1)`: items are ranked by their bias.
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tastebud_core::{Dataset, Error, ItemFilter, ItemIdx, Result, UserIdx, ensure_param, top_k};
+
+use crate::linalg::{dot, fingerprint, simd};
+use crate::{Fit, Progress, Query, Recommender, Scored};
+
+/// Hyperparameters of [`Bpr`], named and defaulted as implicit's `BayesianPersonalizedRanking`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BprParams {
+    /// Number of latent factors (plus one bias coordinate). By default, 100.
+    pub factors: usize,
+    /// SGD learning rate. By default, 0.01.
+    pub learning_rate: f32,
+    /// L2 regularisation of the user and item vectors touched by each update. By default, 0.01.
+    pub regularization: f32,
+    /// Number of epochs (each draws as many samples as there are interactions). By default, 100.
+    pub iterations: usize,
+    /// Skip samples whose negative item the user actually liked. By default, true.
+    pub verify_negative_samples: bool,
+    /// Threads: 1 is deterministic; 0 (all threads of the current rayon pool) or more than 1 is Hogwild SGD,
+    /// not reproducible bit for bit. By default, 0.
+    pub threads: usize,
+    /// Epochs of the SGD that folds in a history that is not a training history. By default, 100.
+    pub fold_in_epochs: usize,
+    /// Seed of the initial factors and of the sampling (implicit's `random_state`). By default, 42.
+    #[serde(alias = "random_state")]
+    pub seed: u64,
+}
+
+impl Default for BprParams {
+    fn default() -> Self {
+        BprParams {
+            factors: 100,
+            learning_rate: 0.01,
+            regularization: 0.01,
+            iterations: 100,
+            verify_negative_samples: true,
+            threads: 0,
+            fold_in_epochs: 100,
+            seed: 42,
+        }
+    }
+}
+
+impl BprParams {
+    /// Sets the number of latent factors. By default, 100.
+    pub fn factors(mut self, v: usize) -> Self {
+        self.factors = v;
+        self
+    }
+    /// Sets the learning rate. By default, 0.01.
+    pub fn learning_rate(mut self, v: f32) -> Self {
+        self.learning_rate = v;
+        self
+    }
+    /// Sets the L2 regularisation. By default, 0.01.
+    pub fn regularization(mut self, v: f32) -> Self {
+        self.regularization = v;
+        self
+    }
+    /// Sets the number of epochs. By default, 100.
+    pub fn iterations(mut self, v: usize) -> Self {
+        self.iterations = v;
+        self
+    }
+    /// Skips samples whose negative the user liked. By default, true.
+    pub fn verify_negative_samples(mut self, v: bool) -> Self {
+        self.verify_negative_samples = v;
+        self
+    }
+    /// Sets the number of threads (1 = deterministic, 0 = all). By default, 0.
+    pub fn threads(mut self, v: usize) -> Self {
+        self.threads = v;
+        self
+    }
+    /// Sets the fold-in epochs. By default, 100.
+    pub fn fold_in_epochs(mut self, v: usize) -> Self {
+        self.fold_in_epochs = v;
+        self
+    }
+    /// Sets the seed. By default, 42.
+    pub fn seed(mut self, v: u64) -> Self {
+        self.seed = v;
+        self
+    }
+    /// Checks every parameter.
+    pub fn validate(&self) -> Result<()> {
+        ensure_param(self.factors >= 1, "factors", "must be at least 1")?;
+        ensure_param(
+            self.learning_rate.is_finite() && self.learning_rate > 0.0,
+            "learning_rate",
+            "must be a finite number > 0",
+        )?;
+        ensure_param(
+            self.regularization.is_finite() && self.regularization >= 0.0,
+            "regularization",
+            "must be a finite number >= 0",
+        )?;
+        ensure_param(self.iterations >= 1, "iterations", "must be at least 1")
+    }
+}
+
+/// A fitted BPR model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bpr {
+    params: BprParams,
+    n_items: usize,
+    /// `n_users x (factors + 1)`, row-major; the last coordinate is 1 (0 for users without interactions).
+    user_factors: Vec<f32>,
+    /// `n_items x (factors + 1)`, row-major; the last coordinate is the item bias.
+    item_factors: Vec<f32>,
+    /// Cumulative training interaction counts per item (fold-in draws negatives by popularity, as training).
+    item_cumcounts: Vec<u64>,
+    /// Fingerprint of each user's training item list (to recognise an unchanged training history).
+    history_fingerprints: Vec<u64>,
+}
+
+/// One SGD step on `(user, liked, disliked)`; returns whether the pair was already ranked correctly.
+#[inline(always)]
+fn sgd_step(u: &mut [f32], i: &mut [f32], j: &mut [f32], lr: f32, reg: f32) -> bool {
+    let k = u.len() - 1;
+    let score = dot(u, i) - dot(u, j);
+    let z = 1.0 / (1.0 + score.exp());
+    for f in 0..k {
+        let tu = u[f];
+        let (yi, yj) = (i[f], j[f]);
+        u[f] += lr * (z * (yi - yj) - reg * tu);
+        i[f] += lr * (z * tu - reg * yi);
+        j[f] += lr * (-z * tu - reg * yj);
+    }
+    i[k] += lr * (z - reg * i[k]);
+    j[k] += lr * (-z - reg * j[k]);
+    z < 0.5
+}
+
+/// Two distinct rows of a row-major matrix, mutably.
+fn two_rows(m: &mut [f32], a: usize, b: usize, w: usize) -> (&mut [f32], &mut [f32]) {
+    debug_assert_ne!(a, b);
+    if a < b {
+        let (lo, hi) = m.split_at_mut(b * w);
+        (&mut lo[a * w..][..w], &mut hi[..w])
+    } else {
+        let (lo, hi) = m.split_at_mut(a * w);
+        (&mut hi[..w], &mut lo[b * w..][..w])
+    }
+}
+
+/// The training interactions as sampling arrays.
+struct Samples<'a> {
+    users: Vec<u32>,
+    items: Vec<ItemIdx>,
+    data: &'a tastebud_core::Interactions,
+}
+
+impl Samples<'_> {
+    /// Draws one `(user, liked, disliked)`; `None` when skipped.
+    #[inline(always)]
+    fn draw(&self, rng: &mut ChaCha8Rng, verify: bool) -> Option<(usize, usize, usize)> {
+        let n = self.users.len();
+        let li = rng.random_range(0..n);
+        let di = rng.random_range(0..n);
+        let (u, i, j) = (self.users[li], self.items[li], self.items[di]);
+        if i == j || (verify && self.data.user_items(UserIdx(u)).binary_search(&j).is_ok()) {
+            return None;
+        }
+        Some((u as usize, i.get(), j.get()))
+    }
+}
+
+fn epoch_rng(seed: u64, epoch: usize, thread: usize) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(((epoch as u64) << 20) | thread as u64 | 1 << 63);
+    r
+}
+
+/// One epoch on one thread over plain factors. Returns `(correct, skipped)`.
+fn epoch_seq(
+    s: &Samples<'_>,
+    x: &mut [f32],
+    y: &mut [f32],
+    w: usize,
+    p: &BprParams,
+    epoch: usize,
+) -> (u64, u64) {
+    let mut rng = epoch_rng(p.seed, epoch, 0);
+    let (mut correct, mut skipped) = (0u64, 0u64);
+    simd(
+        #[inline(always)]
+        || {
+            for _ in 0..s.users.len() {
+                match s.draw(&mut rng, p.verify_negative_samples) {
+                    None => skipped += 1,
+                    Some((u, i, j)) => {
+                        let xu = &mut x[u * w..][..w];
+                        let (yi, yj) = two_rows(y, i, j, w);
+                        correct += sgd_step(xu, yi, yj, p.learning_rate, p.regularization) as u64;
+                    }
+                }
+            }
+        },
+    );
+    (correct, skipped)
+}
+
+/// One Hogwild epoch over shared factors stored as f32 bits. Returns `(correct, skipped)`.
+fn epoch_hogwild(
+    s: &Samples<'_>,
+    x: &[AtomicU32],
+    y: &[AtomicU32],
+    w: usize,
+    p: &BprParams,
+    epoch: usize,
+    threads: usize,
+) -> (u64, u64) {
+    let n = s.users.len();
+    (0..threads)
+        .into_par_iter()
+        .map(|t| {
+            let mut rng = epoch_rng(p.seed, epoch, t);
+            let count = n / threads + usize::from(t < n % threads);
+            let (mut correct, mut skipped) = (0u64, 0u64);
+            let mut buf = vec![0f32; 3 * w];
+            simd(
+                #[inline(always)]
+                || {
+                    for _ in 0..count {
+                        let Some((u, i, j)) = s.draw(&mut rng, p.verify_negative_samples) else {
+                            skipped += 1;
+                            continue;
+                        };
+                        let rows = [&x[u * w..][..w], &y[i * w..][..w], &y[j * w..][..w]];
+                        for (dst, src) in buf.chunks_exact_mut(w).zip(rows) {
+                            for (d, a) in dst.iter_mut().zip(src) {
+                                *d = f32::from_bits(a.load(Relaxed));
+                            }
+                        }
+                        let (bu, rest) = buf.split_at_mut(w);
+                        let (bi, bj) = rest.split_at_mut(w);
+                        correct += sgd_step(bu, bi, bj, p.learning_rate, p.regularization) as u64;
+                        for (src, dst) in buf.chunks_exact(w).zip(rows) {
+                            for (a, d) in dst.iter().zip(src) {
+                                a.store(d.to_bits(), Relaxed);
+                            }
+                        }
+                    }
+                },
+            );
+            (correct, skipped)
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+fn item_fingerprint(items: impl Iterator<Item = ItemIdx>) -> u64 {
+    fingerprint(items.map(|i| (i.0, 0.0)))
+}
+
+impl Fit for BprParams {
+    type Model = Bpr;
+    fn fit(&self, data: &Dataset, progress: &dyn Progress) -> Result<Bpr> {
+        self.validate()?;
+        let x = &data.interactions;
+        let (n_users, n_items, k) = (x.n_users(), x.n_items(), self.factors);
+        let w = k + 1;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut init = |n: usize, counts: Vec<usize>, user: bool| -> Vec<f32> {
+            let mut f: Vec<f32> = (0..n * w)
+                .map(|_| (rng.random::<f32>() - 0.5) / k as f32)
+                .collect();
+            for (r, c) in counts.into_iter().enumerate() {
+                let row = &mut f[r * w..][..w];
+                if c == 0 {
+                    row.fill(0.0);
+                } else if user {
+                    row[k] = 1.0;
+                }
+            }
+            f
+        };
+        let mut uf = init(n_users, x.user_counts(), true);
+        let mut itf = init(n_items, x.item_counts(), false);
+        let samples = Samples {
+            users: x.csr_users().map(|u| u.0).collect(),
+            items: (0..n_users)
+                .flat_map(|u| x.user_items(UserIdx(u as u32)).iter().copied())
+                .collect(),
+            data: x,
+        };
+        let threads = match self.threads {
+            0 => rayon::current_num_threads(),
+            t => t,
+        };
+        progress.start("epochs", self.iterations as u64);
+        let nnz = x.nnz() as u64;
+        if nnz > 0 {
+            let atomics = |v: &[f32]| -> Vec<AtomicU32> {
+                v.iter().map(|f| AtomicU32::new(f.to_bits())).collect()
+            };
+            let shared = (threads > 1).then(|| (atomics(&uf), atomics(&itf)));
+            for epoch in 0..self.iterations {
+                let (correct, skipped) = match &shared {
+                    None => epoch_seq(&samples, &mut uf, &mut itf, w, self, epoch),
+                    Some((xa, ya)) => epoch_hogwild(&samples, xa, ya, w, self, epoch, threads),
+                };
+                if nnz > skipped {
+                    progress.message(&format!(
+                        "epoch {}: train AUC {:.2}%, skipped {:.2}%",
+                        epoch + 1,
+                        100.0 * correct as f64 / (nnz - skipped) as f64,
+                        100.0 * skipped as f64 / nnz as f64
+                    ));
+                }
+                progress.inc(1);
+            }
+            if let Some((xa, ya)) = shared {
+                let back = |v: Vec<AtomicU32>| -> Vec<f32> {
+                    v.into_iter()
+                        .map(|a| f32::from_bits(a.into_inner()))
+                        .collect()
+                };
+                uf = back(xa);
+                itf = back(ya);
+            }
+        }
+        if uf.iter().chain(&itf).any(|v| !v.is_finite()) {
+            return Err(Error::InvalidParam {
+                name: "learning_rate",
+                reason: "BPR diverged (non-finite factors); lower the learning rate".into(),
+            });
+        }
+        let mut item_cumcounts = Vec::with_capacity(n_items);
+        let mut acc = 0u64;
+        for c in x.item_counts() {
+            acc += c as u64;
+            item_cumcounts.push(acc);
+        }
+        let history_fingerprints = (0..n_users)
+            .map(|u| item_fingerprint(x.user_items(UserIdx(u as u32)).iter().copied()))
+            .collect();
+        Ok(Bpr {
+            params: self.clone(),
+            n_items,
+            user_factors: uf,
+            item_factors: itf,
+            item_cumcounts,
+            history_fingerprints,
+        })
+    }
+}
+
+impl Bpr {
+    /// The parameters the model was fitted with.
+    pub fn params(&self) -> &BprParams {
+        &self.params
+    }
+    /// Number of latent factors (without the bias coordinate).
+    pub fn factors(&self) -> usize {
+        self.params.factors
+    }
+    /// User vectors, `n_users x (factors + 1)` row-major (last coordinate 1).
+    pub fn user_factors(&self) -> &[f32] {
+        &self.user_factors
+    }
+    /// Item vectors, `n_items x (factors + 1)` row-major (last coordinate: the item bias).
+    pub fn item_factors(&self) -> &[f32] {
+        &self.item_factors
+    }
+
+    /// The user vector of a query: the trained vector when `user` is known and `history` is its training
+    /// history, otherwise the SGD fold-in described in the module documentation.
+    pub fn user_vector(
+        &self,
+        user: Option<UserIdx>,
+        history: &[(ItemIdx, f32)],
+    ) -> Result<Vec<f32>> {
+        let w = self.params.factors + 1;
+        let mut items: Vec<ItemIdx> = Vec::with_capacity(history.len());
+        for &(i, _) in history {
+            if i.get() >= self.n_items {
+                return Err(Error::IndexOutOfRange {
+                    kind: "item",
+                    index: i.0,
+                    len: self.n_items,
+                });
+            }
+            items.push(i);
+        }
+        items.sort_unstable();
+        items.dedup();
+        let fp = item_fingerprint(items.iter().copied());
+        if let Some(u) = user
+            && self.history_fingerprints.get(u.get()) == Some(&fp)
+        {
+            return Ok(self.user_factors[u.get() * w..][..w].to_vec());
+        }
+        Ok(self.fold_in(&items, fp))
+    }
+
+    fn fold_in(&self, items: &[ItemIdx], fp: u64) -> Vec<f32> {
+        let k = self.params.factors;
+        let w = k + 1;
+        let mut xu = vec![0f32; w];
+        xu[k] = 1.0;
+        if items.is_empty() {
+            return xu;
+        }
+        let y = &self.item_factors;
+        for i in items {
+            for (a, &b) in xu[..k].iter_mut().zip(&y[i.get() * w..][..k]) {
+                *a += b / items.len() as f32;
+            }
+        }
+        let total = self.item_cumcounts.last().copied().unwrap_or(0);
+        let mut rng = ChaCha8Rng::seed_from_u64(fp ^ self.params.seed);
+        let (lr, reg) = (self.params.learning_rate, self.params.regularization);
+        simd(
+            #[inline(always)]
+            || {
+                for _ in 0..self.params.fold_in_epochs * items.len() {
+                    let i = items[rng.random_range(0..items.len())];
+                    let j = if total > 0 {
+                        let r = rng.random_range(0..total);
+                        self.item_cumcounts.partition_point(|&c| c <= r)
+                    } else {
+                        rng.random_range(0..self.n_items)
+                    };
+                    if items.binary_search(&ItemIdx(j as u32)).is_ok() {
+                        continue;
+                    }
+                    let yi = &y[i.get() * w..][..w];
+                    let yj = &y[j * w..][..w];
+                    let score = dot(&xu, yi) - dot(&xu, yj);
+                    let z = 1.0 / (1.0 + score.exp());
+                    for f in 0..k {
+                        xu[f] += lr * (z * (yi[f] - yj[f]) - reg * xu[f]);
+                    }
+                }
+            },
+        );
+        xu
+    }
+
+    /// The score of every item for a user vector.
+    pub fn scores(&self, user: &[f32]) -> Vec<f32> {
+        let w = self.params.factors + 1;
+        simd(
+            #[inline(always)]
+            || {
+                self.item_factors
+                    .chunks_exact(w)
+                    .map(|y| dot(y, user))
+                    .collect()
+            },
+        )
+    }
+}
+
+impl Recommender for Bpr {
+    fn name(&self) -> &str {
+        "bpr"
+    }
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+    fn recommend(&self, q: &Query<'_>, k: usize) -> Result<Vec<Scored>> {
+        let filter = q.filter(self.n_items)?;
+        let xu = self.user_vector(q.user, q.history)?;
+        top_k(&self.scores(&xu), k, &filter)
+    }
+    /// Items by cosine similarity of their factors (the bias coordinate left out), the item itself left out.
+    fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
+        let filter = ItemFilter::new(self.n_items).exclude(&[item])?;
+        let f = self.params.factors;
+        let w = f + 1;
+        let yi = &self.item_factors[item.get() * w..][..f];
+        let scores: Vec<f32> = simd(
+            #[inline(always)]
+            || {
+                let ni = dot(yi, yi).sqrt();
+                self.item_factors
+                    .chunks_exact(w)
+                    .map(|y| {
+                        let y = &y[..f];
+                        let d = ni * dot(y, y).sqrt();
+                        if d > 0.0 { dot(y, yi) / d } else { 0.0 }
+                    })
+                    .collect()
+            },
+        );
+        top_k(&scores, k, &filter)
+    }
+    /// `factors + 1` dimensions: the last is the item bias (pair with a user coordinate of 1).
+    fn item_embeddings(&self) -> Option<(usize, &[f32])> {
+        Some((self.params.factors + 1, &self.item_factors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoProgress;
+    use tastebud_core::{Feedback, Interactions};
+
+    /// 40 users, 20 items in two blocks: users 0..20 like items 0..10, users 20..40 like items 10..20, each
+    /// user liking 6 of the 10 items of their block.
+    fn blocks() -> Dataset {
+        let mut t = Vec::new();
+        for u in 0..40u32 {
+            let base = if u < 20 { 0 } else { 10 };
+            for o in 0..6 {
+                t.push((u, base + (u + 3 * o) % 10, 1.0));
+            }
+        }
+        let x = Interactions::from_triplets(40, 20, &t, Feedback::Implicit).unwrap();
+        let users: Vec<String> = (0..40).map(|u| format!("u{u}")).collect();
+        let items: Vec<String> = (0..20).map(|i| format!("i{i}")).collect();
+        Dataset::from_parts("blocks", x, users, items).unwrap()
+    }
+
+    fn params() -> BprParams {
+        BprParams::default()
+            .factors(8)
+            .learning_rate(0.05)
+            .iterations(200)
+            .threads(1)
+    }
+
+    fn train_auc(m: &Bpr, d: &Dataset) -> f64 {
+        let x = &d.interactions;
+        let mut auc = 0.0;
+        for u in 0..x.n_users() as u32 {
+            let h = x.history(UserIdx(u));
+            let s = m.scores(&m.user_vector(Some(UserIdx(u)), &h).unwrap());
+            let pos = x.user_items(UserIdx(u));
+            let (mut good, mut all) = (0usize, 0usize);
+            for &i in pos {
+                for j in 0..x.n_items() {
+                    if pos.binary_search(&ItemIdx(j as u32)).is_err() {
+                        all += 1;
+                        good += usize::from(s[i.get()] > s[j]);
+                    }
+                }
+            }
+            auc += good as f64 / all as f64;
+        }
+        auc / x.n_users() as f64
+    }
+
+    #[test]
+    fn params_are_validated() {
+        let d = blocks();
+        for p in [
+            BprParams::default().factors(0),
+            BprParams::default().learning_rate(0.0),
+            BprParams::default().regularization(-0.1),
+            BprParams::default().iterations(0),
+        ] {
+            assert!(
+                matches!(p.fit(&d, &NoProgress), Err(Error::InvalidParam { .. })),
+                "{p:?}"
+            );
+        }
+        let p: BprParams =
+            serde_json::from_str(r#"{"learning_rate": 0.1, "random_state": 1}"#).unwrap();
+        assert_eq!((p.learning_rate, p.seed, p.factors), (0.1, 1, 100));
+        assert!(serde_json::from_str::<BprParams>(r#"{"lr": 0.1}"#).is_err());
+    }
+
+    #[test]
+    fn training_auc_rises_above_0_9_and_single_thread_is_deterministic() {
+        let d = blocks();
+        let untrained = params()
+            .iterations(1)
+            .learning_rate(1e-6)
+            .fit(&d, &NoProgress)
+            .unwrap();
+        let m = params().fit(&d, &NoProgress).unwrap();
+        let (before, after) = (train_auc(&untrained, &d), train_auc(&m, &d));
+        assert!(before < 0.7 && after > 0.9, "AUC {before} -> {after}");
+        let again = params().fit(&d, &NoProgress).unwrap();
+        assert_eq!(m.item_factors(), again.item_factors());
+        assert_eq!(m.user_factors(), again.user_factors());
+        // Hogwild on two threads still learns.
+        let h = params().threads(2).fit(&d, &NoProgress).unwrap();
+        assert!(train_auc(&h, &d) > 0.9);
+        // Users and items start at zero without interactions; users carry a 1 for the bias.
+        assert_eq!(m.user_factors()[8], 1.0);
+    }
+
+    #[test]
+    fn fold_in_and_recommend() {
+        let d = blocks();
+        let m = params().fit(&d, &NoProgress).unwrap();
+        let h = d.interactions.history(UserIdx(3));
+        // The training history of a known user uses the stored vector.
+        assert_eq!(
+            m.user_vector(Some(UserIdx(3)), &h).unwrap(),
+            &m.user_factors()[27..36]
+        );
+        // Another history is folded in, deterministically, and stays in its block.
+        let fresh = [(ItemIdx(12), 1.0), (ItemIdx(15), 1.0), (ItemIdx(17), 1.0)];
+        let a = m.user_vector(Some(UserIdx(3)), &fresh).unwrap();
+        assert_eq!(a, m.user_vector(None, &fresh).unwrap());
+        let r = m.recommend(&Query::new(&fresh), 3).unwrap();
+        assert!(r.iter().all(|s| s.item.get() >= 10), "{r:?}");
+        // Empty history: the bias ranking.
+        let r = m.recommend(&Query::new(&[]), 1).unwrap();
+        let bias: Vec<f32> = m.item_factors().chunks(9).map(|y| y[8]).collect();
+        assert_eq!(r[0].score, bias.iter().cloned().fold(f32::MIN, f32::max));
+        let s = m.similar_items(ItemIdx(0), 3).unwrap();
+        assert!(
+            s.iter().all(|x| x.item.get() < 10 && x.item != ItemIdx(0)),
+            "{s:?}"
+        );
+        assert_eq!(m.item_embeddings().unwrap().0, 9);
+        assert!(m.recommend(&Query::new(&[(ItemIdx(20), 1.0)]), 3).is_err());
+        assert!(m.similar_items(ItemIdx(20), 3).is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! Quality of ALS, BPR and EASE on ML-100K's fixed implicit split (../shared/bench/splits/ml-100k), against
+//! implicit 0.7.3's numbers in ../shared/bench/RESULTS.md, with the hyperparameters of implicit_bench.py.
+//!
+//! The peer fits on the **binary** matrix (every rating >= 4 kept as 1.0), so the train values are mapped to
+//! 1.0 here before fitting and as the query history. Metrics: full ranking over all items not in the user's
+//! train positives, K = 10, tastebud_eval's definitions (checked against pytrec_eval in tastebud-eval's
+//! tests). Run with `--release` (the BPR fit is slow without optimisations).
+
+use std::path::PathBuf;
+
+use tastebud_core::{Dataset, Feedback, Interactions, Result, UserIdx};
+use tastebud_eval::metrics::{MetricKind, MetricSet};
+use tastebud_eval::{EvalData, EvalOptions, evaluate};
+use tastebud_models::als::AlsParams;
+use tastebud_models::bpr::BprParams;
+use tastebud_models::ease::EaseParams;
+use tastebud_models::{Fit, NoProgress, Query, Recommender, Scored};
+
+fn shared() -> PathBuf {
+    let data = std::env::var_os("TASTEBUD_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    assert!(
+        data.join("ml-100k/u.data").is_file(),
+        "real data not found at {} (set TASTEBUD_DATA)",
+        data.display()
+    );
+    data
+}
+
+/// The same interactions with every value set to 1.0 (the peer's binary input).
+fn ones(x: &Interactions) -> Interactions {
+    let t: Vec<(u32, u32, f32)> = x.iter().map(|r| (r.user.0, r.item.0, 1.0)).collect();
+    Interactions::from_triplets(x.n_users(), x.n_items(), &t, Feedback::Implicit).unwrap()
+}
+
+/// ML-100K's fixed split: binary train (as a dataset) and test.
+fn split() -> (Dataset, Interactions) {
+    let data = shared();
+    let dir = data.join("../bench/splits/ml-100k");
+    let (train, test) = tastebud_data::load_pair(
+        Some(&data.join("ml-100k")),
+        &dir.join("train.tsv"),
+        &dir.join("test.tsv"),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!((train.interactions.nnz(), test.nnz()), (44_679, 10_696));
+    let binary = ones(&train.interactions);
+    (train.with_interactions(binary).unwrap(), test)
+}
+
+/// (NDCG@10, Recall@10) of a model, full ranking.
+fn quality(model: &dyn Recommender, train: &Dataset, test: &Interactions) -> (f64, f64) {
+    let opts = EvalOptions {
+        metrics: MetricSet::new(&[MetricKind::Ndcg, MetricKind::Recall], &[10]),
+        beyond: false,
+        ..EvalOptions::default()
+    };
+    let data = EvalData {
+        train: &train.interactions,
+        test,
+        fold_in: None,
+        item_features: None,
+        user_features: None,
+    };
+    let e = evaluate(model, &data, &opts, false).unwrap();
+    assert_eq!(e.users.len(), 938);
+    (e.means["ndcg@10"], e.means["recall@10"])
+}
+
+/// A model queried without the user index: every query goes through the history fold-in.
+struct ForgetUser<'a, M>(&'a M);
+
+impl<M: Recommender> Recommender for ForgetUser<'_, M> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn n_items(&self) -> usize {
+        self.0.n_items()
+    }
+    fn recommend(&self, q: &Query<'_>, k: usize) -> Result<Vec<Scored>> {
+        self.0.recommend(&Query { user: None, ..*q }, k)
+    }
+    fn similar_items(&self, item: tastebud_core::ItemIdx, k: usize) -> Result<Vec<Scored>> {
+        self.0.similar_items(item, k)
+    }
+}
+
+// implicit 0.7.3, ../shared/bench/RESULTS.md (1 thread).
+const ALS_C1: (f64, f64) = (0.2272, 0.1971);
+const BPR: (f64, f64) = (0.2127, 0.1824);
+// implicit 0.7.3, mean over random_state 0..5, one thread (`scripts/bench_implicit_peer.py --seeds 0,1,2,3,4`).
+const ALS_SEEDS: (f64, f64) = (0.22896, 0.19854);
+const BPR_SEEDS: (f64, f64) = (0.20808, 0.17744);
+
+/// Mean (NDCG@10, Recall@10) over seeds 0..5.
+fn seed_mean(
+    fit: impl Fn(u64) -> Box<dyn Recommender>,
+    train: &Dataset,
+    test: &Interactions,
+) -> (f64, f64) {
+    let q: Vec<(f64, f64)> = (0..5)
+        .map(|s| quality(fit(s).as_ref(), train, test))
+        .collect();
+    (
+        q.iter().map(|x| x.0).sum::<f64>() / 5.0,
+        q.iter().map(|x| x.1).sum::<f64>() / 5.0,
+    )
+}
+
+#[test]
+fn als_matches_implicit_on_ml100k() {
+    let (train, test) = split();
+    // implicit_bench.py `als_c1`: factors=64, iterations=15, regularization=0.05, alpha=1.0, CG, seed 42.
+    let p = AlsParams::default()
+        .factors(64)
+        .iterations(15)
+        .regularization(0.05)
+        .alpha(1.0);
+    let m = p.clone().fit(&train, &NoProgress).unwrap();
+    let (ndcg, recall) = quality(&m, &train, &test);
+    eprintln!(
+        "als (cg) seed 42: ndcg@10 {ndcg:.4} recall@10 {recall:.4} (implicit seed 42 {ALS_C1:?})"
+    );
+    // Regression guard on the measured values (0.2259 / 0.1948): within seed noise of implicit's seed-42
+    // run (0.2272 / 0.1971); the seed means below are the like-for-like comparison.
+    assert!(
+        ndcg > 0.2250 && recall > 0.1940,
+        "als regressed: {ndcg:.4} / {recall:.4}"
+    );
+    // Every query is a fold-in already (stored user factors are the fold-in): same numbers without q.user.
+    assert_eq!(quality(&ForgetUser(&m), &train, &test), (ndcg, recall));
+    let (mn, mr) = seed_mean(
+        |s| Box::new(p.clone().seed(s).fit(&train, &NoProgress).unwrap()),
+        &train,
+        &test,
+    );
+    eprintln!("als (cg) seeds 0-4: ndcg@10 {mn:.4} recall@10 {mr:.4} (implicit {ALS_SEEDS:?})");
+    // Measured 0.2283 / 0.1996 against implicit's 0.2290 / 0.1985: NDCG within 0.001 (the per-seed spread
+    // is about 0.003 on both sides), Recall above.
+    assert!(
+        mn >= ALS_SEEDS.0 - 0.001 && mr >= ALS_SEEDS.1,
+        "als seed mean: {mn:.4} / {mr:.4}"
+    );
+    // The exact (Cholesky) solver.
+    let m = p.use_cg(false).fit(&train, &NoProgress).unwrap();
+    let (ndcg, recall) = quality(&m, &train, &test);
+    eprintln!("als (cholesky): ndcg@10 {ndcg:.4} recall@10 {recall:.4}");
+    assert!(
+        ndcg >= ALS_C1.0 - 0.005 && recall >= ALS_C1.1 - 0.005,
+        "als exact: {ndcg:.4} / {recall:.4}"
+    );
+    // Known user, history equal to training: the stored factor is the fold-in.
+    let h = train.interactions.history(UserIdx(0));
+    assert_eq!(m.fold_in(&h).unwrap(), &m.user_factors()[..64]);
+}
+
+#[test]
+fn bpr_matches_implicit_on_ml100k() {
+    let (train, test) = split();
+    // implicit_bench.py `bpr`: factors=64, iterations=100, learning_rate=0.01, regularization=0.01, seed 42;
+    // one thread (deterministic).
+    let p = BprParams::default()
+        .factors(64)
+        .iterations(100)
+        .learning_rate(0.01)
+        .regularization(0.01)
+        .threads(1);
+    let m = p.clone().fit(&train, &NoProgress).unwrap();
+    let (ndcg, recall) = quality(&m, &train, &test);
+    eprintln!("bpr seed 42: ndcg@10 {ndcg:.4} recall@10 {recall:.4} (implicit seed 42 {BPR:?})");
+    // Regression guard on the measured values (0.2097 / 0.1821): implicit's seed 42 (0.2127 / 0.1824) is its
+    // luckiest of six seeds; the seed means below are the like-for-like comparison.
+    assert!(
+        ndcg > 0.2085 && recall > 0.1810,
+        "bpr regressed: {ndcg:.4} / {recall:.4}"
+    );
+    let (mn, mr) = seed_mean(
+        |s| Box::new(p.clone().seed(s).fit(&train, &NoProgress).unwrap()),
+        &train,
+        &test,
+    );
+    eprintln!("bpr seeds 0-4: ndcg@10 {mn:.4} recall@10 {mr:.4} (implicit {BPR_SEEDS:?})");
+    // Measured 0.2097 / 0.1815 against implicit's 0.2081 / 0.1774.
+    assert!(
+        mn >= BPR_SEEDS.0 && mr >= BPR_SEEDS.1,
+        "bpr seed mean: {mn:.4} / {mr:.4}"
+    );
+    // Folding every training history in (no stored user vectors) stays close.
+    let (fn_, fr) = quality(&ForgetUser(&m), &train, &test);
+    eprintln!("bpr fold-in only: ndcg@10 {fn_:.4} recall@10 {fr:.4}");
+    assert!(
+        fn_ >= BPR.0 - 0.03 && fr >= BPR.1 - 0.03,
+        "bpr fold-in: {fn_:.4} / {fr:.4}"
+    );
+}
+
+#[test]
+fn ease_beats_als_and_bpr_on_ml100k() {
+    let (train, test) = split();
+    for lambda in [100.0, 200.0, 500.0, 1000.0] {
+        let m = EaseParams::default()
+            .lambda(lambda)
+            .fit(&train, &NoProgress)
+            .unwrap();
+        let (ndcg, recall) = quality(&m, &train, &test);
+        eprintln!("ease lambda {lambda}: ndcg@10 {ndcg:.4} recall@10 {recall:.4}");
+    }
+    let m = EaseParams::default().fit(&train, &NoProgress).unwrap();
+    let (ndcg, recall) = quality(&m, &train, &test);
+    assert!(
+        ndcg > ALS_C1.0 && recall > ALS_C1.1,
+        "ease: {ndcg:.4} / {recall:.4}"
+    );
+}
