@@ -9,11 +9,16 @@ use tastebud_core::{Error, Result};
 
 use crate::Recommender;
 use crate::als::Als;
+use crate::baseline::BaselineOnly;
 use crate::bpr::Bpr;
 use crate::ease::Ease;
 use crate::knn::{ItemKnn, KnnRating, UserKnn};
+use crate::nmf::Nmf;
 use crate::popularity::Popularity;
 use crate::random::RandomModel;
+use crate::slope_one::SlopeOne;
+use crate::svd::Svd;
+use crate::svdpp::Svdpp;
 
 fn encode<T: Serialize>(m: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(m).map_err(|e| Error::Shape(format!("cannot encode model: {e}")))
@@ -85,4 +90,9 @@ any_model! {
     "als" => Als(Als),
     "bpr" => Bpr(Bpr),
     "ease" => Ease(Ease),
+    "baseline" => Baseline(BaselineOnly),
+    "svd" => Svd(Svd),
+    "svdpp" => Svdpp(Svdpp),
+    "nmf" => Nmf(Nmf),
+    "slope_one" => SlopeOne(SlopeOne),
 }

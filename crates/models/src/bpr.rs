@@ -49,6 +49,11 @@ pub struct BprParams {
     pub iterations: usize,
     /// Skip samples whose negative item the user actually liked. By default, true.
     pub verify_negative_samples: bool,
+    /// Draw negative items uniformly from the catalogue (as Cornac and the BPR paper do) instead of in
+    /// proportion to popularity (as implicit does, the default). Popularity-weighted negatives push
+    /// recommendations away from popular items; uniform ones score higher on popularity-heavy test sets such
+    /// as MovieLens. By default, false.
+    pub uniform_negatives: bool,
     /// Threads: 1 is deterministic; 0 (all threads of the current rayon pool) or more than 1 is Hogwild SGD,
     /// not reproducible bit for bit. By default, 0.
     pub threads: usize,
@@ -67,6 +72,7 @@ impl Default for BprParams {
             regularization: 0.01,
             iterations: 100,
             verify_negative_samples: true,
+            uniform_negatives: false,
             threads: 0,
             fold_in_epochs: 100,
             seed: 42,
@@ -98,6 +104,11 @@ impl BprParams {
     /// Skips samples whose negative the user liked. By default, true.
     pub fn verify_negative_samples(mut self, v: bool) -> Self {
         self.verify_negative_samples = v;
+        self
+    }
+    /// Draws negatives uniformly instead of by popularity. By default, false.
+    pub fn uniform_negatives(mut self, v: bool) -> Self {
+        self.uniform_negatives = v;
         self
     }
     /// Sets the number of threads (1 = deterministic, 0 = all). By default, 0.
@@ -182,6 +193,8 @@ struct Samples<'a> {
     users: Vec<u32>,
     items: Vec<ItemIdx>,
     data: &'a tastebud_core::Interactions,
+    /// Draw negatives uniformly from `0..n_items` (else from the interaction list, by popularity).
+    uniform: bool,
 }
 
 impl Samples<'_> {
@@ -190,8 +203,12 @@ impl Samples<'_> {
     fn draw(&self, rng: &mut ChaCha8Rng, verify: bool) -> Option<(usize, usize, usize)> {
         let n = self.users.len();
         let li = rng.random_range(0..n);
-        let di = rng.random_range(0..n);
-        let (u, i, j) = (self.users[li], self.items[li], self.items[di]);
+        let j = if self.uniform {
+            ItemIdx(rng.random_range(0..self.data.n_items() as u32))
+        } else {
+            self.items[rng.random_range(0..n)]
+        };
+        let (u, i) = (self.users[li], self.items[li]);
         if i == j || (verify && self.data.user_items(UserIdx(u)).binary_search(&j).is_ok()) {
             return None;
         }
@@ -316,6 +333,7 @@ impl Fit for BprParams {
                 .flat_map(|u| x.user_items(UserIdx(u as u32)).iter().copied())
                 .collect(),
             data: x,
+            uniform: self.uniform_negatives,
         };
         let threads = match self.threads {
             0 => rayon::current_num_threads(),
@@ -449,7 +467,7 @@ impl Bpr {
             || {
                 for _ in 0..self.params.fold_in_epochs * items.len() {
                     let i = items[rng.random_range(0..items.len())];
-                    let j = if total > 0 {
+                    let j = if total > 0 && !self.params.uniform_negatives {
                         let r = rng.random_range(0..total);
                         self.item_cumcounts.partition_point(|&c| c <= r)
                     } else {

@@ -25,13 +25,18 @@
 
 pub mod als;
 pub mod any;
+pub mod baseline;
 pub mod bpr;
 pub mod ease;
 pub mod file;
 pub mod knn;
+pub mod nmf;
 pub mod popularity;
 pub mod random;
 pub mod registry;
+pub mod slope_one;
+pub mod svd;
+pub mod svdpp;
 
 mod linalg;
 

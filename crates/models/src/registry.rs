@@ -6,11 +6,16 @@ use tastebud_core::{Dataset, Error, Result};
 
 use crate::als::AlsParams;
 use crate::any::AnyModel;
+use crate::baseline::BaselineParams;
 use crate::bpr::BprParams;
 use crate::ease::EaseParams;
 use crate::knn::{ItemKnnParams, KnnRatingParams, UserKnnParams};
+use crate::nmf::NmfParams;
 use crate::popularity::PopularityParams;
 use crate::random::RandomParams;
+use crate::slope_one::SlopeOneParams;
+use crate::svd::SvdParams;
+use crate::svdpp::SvdppParams;
 use crate::{Fit, Progress};
 
 /// Names accepted by [`fit`], with a one-line description.
@@ -46,6 +51,20 @@ pub const MODELS: &[(&str, &str)] = &[
         "Bayesian personalised ranking (Rendle et al. 2009), as implicit",
     ),
     ("ease", "EASE linear autoencoder (Steck 2019), closed form"),
+    (
+        "baseline",
+        "Surprise BaselineOnly: global mean + user and item biases (ALS or SGD)",
+    ),
+    (
+        "svd",
+        "Surprise SVD: biased matrix factorisation by SGD (Funk / Koren)",
+    ),
+    (
+        "svdpp",
+        "Surprise SVD++: SVD with implicit feedback from what users rated",
+    ),
+    ("nmf", "Surprise NMF: non-negative matrix factorisation"),
+    ("slope_one", "Surprise SlopeOne (Lemire & Maclachlan 2005)"),
 ];
 
 /// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
@@ -97,6 +116,9 @@ fn canonical(name: &str) -> Result<&'static str> {
         "knnbasic" => Some("knn_basic"),
         "knnwithmeans" => Some("knn_with_means"),
         "knnbaseline" => Some("knn_baseline"),
+        "baselineonly" | "baseline_only" => Some("baseline"),
+        "svd++" | "svd_pp" => Some("svdpp"),
+        "slopeone" | "slope-one" => Some("slope_one"),
         other => MODELS.iter().map(|m| m.0).find(|m| *m == other),
     };
     found.ok_or_else(|| {
@@ -177,6 +199,11 @@ pub fn fit(
         "als" => fit_with::<AlsParams>(spec, data, progress),
         "bpr" => fit_with::<BprParams>(spec, data, progress),
         "ease" => fit_with::<EaseParams>(spec, data, progress),
+        "baseline" => fit_with::<BaselineParams>(spec, data, progress),
+        "svd" => fit_with::<SvdParams>(spec, data, progress),
+        "svdpp" => fit_with::<SvdppParams>(spec, data, progress),
+        "nmf" => fit_with::<NmfParams>(spec, data, progress),
+        "slope_one" => fit_with::<SlopeOneParams>(spec, data, progress),
         "knn_basic" => fit_from(KnnRatingParams::basic(), spec, data, progress),
         "knn_with_means" => fit_from(KnnRatingParams::with_means(), spec, data, progress),
         "knn_baseline" => fit_from(KnnRatingParams::baseline(), spec, data, progress),

@@ -225,3 +225,24 @@ conformance!(
     tastebud_models::ease::EaseParams::default().lambda(10.0),
     true
 );
+conformance!(
+    baseline,
+    tastebud_models::baseline::BaselineParams::default(),
+    false
+);
+conformance!(
+    svd,
+    tastebud_models::svd::SvdParams::default().n_factors(8),
+    false
+);
+conformance!(
+    svdpp,
+    tastebud_models::svdpp::SvdppParams::default().n_factors(4),
+    false
+);
+conformance!(nmf, tastebud_models::nmf::NmfParams::default(), false);
+conformance!(
+    slope_one,
+    tastebud_models::slope_one::SlopeOneParams::default(),
+    false
+);

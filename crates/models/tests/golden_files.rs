@@ -50,6 +50,13 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
         ),
         ("itemknn-v1", ModelSpec::new("itemknn").unwrap(), vec![]),
         (
+            "svd-v1",
+            ModelSpec::new("svd").unwrap().param("n_factors=4").unwrap(),
+            vec![],
+        ),
+        ("slope_one-v1", ModelSpec::new("slope_one").unwrap(), vec![]),
+        ("baseline-v1", ModelSpec::new("baseline").unwrap(), vec![]),
+        (
             "als-v1",
             ModelSpec::new("als").unwrap().param("factors=4").unwrap(),
             vec![],

@@ -1,0 +1,237 @@
+//! Explicit-rating models beside Surprise 1.1.5, in one run and on the same folds: SVD, SVD++,
+//! BaselineOnly (ALS and SGD), NMF and SlopeOne with default parameters on ML-100K's 5-fold CV.
+//!
+//! ```text
+//! cargo run --release -p tastebud-eval --bin bench-rating -- [--data ../shared/data] \
+//!     [--python /work/venv-bench/bin/python] [--algos SVD,SVDpp,...] [--threads 1]
+//! ```
+//! `scripts/bench_rating_peer.py` runs Surprise's protocol (`KFold(n_splits=5, random_state=0,
+//! shuffle=True)`, default parameters, `random_state=0`), times each fold's fit and writes the folds; this
+//! program then fits our models on exactly those folds (in a rayon pool of `--threads`, default 1, as
+//! Surprise is single-threaded) and prints a markdown table: total fit time over the 5 folds, the ratios
+//! Surprise / ours of the totals and of the median folds (less sensitive to a busy machine), and the mean
+//! RMSE and MAE of both (ours from `tastebud_eval::evaluator::rating_errors`), then the raw per-fold JSON.
+//! `--python none` skips Surprise and uses our own seeded folds (quick runs of our side only).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use tastebud_core::{Dataset, Split};
+use tastebud_eval::evaluator::rating_errors;
+use tastebud_eval::run::eval_data;
+use tastebud_models::baseline::{BaselineMethod, BaselineParams};
+use tastebud_models::nmf::NmfParams;
+use tastebud_models::slope_one::SlopeOneParams;
+use tastebud_models::svd::SvdParams;
+use tastebud_models::svdpp::SvdppParams;
+use tastebud_models::{Fit, NoProgress, Recommender};
+
+/// Per fold: fit seconds, RMSE, MAE.
+type Runs = Vec<(f64, f64, f64)>;
+
+fn cv<P: Fit>(params: &P, data: &Dataset, splits: &[Split]) -> Runs
+where
+    P::Model: Recommender,
+{
+    splits
+        .iter()
+        .map(|split| {
+            let train = data
+                .with_interactions(split.train.clone())
+                .expect("same shape");
+            let t = Instant::now();
+            let model = params.fit(&train, &NoProgress).expect("fit");
+            let secs = t.elapsed().as_secs_f64();
+            let p = model.rating_predictor().expect("rating model");
+            let (rmse, mae) = rating_errors(p, &eval_data(data, split)).expect("errors");
+            (
+                secs,
+                rmse.expect("test ratings"),
+                mae.expect("test ratings"),
+            )
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = v.collect();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn fmt_s(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else {
+        format!("{:.1} ms", s * 1e3)
+    }
+}
+
+/// Runs the peer script; returns its JSON and Surprise's folds mapped onto `data`.
+fn surprise_and_folds(
+    python: &str,
+    script: &std::path::Path,
+    data_dir: &std::path::Path,
+    algos: &str,
+    data: &Dataset,
+) -> (serde_json::Value, Vec<Split>) {
+    let folds_path =
+        std::env::temp_dir().join(format!("tastebud-bench-rating-{}.tsv", std::process::id()));
+    eprintln!("running Surprise ({algos}) ...");
+    let out = Command::new(python)
+        .arg(script)
+        .arg("--data")
+        .arg(data_dir.join("u.data"))
+        .arg("--folds-out")
+        .arg(&folds_path)
+        .arg("--algos")
+        .arg(algos)
+        .output()
+        .expect("run python");
+    if !out.status.success() {
+        eprintln!(
+            "peer script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::process::exit(1);
+    }
+    let peer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // Surprise's folds, by raw (user, item) ids, onto our CSR positions.
+    let text = std::fs::read_to_string(&folds_path).expect("folds file");
+    let _ = std::fs::remove_file(&folds_path);
+    let mut fold_of: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut k = 0;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let u = data.require_user(f[0]).expect("user").0;
+        let i = data.require_item(f[1]).expect("item").0;
+        let fold: u32 = f[2].parse().expect("fold");
+        k = k.max(fold as usize + 1);
+        fold_of.insert((u, i), fold);
+    }
+    let x = &data.interactions;
+    let fold: Vec<u32> = x.iter().map(|r| fold_of[&(r.user.0, r.item.0)]).collect();
+    assert_eq!(fold.len(), fold_of.len(), "every rating is in one fold");
+    let splits = (0..k as u32)
+        .map(|f| Split {
+            train: x.filter_positions(|p| fold[p] != f),
+            test: x.filter_positions(|p| fold[p] == f),
+            fold_in: None,
+        })
+        .collect();
+    (peer, splits)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|k| args.get(k + 1))
+            .cloned()
+    };
+    let data_dir = flag("--data")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("TASTEBUD_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+        .join("ml-100k");
+    let python = flag("--python").unwrap_or_else(|| "python3".into());
+    let algos = flag("--algos")
+        .unwrap_or_else(|| "SVD,SVDpp,BaselineOnly,BaselineOnlySGD,NMF,SlopeOne".into());
+    let threads: usize = flag("--threads").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_rating_peer.py");
+
+    let data = tastebud_data::load(&data_dir, &Default::default()).expect("ML-100K");
+    let (peer, splits) = if python == "none" {
+        // Ours only, on our own seeded folds (for quick iterations).
+        let splits = tastebud_core::SplitSpec::KFold { k: 5 }
+            .apply(&data.interactions, 0)
+            .expect("folds");
+        (
+            serde_json::json!({"version": "not run", "algos": {}}),
+            splits,
+        )
+    } else {
+        surprise_and_folds(&python, &script, &data_dir, &algos, &data)
+    };
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    let ours: Vec<(String, Runs)> = pool.install(|| {
+        algos
+            .split(',')
+            .map(|name| {
+                eprintln!("fitting ours: {name} ...");
+                let runs = match name {
+                    "SVD" => cv(&SvdParams::default(), &data, &splits),
+                    "SVDpp" => cv(&SvdppParams::default(), &data, &splits),
+                    "BaselineOnly" => cv(&BaselineParams::default(), &data, &splits),
+                    "BaselineOnlySGD" => cv(
+                        &BaselineParams::default().method(BaselineMethod::Sgd),
+                        &data,
+                        &splits,
+                    ),
+                    "NMF" => cv(&NmfParams::default(), &data, &splits),
+                    "SlopeOne" => cv(&SlopeOneParams::default(), &data, &splits),
+                    other => panic!("unknown algorithm {other}"),
+                };
+                (name.to_string(), runs)
+            })
+            .collect()
+    });
+
+    println!(
+        "ML-100K, Surprise's 5 CV folds (KFold random_state=0), default parameters; fit time summed over the \
+         folds; ours on {threads} thread(s), Surprise {} single-threaded; same machine, same run",
+        peer["version"].as_str().unwrap_or("?")
+    );
+    println!(
+        "| algorithm | Surprise fit (5 folds) | Tastebud fit (5 folds) | speed-up (total) | speed-up (median fold) | Surprise RMSE | Tastebud RMSE | Surprise MAE | Tastebud MAE |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut raw = serde_json::Map::new();
+    for (name, runs) in &ours {
+        let p = &peer["algos"][name.as_str()];
+        let nums = |key: &str| -> Vec<f64> {
+            p[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+                .unwrap_or_default()
+        };
+        let (p_fit, p_rmse, p_mae) = (nums("fit_s"), nums("rmse"), nums("mae"));
+        let o_fit: f64 = runs.iter().map(|r| r.0).sum();
+        let s_fit: f64 = p_fit.iter().sum();
+        println!(
+            "| {name} | {} | {} | {:.1}x | {:.1}x | {:.4} | {:.4} | {:.4} | {:.4} |",
+            fmt_s(s_fit),
+            fmt_s(o_fit),
+            s_fit / o_fit,
+            median(p_fit.clone()) / median(runs.iter().map(|r| r.0).collect()),
+            mean(p_rmse.iter().copied()),
+            mean(runs.iter().map(|r| r.1)),
+            mean(p_mae.iter().copied()),
+            mean(runs.iter().map(|r| r.2)),
+        );
+        raw.insert(
+            name.clone(),
+            serde_json::json!({
+                "tastebud_fit_s": runs.iter().map(|r| r.0).collect::<Vec<_>>(),
+                "tastebud_rmse": runs.iter().map(|r| r.1).collect::<Vec<_>>(),
+                "tastebud_mae": runs.iter().map(|r| r.2).collect::<Vec<_>>(),
+                "surprise_fit_s": p_fit,
+                "surprise_rmse": p_rmse,
+                "surprise_mae": p_mae,
+            }),
+        );
+    }
+    println!("{}", serde_json::Value::Object(raw));
+}
