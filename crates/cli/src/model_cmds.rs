@@ -79,7 +79,9 @@ pub struct RecommendArgs {
     /// External user id (their training history is the query).
     #[arg(long)]
     user: Option<String>,
-    /// Extra or ad-hoc history: comma-separated item ids (added to the user's, or alone for a new user).
+    /// Extra or ad-hoc history: comma-separated `ITEM[:VALUE]` (added to the user's, or alone for a new
+    /// user). Without a value an item counts as a top rating for explicit data (the largest training value)
+    /// and as 1 for implicit data.
     #[arg(long, value_delimiter = ',')]
     history: Vec<String>,
     /// How many items.
@@ -117,12 +119,26 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
         history = train.history(u);
         user = Some(u);
     }
-    for id in &args.history {
+    let default_value = match ctx.train.as_ref() {
+        Some(t) if t.kind() == tastebud_core::Feedback::Explicit => {
+            t.values().iter().copied().fold(1.0f32, f32::max)
+        }
+        _ => 1.0,
+    };
+    for entry in &args.history {
+        let (id, value) = match entry.rsplit_once(':') {
+            Some((id, v)) => (
+                id,
+                v.parse::<f32>()
+                    .with_context(|| format!("`{entry}`: `{v}` is not a number"))?,
+            ),
+            None => (entry.as_str(), default_value),
+        };
         let i = ctx
             .items
             .get(id)
             .with_context(|| format!("unknown item `{id}` in --history"))?;
-        history.push((i, 1.0));
+        history.push((i, value));
     }
     if args.user.is_none() && history.is_empty() {
         bail!(

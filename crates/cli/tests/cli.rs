@@ -395,6 +395,11 @@ fn train_recommend_similar_round_trip() {
         "nobody",
     ]);
     assert!(!ok && err.contains("unknown user `nobody`"), "{err}");
+    let m = model.to_str().unwrap();
+    let (ok, _, err) = tastebud(&["recommend", "--model", m, "--history", "50:5,181:x"]);
+    assert!(!ok && err.contains("`x` is not a number"), "{err}");
+    let (ok, _, err) = tastebud(&["recommend", "--model", m, "--history", "99999"]);
+    assert!(!ok && err.contains("unknown item `99999`"), "{err}");
     let (ok, stdout, _) = tastebud(&[
         "similar",
         "--model",
