@@ -15,9 +15,9 @@
 //! a row costs `O(k²)` plus `O(k)` per interaction whose confidence differs from 1.
 //!
 //! Recommendation folds the query's history in with one exact least-squares solve against the item
-//! factors (implicit's `recalculate_user=True`). After the last iteration the stored user factors are
-//! recomputed with that same solve, so the fold-in of a training user's history reproduces its stored
-//! factor exactly.
+//! factors (implicit's `recalculate_user=True`). With `exact_user_factors` the stored user factors are
+//! recomputed after the last iteration with that same solve, so the fold-in of a training user's history
+//! reproduces its stored factor exactly; by default they are the last iteration's.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,6 +52,11 @@ pub struct AlsParams {
     /// Seed of the initial factors (implicit's `random_state`). By default, 42.
     #[serde(alias = "random_state")]
     pub seed: u64,
+    /// After the last iteration, recompute every stored user factor with the exact solve that recommending
+    /// uses, so [`Als::user_factors`] equals the fold-in of each training history. Recommendations never
+    /// read the stored user factors (they always fold the history in), so this only matters to callers of
+    /// `user_factors`; it costs about two iterations on large data. By default, false.
+    pub exact_user_factors: bool,
 }
 
 impl Default for AlsParams {
@@ -65,6 +70,7 @@ impl Default for AlsParams {
             use_cg: true,
             cg_steps: 3,
             seed: 42,
+            exact_user_factors: false,
         }
     }
 }
@@ -103,6 +109,11 @@ impl AlsParams {
     /// Sets the conjugate-gradient steps per row. By default, 3.
     pub fn cg_steps(mut self, v: usize) -> Self {
         self.cg_steps = v;
+        self
+    }
+    /// Recomputes stored user factors exactly after the last iteration. By default, false.
+    pub fn exact_user_factors(mut self, v: bool) -> Self {
+        self.exact_user_factors = v;
         self
     }
     /// Sets the seed. By default, 42.
@@ -442,24 +453,27 @@ impl Fit for AlsParams {
             }
             progress.inc(1);
         }
-        // Final users: the exact fold-in against the final items, so stored factors equal the fold-in.
+        // Final users (on request): the exact fold-in against the final items, so stored factors equal the
+        // fold-in.
         let yty = gram(&y, k);
         let base_chol = base_cholesky(&yty, k, self.regularization);
-        x.par_chunks_mut(k)
-            .enumerate()
-            .with_min_len(16)
-            .for_each(|(u, xu)| {
-                let (cols, conf) = users.row(u);
-                xu.copy_from_slice(&exact_row(
-                    &yty,
-                    &base_chol,
-                    &y,
-                    k,
-                    self.regularization,
-                    cols,
-                    conf,
-                ));
-            });
+        if self.exact_user_factors {
+            x.par_chunks_mut(k)
+                .enumerate()
+                .with_min_len(16)
+                .for_each(|(u, xu)| {
+                    let (cols, conf) = users.row(u);
+                    xu.copy_from_slice(&exact_row(
+                        &yty,
+                        &base_chol,
+                        &y,
+                        k,
+                        self.regularization,
+                        cols,
+                        conf,
+                    ));
+                });
+        }
         if x.iter().chain(&y).any(|v| !v.is_finite()) {
             return Err(Error::InvalidParam {
                 name: "regularization",
@@ -659,6 +673,7 @@ mod tests {
 
     fn small() -> AlsParams {
         AlsParams::default()
+            .exact_user_factors(true)
             .factors(4)
             .regularization(0.1)
             .iterations(10)
