@@ -152,7 +152,11 @@ fn als_matches_implicit_on_ml100k() {
         "als exact: {ndcg:.4} / {recall:.4}"
     );
     // With exact_user_factors, a known user's stored factor is the fold-in of their training history.
-    let m = p.use_cg(false).exact_user_factors(true).fit(&train, &NoProgress).unwrap();
+    let m = p
+        .use_cg(false)
+        .exact_user_factors(true)
+        .fit(&train, &NoProgress)
+        .unwrap();
     let h = train.interactions.history(UserIdx(0));
     assert_eq!(m.fold_in(&h).unwrap(), &m.user_factors()[..64]);
 }
