@@ -156,30 +156,10 @@ fn fit_biases(
     progress.start("epochs", epochs as u64);
     match params.method {
         BaselineMethod::Als => {
-            for _ in 0..epochs {
-                for (i, b) in bi.iter_mut().enumerate() {
-                    let it = ItemIdx(i as u32);
-                    let dev: f64 = x
-                        .item_users(it)
-                        .iter()
-                        .zip(x.item_values(it))
-                        .map(|(u, r)| r as f64 - mu - bu[u.get()])
-                        .sum();
-                    *b = dev / (params.reg_i + x.item_len(it) as f64);
-                }
-                for (u, b) in bu.iter_mut().enumerate() {
-                    let uu = UserIdx(u as u32);
-                    let dev: f64 = x
-                        .user_items(uu)
-                        .iter()
-                        .zip(x.user_values(uu))
-                        .map(|(i, &r)| r as f64 - mu - bi[i.get()])
-                        .sum();
-                    *b = dev / (params.reg_u + x.user_len(uu) as f64);
-                }
-                progress.message(&format!("train rmse {:.4}", train_rmse(x, mu, &bu, &bi)));
+            (_, bu, bi) = als_biases(x, params.reg_u, params.reg_i, epochs, |mu, bu, bi| {
+                progress.message(&format!("train rmse {:.4}", train_rmse(x, mu, bu, bi)));
                 progress.inc(1);
-            }
+            });
         }
         BaselineMethod::Sgd => {
             let (lr, reg) = (params.learning_rate, params.reg);
@@ -205,6 +185,60 @@ fn fit_biases(
     }
     let f = |v: Vec<f64>| v.into_iter().map(|b| b as f32).collect();
     (mu, f(bu), f(bi))
+}
+
+/// Surprise's `baseline_als`: each epoch sets every `b_i = Σ(r - μ - b_u) / (reg_i + |U_i|)` from the current
+/// `b_u`, then every `b_u` from the new `b_i` ([`user_bias`]), starting from zeros; `on_epoch(μ, b_u, b_i)`
+/// runs after each epoch. Shared by BaselineOnly and the KNN models' baselines.
+pub(crate) fn als_biases(
+    x: &Interactions,
+    reg_u: f64,
+    reg_i: f64,
+    epochs: usize,
+    mut on_epoch: impl FnMut(f64, &[f64], &[f64]),
+) -> (f64, Vec<f64>, Vec<f64>) {
+    let mu = common::rating_stats(x).0;
+    let mut bu = vec![0f64; x.n_users()];
+    let mut bi = vec![0f64; x.n_items()];
+    for _ in 0..epochs {
+        for (i, b) in bi.iter_mut().enumerate() {
+            let it = ItemIdx(i as u32);
+            let dev: f64 = x
+                .item_users(it)
+                .iter()
+                .zip(x.item_values(it))
+                .map(|(u, r)| r as f64 - mu - bu[u.get()])
+                .sum();
+            *b = dev / (reg_i + x.item_len(it) as f64);
+        }
+        for (u, b) in bu.iter_mut().enumerate() {
+            let uu = UserIdx(u as u32);
+            let history = x
+                .user_items(uu)
+                .iter()
+                .copied()
+                .zip(x.user_values(uu).iter().copied());
+            *b = user_bias(mu, &bi, history, reg_u);
+        }
+        on_epoch(mu, &bu, &bi);
+    }
+    (mu, bu, bi)
+}
+
+/// A user's bias from their ratings given item biases, `Σ(r - μ - b_i) / (reg_u + n)`: the user half-step
+/// of [`als_biases`], so it folds in a new history and equals the stored `b_u` for an unchanged one.
+pub(crate) fn user_bias(
+    mu: f64,
+    bi: &[f64],
+    history: impl Iterator<Item = (ItemIdx, f32)>,
+    reg_u: f64,
+) -> f64 {
+    let (mut dev, mut n) = (0f64, 0usize);
+    for (i, r) in history {
+        dev += r as f64 - mu - bi[i.get()];
+        n += 1;
+    }
+    dev / (reg_u + n as f64)
 }
 
 fn train_rmse(x: &Interactions, mu: f64, bu: &[f64], bi: &[f64]) -> f64 {

@@ -2,10 +2,11 @@
 //! (`bsl_options = {'method': 'als', 'reg_i': 10, 'reg_u': 15, 'n_epochs': 10}`), for KNNBaseline and the
 //! `pearson_baseline` similarity.
 //!
-//! Private and minimal on purpose: once the shared `baseline.rs` (BaselineOnly) lands, KNN should use it and
-//! this file goes (TODO: dedupe).
+//! The algorithm lives in [`crate::baseline`] (BaselineOnly); this module keeps KNN's f64 view of it.
 
-use tastebud_core::{Interactions, ItemIdx, UserIdx};
+use tastebud_core::Interactions;
+
+pub(crate) use crate::baseline::user_bias;
 
 /// Fitted biases.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -15,58 +16,10 @@ pub(crate) struct Biases {
     pub bi: Vec<f64>,
 }
 
-/// Surprise's `baseline_als`: each epoch sets every `b_i` from the current `b_u`, then every `b_u` from the
-/// new `b_i`, starting from zeros.
+/// Surprise's `baseline_als` (see [`crate::baseline::als_biases`]).
 pub(crate) fn als(x: &Interactions, reg_u: f64, reg_i: f64, epochs: usize) -> Biases {
-    let n = x.nnz();
-    let mu = if n == 0 {
-        0.0
-    } else {
-        x.values().iter().map(|&v| v as f64).sum::<f64>() / n as f64
-    };
-    let mut bu = vec![0f64; x.n_users()];
-    let mut bi = vec![0f64; x.n_items()];
-    for _ in 0..epochs {
-        for (i, b) in bi.iter_mut().enumerate() {
-            let it = ItemIdx(i as u32);
-            let dev: f64 = x
-                .item_users(it)
-                .iter()
-                .zip(x.item_values(it))
-                .map(|(u, r)| r as f64 - mu - bu[u.get()])
-                .sum();
-            *b = dev / (reg_i + x.item_len(it) as f64);
-        }
-        for (u, b) in bu.iter_mut().enumerate() {
-            let us = UserIdx(u as u32);
-            *b = user_bias(
-                mu,
-                &bi,
-                x.user_items(us)
-                    .iter()
-                    .copied()
-                    .zip(x.user_values(us).iter().copied()),
-                reg_u,
-            );
-        }
-    }
+    let (mu, bu, bi) = crate::baseline::als_biases(x, reg_u, reg_i, epochs, |_, _, _| {});
     Biases { mu, bu, bi }
-}
-
-/// A user's bias from their ratings given item biases: the last half-step of [`als`], so it folds in a new
-/// history and equals the stored `b_u` for an unchanged one.
-pub(crate) fn user_bias(
-    mu: f64,
-    bi: &[f64],
-    history: impl Iterator<Item = (ItemIdx, f32)>,
-    reg_u: f64,
-) -> f64 {
-    let (mut dev, mut n) = (0f64, 0usize);
-    for (i, r) in history {
-        dev += r as f64 - mu - bi[i.get()];
-        n += 1;
-    }
-    dev / (reg_u + n as f64)
 }
 
 #[cfg(test)]
