@@ -6,7 +6,7 @@ use tastebud_core::{
 };
 
 use super::{Acc, SimSpec, Similarity, Space, Weigher, Weighting, keep_best, row_sums};
-use crate::{Fit, Progress, Query, Recommender};
+use crate::{Explanation, Fit, Progress, Query, Recommender};
 
 /// Hyperparameters of [`UserKnn`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -198,6 +198,32 @@ impl Recommender for UserKnn {
         self.x.check_item(item)?;
         Ok(Vec::new())
     }
+    /// Each neighbour's vote for `item` (`sim(u, v) · r_vi`) is split equally over the history items the
+    /// neighbour shares with the query, so the contributions add up to the item's score.
+    fn explain(&self, q: &Query<'_>, item: ItemIdx, n: usize) -> Result<Option<Explanation>> {
+        self.x.check_item(item)?;
+        let skip = q.user.filter(|u| u.get() < self.x.n_users());
+        let mut contrib: Vec<(ItemIdx, f32)> = q.history.iter().map(|&(j, _)| (j, 0.0)).collect();
+        for (v, s) in self.neighbours(q.history, skip)? {
+            let Some(r) = self.x.get(v, item) else {
+                continue;
+            };
+            let shared: Vec<usize> = (0..contrib.len())
+                .filter(|&k| self.x.get(v, contrib[k].0).is_some())
+                .collect();
+            if shared.is_empty() {
+                continue;
+            }
+            let share = s * r / shared.len() as f32;
+            for k in shared {
+                contrib[k].1 += share;
+            }
+        }
+        contrib.retain(|c| c.1 != 0.0);
+        contrib.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        contrib.truncate(n);
+        Ok(Some(Explanation { because: contrib }))
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +231,35 @@ mod tests {
     use super::*;
     use crate::NoProgress;
     use tastebud_core::Feedback;
+
+    #[test]
+    fn explanation_adds_up_to_the_score() {
+        let mut t = Vec::new();
+        for u in 0..8u32 {
+            for i in 0..6u32 {
+                if (u + 2 * i) % 3 != 0 {
+                    t.push((u, i, ((u + i) % 4 + 1) as f32));
+                }
+            }
+        }
+        let x = tastebud_core::Interactions::from_triplets(8, 6, &t, Feedback::Explicit).unwrap();
+        let d = Dataset::from_parts(
+            "t",
+            x,
+            (0..8).map(|u| u.to_string()),
+            (0..6).map(|i| i.to_string()),
+        )
+        .unwrap();
+        let m = UserKnnParams::default().fit(&d, &NoProgress).unwrap();
+        let h = d.interactions.history(UserIdx(0));
+        let q = Query::new(&h).user(UserIdx(0));
+        for r in m.recommend(&q, 3).unwrap() {
+            let e = m.explain(&q, r.item, 100).unwrap().unwrap();
+            let total: f32 = e.because.iter().map(|b| b.1).sum();
+            assert!((total - r.score).abs() < 1e-4, "{total} vs {}", r.score);
+            assert!(e.because.iter().all(|b| h.iter().any(|x| x.0 == b.0)));
+        }
+    }
 
     #[test]
     fn scores_by_hand_and_own_user_left_out() {
