@@ -262,7 +262,7 @@ impl PredictRating for SlopeOne {
 
 impl Recommender for SlopeOne {
     fn name(&self) -> &str {
-        "slope-one"
+        "slope_one"
     }
     fn n_items(&self) -> usize {
         self.n()
