@@ -574,28 +574,10 @@ impl Recommender for Als {
         top_k(&self.scores(&xu), k, &filter)
     }
     /// Items by cosine similarity of item factors (as implicit), the item itself left out.
+    /// Cosine of item factors.
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
-        let filter = tastebud_core::ItemFilter::new(self.n_items).exclude(&[item])?;
         let f = self.params.factors;
-        let yi = &self.item_factors[item.get() * f..][..f];
-        let ni = simd(
-            #[inline(always)]
-            || dot(yi, yi),
-        )
-        .sqrt();
-        let scores: Vec<f32> = simd(
-            #[inline(always)]
-            || {
-                self.item_factors
-                    .chunks_exact(f)
-                    .map(|y| {
-                        let d = ni * dot(y, y).sqrt();
-                        if d > 0.0 { dot(y, yi) / d } else { 0.0 }
-                    })
-                    .collect()
-            },
-        );
-        top_k(&scores, k, &filter)
+        crate::linalg::cosine_similar_items(&self.item_factors, f, f, item, k)
     }
     fn item_embeddings(&self) -> Option<(usize, &[f32])> {
         Some((self.params.factors, &self.item_factors))

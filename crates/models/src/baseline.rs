@@ -383,7 +383,7 @@ impl Recommender for BaselineOnly {
 /// Helpers shared by the explicit-rating models (baseline, SVD, SVD++, NMF, Slope One).
 pub(crate) mod common {
     use rand::Rng;
-    use tastebud_core::{Error, Interactions, ItemIdx, Result, Scored, UserIdx, ensure_param};
+    use tastebud_core::{Error, Interactions, ItemIdx, Result, UserIdx, ensure_param};
 
     /// `(global mean in f64, min rating, max rating)`; `(0, 0, 0)` for no ratings.
     pub(crate) fn rating_stats(x: &Interactions) -> (f64, f32, f32) {
@@ -526,36 +526,6 @@ pub(crate) mod common {
                 row.fill(0.0);
             }
         }
-    }
-
-    /// The `k` items whose factor rows are most cosine-similar to `item`'s (the item itself left out);
-    /// empty when `item`'s row is zero (an item without training ratings).
-    pub(crate) fn cosine_similar(
-        factors: &[f32],
-        dim: usize,
-        item: ItemIdx,
-        k: usize,
-    ) -> Result<Vec<Scored>> {
-        let n = factors.len().checked_div(dim).unwrap_or(0);
-        check_item(item, n)?;
-        let row = |i: usize| &factors[i * dim..(i + 1) * dim];
-        let q = row(item.get());
-        let qn = dot(q, q).sqrt();
-        if qn == 0.0 {
-            return Ok(Vec::new());
-        }
-        let mut top = tastebud_core::TopK::new(k);
-        for i in 0..n {
-            if i == item.get() {
-                continue;
-            }
-            let r = row(i);
-            let rn = dot(r, r).sqrt();
-            if rn > 0.0 {
-                top.push(ItemIdx(i as u32), dot(q, r) / (qn * rn));
-            }
-        }
-        Ok(top.into_sorted())
     }
 }
 

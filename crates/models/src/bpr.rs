@@ -30,7 +30,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tastebud_core::{Dataset, Error, ItemFilter, ItemIdx, Result, UserIdx, ensure_param, top_k};
+use tastebud_core::{Dataset, Error, ItemIdx, Result, UserIdx, ensure_param, top_k};
 
 use crate::linalg::{dot, fingerprint, simd};
 use crate::{Fit, Progress, Query, Recommender, Scored};
@@ -517,26 +517,10 @@ impl Recommender for Bpr {
         top_k(&self.scores(&xu), k, &filter)
     }
     /// Items by cosine similarity of their factors (the bias coordinate left out), the item itself left out.
+    /// Cosine of item factors, without the bias coordinate.
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
-        let filter = ItemFilter::new(self.n_items).exclude(&[item])?;
         let f = self.params.factors;
-        let w = f + 1;
-        let yi = &self.item_factors[item.get() * w..][..f];
-        let scores: Vec<f32> = simd(
-            #[inline(always)]
-            || {
-                let ni = dot(yi, yi).sqrt();
-                self.item_factors
-                    .chunks_exact(w)
-                    .map(|y| {
-                        let y = &y[..f];
-                        let d = ni * dot(y, y).sqrt();
-                        if d > 0.0 { dot(y, yi) / d } else { 0.0 }
-                    })
-                    .collect()
-            },
-        );
-        top_k(&scores, k, &filter)
+        crate::linalg::cosine_similar_items(&self.item_factors, f + 1, f, item, k)
     }
     /// `factors + 1` dimensions: the last is the item bias (pair with a user coordinate of 1).
     fn item_embeddings(&self) -> Option<(usize, &[f32])> {

@@ -44,6 +44,48 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc[0]
 }
 
+/// The `k` items whose factor rows are most cosine-similar to `item`'s, best first, the item itself left
+/// out; empty when `item`'s row is zero (an item without training data). Rows are `stride` apart and the
+/// first `dim` values of each are compared (BPR stores a bias after its factors). Shared by every factor
+/// model's `similar_items`.
+pub(crate) fn cosine_similar_items(
+    factors: &[f32],
+    stride: usize,
+    dim: usize,
+    item: tastebud_core::ItemIdx,
+    k: usize,
+) -> tastebud_core::Result<Vec<tastebud_core::Scored>> {
+    use tastebud_core::{Error, ItemIdx, TopK};
+    let n = factors.len().checked_div(stride).unwrap_or(0);
+    if item.get() >= n {
+        return Err(Error::IndexOutOfRange {
+            kind: "item",
+            index: item.0,
+            len: n,
+        });
+    }
+    let row = |i: usize| &factors[i * stride..i * stride + dim];
+    simd(
+        #[inline(always)]
+        || {
+            let q = row(item.get());
+            let qn = dot(q, q).sqrt();
+            let mut top = TopK::new(k);
+            if qn == 0.0 {
+                return Ok(Vec::new());
+            }
+            for i in (0..n).filter(|&i| i != item.get()) {
+                let r = row(i);
+                let rn = dot(r, r).sqrt();
+                if rn > 0.0 {
+                    top.push(ItemIdx(i as u32), dot(q, r) / (qn * rn));
+                }
+            }
+            Ok(top.into_sorted())
+        },
+    )
+}
+
 /// `y += alpha * x`.
 #[inline(always)]
 pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {

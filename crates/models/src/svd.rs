@@ -484,7 +484,7 @@ impl Recommender for Svd {
     }
     /// Cosine similarity of the item factors.
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
-        common::cosine_similar(&self.qi, self.n_factors, item, k)
+        crate::linalg::cosine_similar_items(&self.qi, self.n_factors, self.n_factors, item, k)
     }
     fn rating_predictor(&self) -> Option<&dyn PredictRating> {
         Some(self)
