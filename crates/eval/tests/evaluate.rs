@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tastebud_core::{Dataset, Feedback, Interactions, ItemIdx, Split, UserIdx};
 use tastebud_eval::metrics::{MetricKind, MetricSet};
 use tastebud_eval::run::{EvalPlan, run};
-use tastebud_eval::{EvalData, EvalOptions, Protocol, evaluate};
+use tastebud_eval::{EvalOptions, Protocol, evaluate};
 use tastebud_models::popularity::PopularityParams;
 use tastebud_models::{Fit, NoProgress};
 
@@ -58,13 +58,7 @@ fn toy_popularity_hand_computed() {
         metrics: MetricSet::new(&MetricKind::ALL, &[1, 2]),
         ..EvalOptions::default()
     };
-    let data = EvalData {
-        train: &s.train,
-        test: &s.test,
-        fold_in: None,
-        item_features: None,
-        user_features: None,
-    };
+    let data = tastebud_eval::run::eval_data(&d, &s);
     let e = evaluate(&model, &data, &opts, true).unwrap();
     assert_eq!(e.users, vec![UserIdx(0), UserIdx(1), UserIdx(2)]);
     // precision@1: u0 hit (item 1), u1 miss (item 2), u2 miss (item 1) -> 1/3
@@ -91,13 +85,7 @@ fn toy_popularity_hand_computed() {
 fn sampled_protocol_is_labelled_and_higher() {
     let (d, s) = toy();
     let model = PopularityParams::default().fit(&d, &NoProgress).unwrap();
-    let data = EvalData {
-        train: &s.train,
-        test: &s.test,
-        fold_in: None,
-        item_features: None,
-        user_features: None,
-    };
+    let data = tastebud_eval::run::eval_data(&d, &s);
     let opts = EvalOptions {
         protocol: Protocol::Sampled {
             negatives: 1,
@@ -117,13 +105,7 @@ fn sampled_protocol_is_labelled_and_higher() {
 fn bad_options_fail_before_work() {
     let (d, s) = toy();
     let model = PopularityParams::default().fit(&d, &NoProgress).unwrap();
-    let data = EvalData {
-        train: &s.train,
-        test: &s.test,
-        fold_in: None,
-        item_features: None,
-        user_features: None,
-    };
+    let data = tastebud_eval::run::eval_data(&d, &s);
     let opts = EvalOptions {
         metrics: MetricSet::new(&[MetricKind::Ndcg], &[]),
         ..EvalOptions::default()
@@ -236,13 +218,7 @@ fn trec_round_trip_preserves_every_metric() {
         metrics: MetricSet::new(&MetricKind::ALL, &[1, 2, 3]),
         ..EvalOptions::default()
     };
-    let data = EvalData {
-        train: &s.train,
-        test: &s.test,
-        fold_in: None,
-        item_features: None,
-        user_features: None,
-    };
+    let data = tastebud_eval::run::eval_data(&d, &s);
     let e = evaluate(&model, &data, &opts, true).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let run_path = dir.path().join("run.trec");
@@ -310,19 +286,13 @@ impl tastebud_models::PredictRating for Oracle {
 
 #[test]
 fn rating_errors_embedding_diversity_and_segments() {
-    let (_, s) = toy();
+    let (d, s) = toy();
     // Test values are all 1: the oracle is off by 2 on item 3 (users 1 and 2) and exact elsewhere.
     let model = Oracle {
         n_items: 4,
         vectors: vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0],
     };
-    let data = EvalData {
-        train: &s.train,
-        test: &s.test,
-        fold_in: None,
-        item_features: None,
-        user_features: None,
-    };
+    let data = tastebud_eval::run::eval_data(&d, &s);
     let opts = EvalOptions {
         metrics: MetricSet::new(&[MetricKind::Ndcg], &[2]),
         ..EvalOptions::default()
