@@ -15,6 +15,7 @@ mod evaluate;
 mod info;
 mod model_cmds;
 mod progress;
+mod serve_cmds;
 
 /// Tastebud: from raw interaction data to personalised recommendations.
 #[derive(Parser, Debug)]
@@ -37,6 +38,12 @@ enum Command {
     Recommend(model_cmds::RecommendArgs),
     /// Items similar to an item, from a model file.
     Similar(model_cmds::SimilarArgs),
+    /// Serve a model over HTTP: real-time, batch or hybrid recommendations, events, admin.
+    Serve(Box<serve_cmds::ServeArgs>),
+    /// Precompute every user's top-N (into the server's store or a JSON-lines file).
+    Batch(serve_cmds::BatchArgs),
+    /// Find (or fetch, or synthesise) MovieLens 100K, evaluate, train and serve: the five-minute tour.
+    Quickstart(serve_cmds::QuickstartArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,6 +197,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => model_cmds::train(&args, &mut out)?,
         Command::Recommend(args) => model_cmds::recommend(&args, &mut out)?,
         Command::Similar(args) => model_cmds::similar(&args, &mut out)?,
+        Command::Serve(args) => serve_cmds::serve(&args)?,
+        Command::Batch(args) => serve_cmds::batch(&args, &mut out)?,
+        Command::Quickstart(args) => serve_cmds::quickstart(&args, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {

@@ -582,6 +582,10 @@ impl Recommender for Als {
     fn item_embeddings(&self) -> Option<(usize, &[f32])> {
         Some((self.params.factors, &self.item_factors))
     }
+    /// The folded-in user factor (scores are its inner products with the item factors).
+    fn query_embedding(&self, q: &Query<'_>) -> Result<Option<Vec<f32>>> {
+        self.fold_in(q.history).map(Some)
+    }
     /// implicit's `explain`: with `W_u = (YᵀC_uY + λI)⁻¹` the user's weighted solve, the score of item `i`
     /// is exactly `Σ_j c_uj p_uj · (y_iᵀ W_u y_j)` over the history items `j`; each term is `j`'s
     /// contribution.

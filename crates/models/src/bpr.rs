@@ -526,6 +526,10 @@ impl Recommender for Bpr {
     fn item_embeddings(&self) -> Option<(usize, &[f32])> {
         Some((self.params.factors + 1, &self.item_factors))
     }
+    /// The user vector (bias coordinate 1): scores are its inner products with the item vectors.
+    fn query_embedding(&self, q: &Query<'_>) -> Result<Option<Vec<f32>>> {
+        self.user_vector(q.user, q.history).map(Some)
+    }
 }
 
 #[cfg(test)]

@@ -156,6 +156,12 @@ pub trait Recommender: Send + Sync {
     fn item_embeddings(&self) -> Option<(usize, &[f32])> {
         None
     }
+    /// The query's vector in the space of [`Self::item_embeddings`]: the inner product with an item's row
+    /// is exactly the item's score, so an inner-product ANN index over the item embeddings retrieves the
+    /// model's top items. `Ok(None)` (the default) when scores are not such inner products.
+    fn query_embedding(&self, _q: &Query<'_>) -> Result<Option<Vec<f32>>> {
+        Ok(None)
+    }
     /// Why `item` is recommended for `q`: the history items that contributed most to its score, largest
     /// contribution first, at most `n`. `Ok(None)` when the model has no such explanation.
     fn explain(&self, _q: &Query<'_>, _item: ItemIdx, _n: usize) -> Result<Option<Explanation>> {

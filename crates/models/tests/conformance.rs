@@ -122,6 +122,27 @@ where
         assert!(r.len() <= 3);
     }
 
+    // a query embedding, when given, reproduces every score as an inner product (ANN retrieval relies on it)
+    if let Some((dim, emb)) = m.item_embeddings() {
+        for (u, h) in hs.iter().enumerate().step_by(7) {
+            let q = Query::new(h).user(UserIdx(u as u32));
+            let Some(v) = m.query_embedding(&q).unwrap() else {
+                break;
+            };
+            assert_eq!(v.len(), dim, "{}: query embedding dimension", m.name());
+            for s in m.recommend(&q, 5).unwrap() {
+                let row = &emb[s.item.get() * dim..][..dim];
+                let ip: f32 = row.iter().zip(&v).map(|(a, b)| a * b).sum();
+                assert!(
+                    (ip - s.score).abs() <= 1e-4 * (1.0 + s.score.abs()),
+                    "{}: inner product {ip} != score {}",
+                    m.name(),
+                    s.score
+                );
+            }
+        }
+    }
+
     // empty history works (cold start) and k = 0 returns nothing
     let r = m.recommend(&Query::new(&[]), 5).unwrap();
     assert!(r.len() <= 5);

@@ -1,0 +1,363 @@
+//! `tastebud serve`, `batch` and `quickstart`: the server and its batch precomputation.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use tastebud_server::{App, Config, Mode, Serving, batch};
+
+/// Flags of `tastebud serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Model file written by `tastebud train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Configuration file (TOML); every key optional.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides the config), e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    bind: Option<String>,
+    /// realtime, batch or hybrid (overrides the config).
+    #[arg(long)]
+    mode: Option<String>,
+    /// Directory of the embedded store (overrides the config's data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn parse_mode(s: &str) -> Result<Mode> {
+    match s {
+        "realtime" => Ok(Mode::Realtime),
+        "batch" => Ok(Mode::Batch),
+        "hybrid" => Ok(Mode::Hybrid),
+        other => bail!("unknown mode `{other}` (realtime, batch or hybrid)"),
+    }
+}
+
+fn load_config(
+    path: Option<&Path>,
+    bind: Option<&str>,
+    mode: Option<&str>,
+    data_dir: Option<&Path>,
+) -> Result<Config> {
+    let mut c = match path {
+        Some(p) => Config::load(p).map_err(|e| anyhow!(e))?,
+        None => Config::default(),
+    };
+    if let Some(b) = bind {
+        c.bind = b.to_string();
+    }
+    if let Some(m) = mode {
+        c.mode = parse_mode(m)?;
+    }
+    if let Some(d) = data_dir {
+        c.data_dir = d.to_path_buf();
+    }
+    c.validate().map_err(|e| anyhow!(e))?;
+    Ok(c)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs `serve` until Ctrl-C or SIGTERM.
+pub fn serve(args: &ServeArgs) -> Result<()> {
+    let config = load_config(
+        args.config.as_deref(),
+        args.bind.as_deref(),
+        args.mode.as_deref(),
+        args.data_dir.as_deref(),
+    )?;
+    init_logging();
+    let app = App::open(config, &args.model).map_err(|e| anyhow!(e))?;
+    run_server(app, &[])
+}
+
+fn run_server(app: App, hints: &[String]) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let s = app.state.serving();
+    let bind = app.state.config.bind.clone();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let addr = listener.local_addr()?;
+        // Scripts (and tests) read this line to find the port.
+        println!(
+            "listening on http://{addr} (model {}, mode {:?}, store {})",
+            s.version,
+            app.state.config.mode,
+            app.state.config.data_dir.display()
+        );
+        for h in hints {
+            println!("{}", h.replace("{addr}", &addr.to_string()));
+        }
+        drop(s);
+        app.serve_on(listener, tastebud_server::shutdown_signal())
+            .await
+            .map_err(|e| anyhow!(e))
+    })?;
+    eprintln!("server stopped; every acknowledged event is on disk");
+    Ok(())
+}
+
+/// Flags of `tastebud batch`.
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// Model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// `store` (the server's store in --data-dir, for serve --mode batch|hybrid) or a `.jsonl` file.
+    #[arg(long)]
+    out: String,
+    /// Items per user.
+    #[arg(short, long, default_value_t = 100)]
+    k: usize,
+    /// Configuration file (for data_dir).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory of the embedded store (overrides the config).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `batch`.
+pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
+    if args.k == 0 {
+        bail!("-k must be at least 1");
+    }
+    let config = load_config(args.config.as_deref(), None, None, args.data_dir.as_deref())?;
+    let t = Instant::now();
+    let serving = Serving::load(&args.model, &config.ann).map_err(|e| anyhow!(e))?;
+    let to_store = args.out == "store";
+    if !to_store && !args.out.ends_with(".jsonl") {
+        bail!(
+            "--out must be `store` or a .jsonl file (got `{}`); Parquet export is not built in yet",
+            args.out
+        );
+    }
+    // The store holds events too: the lists include every event logged so far.
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = tastebud_store::Store::open(&config.data_dir.join("events.redb"))
+        .map_err(|e| anyhow!(e.to_string()))?;
+    let bar = ProgressBar::new(batch::user_count(&serving));
+    if let Ok(style) = ProgressStyle::with_template(
+        "batch [{bar:30}] {pos}/{len} users {elapsed_precise} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let (lists, hwm) = batch::compute_lists(&serving, Some(&store), args.k, &|n| bar.inc(n))
+        .map_err(|e| anyhow!(e))?;
+    bar.finish_and_clear();
+    let summary = if to_store {
+        batch::write_store(&store, &serving, lists, hwm, args.k, t).map_err(|e| anyhow!(e))?
+    } else {
+        let path = PathBuf::from(&args.out);
+        batch::write_jsonl(&path, &lists).map_err(|e| anyhow!(e))?;
+        batch::BatchSummary {
+            users: lists.len() as u64,
+            k: args.k,
+            event_seq: hwm,
+            model_version: serving.version.clone(),
+            seconds: t.elapsed().as_secs_f64(),
+        }
+    };
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        writeln!(
+            out,
+            "precomputed top-{} for {} users with {} (events up to #{}) in {:.2} s -> {}",
+            summary.k,
+            summary.users,
+            summary.model_version,
+            summary.event_seq,
+            summary.seconds,
+            if to_store {
+                config.data_dir.join("events.redb").display().to_string()
+            } else {
+                args.out.clone()
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// Flags of `tastebud quickstart`.
+#[derive(Args, Debug)]
+pub struct QuickstartArgs {
+    /// Model to train.
+    #[arg(long, default_value = "ease")]
+    model: String,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Where to put the model file and the store.
+    #[arg(long, default_value = "tastebud-quickstart")]
+    dir: PathBuf,
+    /// Use this dataset instead of looking for ML-100K.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Stop after training and evaluating (do not serve).
+    #[arg(long)]
+    no_serve: bool,
+    /// Do not try to download ML-100K.
+    #[arg(long)]
+    offline: bool,
+}
+
+/// Finds ML-100K: `--data`, `$TASTEBUD_DATA/ml-100k`, the download cache, a download; else a synthetic
+/// dataset. Returns the folder and a sentence saying which.
+fn find_data(args: &QuickstartArgs) -> Result<(PathBuf, String)> {
+    if let Some(d) = &args.data {
+        return Ok((d.clone(), format!("using {}", d.display())));
+    }
+    let mut candidates = Vec::new();
+    if let Ok(d) = std::env::var("TASTEBUD_DATA") {
+        candidates.push(PathBuf::from(d).join("ml-100k"));
+    }
+    candidates.push(tastebud_data::download::cache_dir().join("ml-100k"));
+    for c in &candidates {
+        if c.join("u.data").is_file() {
+            return Ok((
+                c.clone(),
+                format!("found MovieLens 100K in {}", c.display()),
+            ));
+        }
+    }
+    if !args.offline
+        && let Some(remote) = tastebud_data::download::find("ml-100k")
+    {
+        let opts = tastebud_data::download::DownloadOptions {
+            progress: true,
+            ..Default::default()
+        };
+        match tastebud_data::download::download(remote, &opts) {
+            Ok(dir) => {
+                return Ok((
+                    dir.clone(),
+                    format!("downloaded MovieLens 100K to {}", dir.display()),
+                ));
+            }
+            Err(e) => eprintln!("could not download MovieLens 100K ({e}); using synthetic data"),
+        }
+    }
+    let dir = args.dir.join("synthetic");
+    let params = tastebud_data::synth::SynthParams::new(943, 1682, 100_000, 42);
+    tastebud_data::synth::generate(&params, &dir, false)?;
+    Ok((
+        dir.clone(),
+        format!(
+            "MovieLens 100K not found and not downloadable: generated a synthetic dataset of the same \
+             shape in {} (numbers below are NOT MovieLens numbers)",
+            dir.display()
+        ),
+    ))
+}
+
+/// Runs `quickstart`: data, evaluation table, training, then the server.
+pub fn quickstart(args: &QuickstartArgs, out: &mut impl Write) -> Result<()> {
+    let (dir, how) = find_data(args)?;
+    writeln!(out, "[1/4] data: {how}")?;
+    let data = tastebud_data::load(&dir, &tastebud_data::LoadOptions::default())
+        .with_context(|| format!("loading {}", dir.display()))?;
+    writeln!(
+        out,
+        "      {} users, {} items, {} interactions",
+        data.n_users(),
+        data.n_items(),
+        data.interactions.nnz()
+    )?;
+    writeln!(
+        out,
+        "[2/4] evaluating popularity and {} on a per-user 80/20 split (top 10)",
+        args.model
+    )?;
+    let split: tastebud_core::SplitSpec = "user:0.2".parse()?;
+    let splits = split.apply(&data.interactions, 42)?;
+    let opts = tastebud_eval::evaluator::EvalOptions {
+        beyond: false,
+        ..Default::default()
+    };
+    let plan = tastebud_eval::run::EvalPlan {
+        models: vec![
+            tastebud_models::registry::ModelSpec::new("popularity")?,
+            tastebud_models::registry::ModelSpec::new(&args.model)?,
+        ],
+        runs: Vec::new(),
+        opts,
+        split: "user:0.2".into(),
+        seed: 42,
+        keep_lists: false,
+    };
+    let bar = crate::progress::Bar::new();
+    let output = tastebud_eval::run::run(&data, &splits, &plan, &bar)?;
+    bar.finish();
+    write!(out, "{}", output.report.to_text())?;
+    writeln!(out, "[3/4] training {} on all the data", args.model)?;
+    let spec = tastebud_models::registry::ModelSpec::new(&args.model)?;
+    let bar = crate::progress::Bar::new();
+    let (model, params) = tastebud_models::registry::fit(&spec, &data, &bar)?;
+    bar.finish();
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let model_path = args.dir.join(format!("{}.tbm", args.model));
+    tastebud_models::file::ModelFile::new(model, params, &data, true).save(&model_path)?;
+    writeln!(out, "      saved {}", model_path.display())?;
+    if args.no_serve {
+        writeln!(
+            out,
+            "[4/4] not serving (--no-serve); run: tastebud serve --model {}",
+            model_path.display()
+        )?;
+        return Ok(());
+    }
+    let user = data
+        .users
+        .id(tastebud_core::UserIdx(0))
+        .unwrap_or("1")
+        .to_string();
+    let item = data
+        .items
+        .id(tastebud_core::ItemIdx(0))
+        .unwrap_or("1")
+        .to_string();
+    let config = Config {
+        bind: args.bind.clone(),
+        data_dir: args.dir.join("store"),
+        ..Config::default()
+    };
+    writeln!(out, "[4/4] serving (Ctrl-C to stop)")?;
+    out.flush()?;
+    init_logging();
+    let app = App::open(config, &model_path).map_err(|e| anyhow!(e))?;
+    let hints = vec![
+        "try:".to_string(),
+        format!("  curl 'http://{{addr}}/v1/users/{user}/recommendations?k=5'"),
+        format!("  curl 'http://{{addr}}/v1/items/{item}/similar?k=5'"),
+        format!(
+            "  curl -X POST http://{{addr}}/v1/events -H 'content-type: application/json' \\\n       -d '{{\"user\": \"{user}\", \"item\": \"{item}\", \"type\": \"click\", \"timestamp\": {}}}'",
+            tastebud_server::now_unix()
+        ),
+        "  curl -X POST http://{addr}/v1/recommendations -H 'content-type: application/json' \\\n       -d '{\"history\": [\"50\", \"181\"], \"k\": 5}'".to_string(),
+        "  curl http://{addr}/openapi.json".to_string(),
+    ];
+    run_server(app, &hints)
+}

@@ -1,0 +1,224 @@
+//! The server as a child process: events posted concurrently, the server killed with SIGKILL mid-stream,
+//! restarted on the same store: every acknowledged event is there exactly once, and retried events are
+//! not duplicated.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tastebud");
+
+fn run(args: &[&str]) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tastebud {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts `tastebud serve` on a free port; returns the child and its address.
+fn start(model: &Path, data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--model"])
+        .arg(model)
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in `{line}`"))
+        .to_string();
+    (child, addr)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into()
+}
+
+#[test]
+fn acknowledged_events_survive_sigkill_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let model = dir.path().join("m.tbm");
+    let store = dir.path().join("store");
+    run(&[
+        "datasets",
+        "synth",
+        "--users",
+        "50",
+        "--items",
+        "80",
+        "--interactions",
+        "2000",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    run(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "popularity",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    let (mut child, addr) = start(&model, &store);
+    let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default(); // event_id -> user
+    let sent: Arc<Mutex<Vec<(String, String)>>> = Arc::default(); // every (event_id, user) sent
+    let stop = Arc::new(AtomicBool::new(false));
+    let now = tastebud_server_now();
+    let mut threads = Vec::new();
+    for t in 0..8 {
+        let (acked, sent, stop, addr) = (acked.clone(), sent.clone(), stop.clone(), addr.clone());
+        threads.push(std::thread::spawn(move || {
+            let agent = agent();
+            let user = format!("w{t}");
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // Alternate single events and batches of 5.
+                let batch = if n % 2 == 0 { 1 } else { 5 };
+                let ids: Vec<String> = (0..batch).map(|j| format!("{user}-{n}-{j}")).collect();
+                let events: Vec<serde_json::Value> = ids
+                    .iter()
+                    .map(|id| {
+                        serde_json::json!({"user": user, "item": format!("{}", 1 + n % 80),
+                                           "type": "click", "timestamp": now, "event_id": id})
+                    })
+                    .collect();
+                sent.lock()
+                    .unwrap()
+                    .extend(ids.iter().map(|i| (i.clone(), user.clone())));
+                let body = if batch == 1 {
+                    events[0].to_string()
+                } else {
+                    serde_json::Value::Array(events).to_string()
+                };
+                let r = agent
+                    .post(&format!("http://{addr}/v1/events"))
+                    .header("content-type", "application/json")
+                    .send(&body);
+                match r {
+                    Ok(resp) if resp.status() == 200 => {
+                        let mut a = acked.lock().unwrap();
+                        for id in ids {
+                            a.insert(id, user.clone());
+                        }
+                    }
+                    Ok(resp) => panic!("status {}", resp.status()),
+                    Err(_) => break, // the server is gone
+                }
+                n += 1;
+            }
+        }));
+    }
+    // Let events flow, then kill the server without warning.
+    let t0 = Instant::now();
+    while acked.lock().unwrap().len() < 400 && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 400,
+        "only {} events acknowledged",
+        acked.len()
+    );
+    let sent_n = sent.lock().unwrap().len();
+    eprintln!(
+        "{} events acknowledged of {sent_n} sent before SIGKILL",
+        acked.len()
+    );
+
+    // Restart on the same store.
+    let (mut child, addr) = start(&model, &store);
+    let agent = agent();
+    let stored_ids = |user: &str| -> Vec<String> {
+        let mut r = agent
+            .get(&format!("http://{addr}/v1/users/{user}/events"))
+            .call()
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"]["event_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut lost = 0;
+    for t in 0..8 {
+        let user = format!("w{t}");
+        let ids = stored_ids(&user);
+        let set: HashSet<&String> = ids.iter().collect();
+        assert_eq!(
+            set.len(),
+            ids.len(),
+            "{user}: duplicated events after restart"
+        );
+        lost += acked
+            .iter()
+            .filter(|(id, u)| **u == user && !set.contains(id))
+            .count();
+    }
+    assert_eq!(lost, 0, "{lost} acknowledged events lost by SIGKILL");
+
+    // Clients retry what was not acknowledged (and some that were): nothing is duplicated.
+    let sent = sent.lock().unwrap().clone();
+    for chunk in sent.chunks(50) {
+        let events: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(id, user)| {
+                serde_json::json!({"user": user, "item": "1", "type": "click", "timestamp": now, "event_id": id})
+            })
+            .collect();
+        let r = agent
+            .post(&format!("http://{addr}/v1/events"))
+            .header("content-type", "application/json")
+            .send(&serde_json::Value::Array(events).to_string())
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let mut total = 0;
+    for t in 0..8 {
+        let ids = stored_ids(&format!("w{t}"));
+        let set: HashSet<&String> = ids.iter().collect();
+        assert_eq!(set.len(), ids.len(), "retries duplicated events");
+        total += ids.len();
+    }
+    let distinct: HashSet<&String> = sent.iter().map(|(id, _)| id).collect();
+    assert_eq!(total, distinct.len());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn tastebud_server_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}

@@ -1,0 +1,169 @@
+//! Batch precomputation: the top-N of every user, computed in parallel through the same code path as a
+//! real-time request (training history plus the events logged so far), for `serve --mode batch|hybrid`
+//! or for export.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use tastebud_store::{BatchMeta, ListItem, Store};
+
+use crate::config::{Config, Mode};
+use crate::engine::{self, RecParams, UserView};
+use crate::serving::Serving;
+
+/// One user's precomputed list, as exported to JSON lines.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UserList {
+    /// External user id.
+    pub user: String,
+    /// Items, best first.
+    pub items: Vec<ListItem>,
+}
+
+/// What a batch run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchSummary {
+    /// Users with a list.
+    pub users: u64,
+    /// Items per list (at most).
+    pub k: usize,
+    /// The event log's high-water mark the lists include.
+    pub event_seq: u64,
+    /// Model version.
+    pub model_version: String,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// Computes the top `k` of every user known to the model or to the event log (events up to the log's
+/// current high-water mark). `progress` is called with the number of users done since the last call.
+pub fn compute_lists(
+    serving: &Serving,
+    store: Option<&Store>,
+    k: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Vec<UserList>, u64), String> {
+    let mut users: BTreeSet<String> = serving
+        .file
+        .context
+        .users
+        .0
+        .ids()
+        .map(str::to_string)
+        .collect();
+    let hwm = match store {
+        Some(s) => s.last_seq().map_err(|e| e.to_string())?,
+        None => 0,
+    };
+    if let Some(s) = store {
+        let mut after = 0;
+        loop {
+            let page = s.scan(after, 100_000).map_err(|e| e.to_string())?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            users.extend(page.into_iter().map(|e| e.event.user));
+            if after >= hwm {
+                break;
+            }
+        }
+    }
+    let users: Vec<String> = users.into_iter().collect();
+    let config = Config {
+        mode: Mode::Realtime,
+        ..Config::default()
+    };
+    let params = RecParams {
+        k,
+        exclude_seen: true,
+        ..RecParams::default()
+    };
+    let lists: Vec<Option<UserList>> = users
+        .par_iter()
+        .map(|user| {
+            let (events, forgotten) = match store {
+                Some(s) => {
+                    let mut ev = s.user_events(user).map_err(|e| e.to_string())?;
+                    ev.retain(|e| e.seq <= hwm);
+                    (ev, s.is_forgotten(user).map_err(|e| e.to_string())?)
+                }
+                None => (Vec::new(), false),
+            };
+            let known = if forgotten { None } else { serving.user(user) };
+            let view = UserView::build(serving, &config, known, &events, hwm);
+            progress(1);
+            if view.is_cold() {
+                return Ok(None); // the cold-start chain serves them, with live popularity
+            }
+            let c = engine::compute(serving, &config, &view, &params, &[], None)
+                .map_err(|e| format!("user {user}: {}", e.message))?;
+            Ok(Some(UserList {
+                user: user.clone(),
+                items: c
+                    .items
+                    .into_iter()
+                    .map(|i| ListItem {
+                        item: i.item,
+                        score: i.score,
+                    })
+                    .collect(),
+            }))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok((lists.into_iter().flatten().collect(), hwm))
+}
+
+/// Users the batch would cover (for sizing a progress bar).
+pub fn user_count(serving: &Serving) -> u64 {
+    serving.file.context.users.0.len() as u64
+}
+
+/// Stores the lists in the store, replacing the previous batch.
+pub fn write_store(
+    store: &Store,
+    serving: &Serving,
+    lists: Vec<UserList>,
+    hwm: u64,
+    k: usize,
+    started: std::time::Instant,
+) -> Result<BatchSummary, String> {
+    let meta = BatchMeta {
+        model_version: serving.version.clone(),
+        created_unix: crate::now_unix(),
+        event_seq: hwm,
+        users: lists.len() as u64,
+        k: k as u32,
+    };
+    let users = lists.len() as u64;
+    store
+        .put_lists(&meta, lists.into_iter().map(|l| (l.user, l.items)))
+        .map_err(|e| e.to_string())?;
+    Ok(BatchSummary {
+        users,
+        k,
+        event_seq: hwm,
+        model_version: serving.version.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes the lists as JSON lines (`{"user": ..., "items": [{"item": ..., "score": ...}]}`), atomically.
+pub fn write_jsonl(path: &Path, lists: &[UserList]) -> Result<(), String> {
+    let tmp = path.with_extension("jsonl.tmp");
+    let io = |e: std::io::Error| format!("writing {}: {e}", tmp.display());
+    {
+        let f = std::fs::File::create(&tmp).map_err(io)?;
+        let mut w = std::io::BufWriter::new(f);
+        for l in lists {
+            serde_json::to_writer(&mut w, l).map_err(|e| e.to_string())?;
+            w.write_all(b"\n").map_err(io)?;
+        }
+        w.into_inner()
+            .map_err(|e| io(e.into_error()))?
+            .sync_all()
+            .map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
+}

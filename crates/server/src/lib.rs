@@ -1,0 +1,197 @@
+//! The Tastebud server: a REST API over one model file and the embedded store.
+//!
+//! - `GET /v1/users/{id}/recommendations`, `POST /v1/recommendations`, `GET /v1/items/{id}/similar`
+//! - `POST /v1/events` (acknowledged once durable), `GET /v1/users/{id}/events`, `DELETE /v1/users/{id}`
+//! - `/healthz`, `/readyz`, `/openapi.json`, `GET /v1/model`, admin under `/v1/admin/` (API key)
+//!
+//! Modes ([`Mode`]): real time (every request folds the user's history into the model), batch
+//! (precomputed lists from `tastebud batch`) and hybrid (precomputed for users idle since the batch, real
+//! time for the others). Bad input is always a 4xx with a JSON body naming the problem ([`error`]).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), String> {
+//! let config = tastebud_server::Config::default();
+//! let app = tastebud_server::App::open(config, std::path::Path::new("model.tbm"))?;
+//! app.serve(async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod api;
+pub mod batch;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod serving;
+pub mod state;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use tower::ServiceBuilder;
+
+pub use config::{Config, Mode};
+pub use error::ApiError;
+pub use serving::Serving;
+pub use state::AppState;
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The router over a state, with limits (body size, timeout) and JSON errors for unknown routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limits = &state.config.limits;
+    let timeout = Duration::from_millis(limits.request_timeout_ms);
+    Router::new()
+        .route(
+            "/v1/users/{id}/recommendations",
+            get(api::user_recommendations),
+        )
+        .route("/v1/recommendations", post(api::adhoc_recommendations))
+        .route("/v1/items/{id}/similar", get(api::similar_items))
+        .route("/v1/events", post(api::post_events))
+        .route("/v1/users/{id}/events", get(api::user_events))
+        .route("/v1/users/{id}", delete(api::delete_user))
+        .route("/v1/model", get(api::model_info))
+        .route("/v1/admin/reload", post(api::admin_reload))
+        .route("/v1/admin/config", get(api::admin_config))
+        .route("/v1/admin/items/{id}", put(api::admin_item_flags))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/openapi.json", get(api::openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|e: tower::BoxError| async move {
+                    if e.is::<tower::timeout::error::Elapsed>() {
+                        ApiError::unavailable("request timed out").into_response()
+                    } else {
+                        ApiError::internal(e.to_string()).into_response()
+                    }
+                }))
+                .timeout(timeout),
+        )
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("the server failed on this request").into_response()
+            },
+        ))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> Response {
+    ApiError::not_found(format!("no route {}", uri.path())).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+    .into_response()
+}
+
+/// A configured server: state, ready to listen.
+pub struct App {
+    /// The shared state.
+    pub state: Arc<AppState>,
+}
+
+impl App {
+    /// Loads the model and opens the store in `config.data_dir`.
+    pub fn open(config: Config, model: &Path) -> Result<App, String> {
+        config.validate()?;
+        let serving = Serving::load(model, &config.ann)?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+        let store = tastebud_store::Store::open(&config.data_dir.join("events.redb"))
+            .map_err(|e| e.to_string())?;
+        let state = AppState::new(config, serving, store)?;
+        Ok(App {
+            state: Arc::new(state),
+        })
+    }
+
+    /// Serves on `config.bind` until `shutdown` completes, then finishes in-flight requests. Every
+    /// acknowledged event is already durable; the store is closed last.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let listener = tokio::net::TcpListener::bind(&self.state.config.bind)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", self.state.config.bind))?;
+        self.serve_on(listener, shutdown).await
+    }
+
+    /// Serves on an already bound listener (tests bind port 0).
+    pub async fn serve_on(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        if self.state.config.admin.watch_model {
+            tokio::spawn(watch_model(self.state.clone()));
+        }
+        axum::serve(listener, router(self.state.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| format!("server: {e}"))
+    }
+}
+
+/// Reloads the model when its file's modification time changes (a new file renamed into place).
+async fn watch_model(state: Arc<AppState>) {
+    let every = Duration::from_millis(state.config.admin.watch_interval_ms.max(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let s = state.serving();
+        let mtime = std::fs::metadata(&s.path).and_then(|m| m.modified()).ok();
+        if mtime.is_none() || mtime == s.mtime {
+            continue;
+        }
+        let _guard = state.reload_lock.lock().await;
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || st.reload(None)).await {
+            Ok(Ok((old, new))) => tracing::info!("model file changed: {old} -> {new}"),
+            Ok(Err(e)) => tracing::warn!("model file changed but did not load: {e}"),
+            Err(e) => tracing::warn!("reload task failed: {e}"),
+        }
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

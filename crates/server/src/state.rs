@@ -1,0 +1,179 @@
+//! The shared state behind every handler: configuration, store, the model being served (swappable while
+//! requests flow), item flags and the caches.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use moka::sync::Cache;
+use tastebud_store::{ItemFlags, Store};
+
+use crate::config::Config;
+use crate::engine::Computed;
+use crate::serving::Serving;
+
+/// The key of a cached list: the request's shape and every version it depends on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// External user id.
+    pub user: String,
+    /// The user's newest event sequence number (new events make a new key).
+    pub user_seq: u64,
+    /// Model generation (a swap makes new keys).
+    pub model_gen: u64,
+    /// Flags generation.
+    pub flags_gen: u64,
+    /// The request's parameters, normalised.
+    pub shape: String,
+}
+
+/// Shared state.
+pub struct AppState {
+    /// Configuration.
+    pub config: Config,
+    /// The admin key, when admin endpoints are enabled.
+    pub admin_key: Option<String>,
+    /// Event log, precomputed lists, flags.
+    pub store: Store,
+    serving: RwLock<Arc<Serving>>,
+    model_gen: AtomicU64,
+    flags: RwLock<Arc<Vec<(String, ItemFlags)>>>,
+    flags_gen: AtomicU64,
+    /// Computed lists (None when the cache is off).
+    pub cache: Option<Cache<CacheKey, Arc<Computed>>>,
+    last_seq: Cache<String, u64>,
+    requests: AtomicU64,
+    prefix: u64,
+    /// Serialises reloads.
+    pub reload_lock: tokio::sync::Mutex<()>,
+    /// Counters for the cache.
+    pub cache_hits: AtomicU64,
+    /// Counters for the cache.
+    pub cache_misses: AtomicU64,
+}
+
+impl AppState {
+    /// Builds the state from a loaded model and an open store.
+    pub fn new(config: Config, serving: Serving, store: Store) -> Result<Self, String> {
+        let flags = store.item_flags().map_err(|e| e.to_string())?;
+        let cache = config.cache.enabled.then(|| {
+            Cache::builder()
+                .max_capacity(config.cache.max_entries)
+                .time_to_live(Duration::from_secs(config.cache.ttl_secs.max(1)))
+                .build()
+        });
+        let prefix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ ((std::process::id() as u64) << 40);
+        Ok(AppState {
+            admin_key: config.admin_key(),
+            config,
+            store,
+            serving: RwLock::new(Arc::new(serving)),
+            model_gen: AtomicU64::new(1),
+            flags: RwLock::new(Arc::new(flags)),
+            flags_gen: AtomicU64::new(1),
+            cache,
+            last_seq: Cache::builder().max_capacity(1_000_000).build(),
+            requests: AtomicU64::new(0),
+            prefix,
+            reload_lock: tokio::sync::Mutex::new(()),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+        })
+    }
+
+    /// The model being served now (requests keep the one they started with across a swap).
+    pub fn serving(&self) -> Arc<Serving> {
+        self.serving
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The model generation (changes on every swap).
+    pub fn model_gen(&self) -> u64 {
+        self.model_gen.load(Ordering::Acquire)
+    }
+
+    /// Swaps in a new model; in-flight requests finish on the old one.
+    pub fn swap(&self, serving: Serving) -> Arc<Serving> {
+        let new = Arc::new(serving);
+        let old = std::mem::replace(
+            &mut *self.serving.write().unwrap_or_else(|e| e.into_inner()),
+            new,
+        );
+        self.model_gen.fetch_add(1, Ordering::AcqRel);
+        old
+    }
+
+    /// Loads `path` (or the current model's path) and swaps it in. Blocking: call from a blocking task.
+    pub fn reload(&self, path: Option<&Path>) -> Result<(String, String), String> {
+        let path: PathBuf = path.map_or_else(|| self.serving().path.clone(), Path::to_path_buf);
+        let new = Serving::load(&path, &self.config.ann)?;
+        let version = new.version.clone();
+        let old = self.swap(new);
+        Ok((old.version.clone(), version))
+    }
+
+    /// Item flags now, and their generation.
+    pub fn flags(&self) -> (Arc<Vec<(String, ItemFlags)>>, u64) {
+        let f = self.flags.read().unwrap_or_else(|e| e.into_inner()).clone();
+        (f, self.flags_gen.load(Ordering::Acquire))
+    }
+
+    /// Re-reads the flags from the store after a change.
+    pub fn refresh_flags(&self) -> Result<(), String> {
+        let f = self.store.item_flags().map_err(|e| e.to_string())?;
+        *self.flags.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(f);
+        self.flags_gen.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The user's newest event sequence number (0 when none), from memory or the store.
+    pub fn user_seq(&self, user: &str) -> Result<u64, String> {
+        if let Some(s) = self.last_seq.get(user) {
+            return Ok(s);
+        }
+        let s = self
+            .store
+            .user_last_seq(user)
+            .map_err(|e| e.to_string())?
+            .unwrap_or(0);
+        self.last_seq.insert(user.to_string(), s);
+        Ok(s)
+    }
+
+    /// Records that `user` has events up to `seq` (their cached lists become stale at once).
+    pub fn note_event(&self, user: &str, seq: u64) {
+        let cur = self.last_seq.get(user).unwrap_or(0);
+        if seq > cur {
+            self.last_seq.insert(user.to_string(), seq);
+        }
+    }
+
+    /// Forgets everything in memory about a user; returns the cache entries dropped.
+    pub fn forget(&self, user: &str) -> u64 {
+        self.last_seq.invalidate(user);
+        let Some(cache) = &self.cache else {
+            return 0;
+        };
+        let keys: Vec<Arc<CacheKey>> = cache
+            .iter()
+            .filter(|(k, _)| k.user == user)
+            .map(|(k, _)| k)
+            .collect();
+        for k in &keys {
+            cache.invalidate(k.as_ref());
+        }
+        keys.len() as u64
+    }
+
+    /// A new request id: unique in this process, unlikely to collide across processes.
+    pub fn request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}-{n:08x}", self.prefix)
+    }
+}
