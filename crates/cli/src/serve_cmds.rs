@@ -120,7 +120,8 @@ pub struct BatchArgs {
     /// Model file.
     #[arg(long)]
     model: PathBuf,
-    /// `store` (the server's store in --data-dir, for serve --mode batch|hybrid) or a `.jsonl` file.
+    /// `store` (the server's store in --data-dir, for serve --mode batch|hybrid), a `.jsonl` file, or a
+    /// `.parquet` file (long format: user, rank, item, score; needs the `parquet` feature).
     #[arg(long)]
     out: String,
     /// Items per user.
@@ -146,10 +147,17 @@ pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
     let t = Instant::now();
     let serving = Serving::load(&args.model, &config.ann).map_err(|e| anyhow!(e))?;
     let to_store = args.out == "store";
-    if !to_store && !args.out.ends_with(".jsonl") {
+    let parquet = args.out.ends_with(".parquet");
+    if !to_store && !args.out.ends_with(".jsonl") && !parquet {
         bail!(
-            "--out must be `store` or a .jsonl file (got `{}`); Parquet export is not built in yet",
+            "--out must be `store`, a .jsonl or a .parquet file (got `{}`)",
             args.out
+        );
+    }
+    if parquet && !cfg!(feature = "parquet") {
+        bail!(
+            "this build has no Parquet support: rebuild with `cargo build --release -p tastebud-cli \
+             --features parquet`, or use --out lists.jsonl"
         );
     }
     // The store holds events too: the lists include every event logged so far.
@@ -170,7 +178,11 @@ pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
         batch::write_store(&store, &serving, lists, hwm, args.k, t).map_err(|e| anyhow!(e))?
     } else {
         let path = PathBuf::from(&args.out);
-        batch::write_jsonl(&path, &lists).map_err(|e| anyhow!(e))?;
+        if parquet {
+            write_parquet(&path, &lists)?;
+        } else {
+            batch::write_jsonl(&path, &lists).map_err(|e| anyhow!(e))?;
+        }
         batch::BatchSummary {
             users: lists.len() as u64,
             k: args.k,
@@ -198,6 +210,16 @@ pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(feature = "parquet")]
+fn write_parquet(path: &Path, lists: &[batch::UserList]) -> Result<()> {
+    batch::write_parquet(path, lists).map_err(|e| anyhow!(e))
+}
+
+#[cfg(not(feature = "parquet"))]
+fn write_parquet(_: &Path, _: &[batch::UserList]) -> Result<()> {
+    bail!("built without the `parquet` feature")
 }
 
 /// Flags of `tastebud quickstart`.
