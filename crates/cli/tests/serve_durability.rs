@@ -222,3 +222,70 @@ fn tastebud_server_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+#[test]
+fn sigterm_shuts_down_gracefully_and_keeps_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let model = dir.path().join("m.tbm");
+    let store = dir.path().join("store");
+    run(&[
+        "datasets",
+        "synth",
+        "--users",
+        "20",
+        "--items",
+        "30",
+        "--interactions",
+        "300",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    run(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "popularity",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    let (mut child, addr) = start(&model, &store);
+    let agent = agent();
+    let body = serde_json::json!({"user": "a", "item": "1", "type": "click",
+                                  "timestamp": tastebud_server_now(), "event_id": "only"});
+    let r = agent
+        .post(&format!("http://{addr}/v1/events"))
+        .header("content-type", "application/json")
+        .send(&body.to_string())
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    // The store was closed cleanly: it reopens at once with the event.
+    let (mut child, addr) = start(&model, &store);
+    let mut r = agent
+        .get(&format!("http://{addr}/v1/users/a/events"))
+        .call()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["events"][0]["event"]["event_id"], "only");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
