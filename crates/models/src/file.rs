@@ -51,6 +51,23 @@ pub struct Header {
     pub context_bytes: u64,
     /// Byte length of the model body.
     pub model_bytes: u64,
+    /// Where the model came from, when a retraining run made it (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
+}
+
+/// The provenance of a retrained model: its base data, the slice of the event log it learned from, and
+/// the version it replaced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The base dataset (path or name).
+    pub base_data: String,
+    /// Events up to this log sequence number are in the training data.
+    pub event_seq: u64,
+    /// Events turned into training interactions.
+    pub events_used: u64,
+    /// Version of the model it was compared with (and replaced, when promoted).
+    pub parent: Option<String>,
 }
 
 /// What a model needs besides its parameters to serve people: ids, titles, histories.
@@ -112,6 +129,7 @@ impl ModelFile {
                     .map_or(0, |d| d.as_secs()),
                 context_bytes: 0,
                 model_bytes: 0,
+                lineage: None,
             },
             context: Context::of(data, keep_train),
             model,

@@ -407,14 +407,11 @@ pub async fn user_recommendations(
         && let Some(c) = cache.get(&key)
         && !c.idx.iter().any(|i| flagged.contains(i))
     {
-        state
-            .cache_hits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.metrics.cache_lookup(true, now);
+        record_served(&state, &serving, &c, now);
         return Ok(Json(respond(&state, &serving, Some(user), &c, true)));
     }
-    state
-        .cache_misses
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.metrics.cache_lookup(false, now);
     let params = RecParams {
         k,
         exclude_seen,
@@ -431,6 +428,7 @@ pub async fn user_recommendations(
     if let Some(cache) = &state.cache {
         cache.insert(key, c.clone());
     }
+    record_served(&state, &serving, &c, now);
     Ok(Json(respond(&state, &serving, Some(user), &c, false)))
 }
 
@@ -537,7 +535,19 @@ pub async fn adhoc_recommendations(
             engine::compute(&serving, &state.config, &view, &params, &flagged, None)?
         }
     };
+    record_served(&state, &serving, &c, crate::now_unix());
     Ok(Json(respond(&state, &serving, req.user.clone(), &c, false)))
+}
+
+fn record_served(state: &AppState, serving: &crate::serving::Serving, c: &Computed, now: i64) {
+    let strategy = match c.strategy {
+        Strategy::Realtime => "realtime",
+        Strategy::Batch => "batch",
+        Strategy::ColdStart => "cold_start",
+    };
+    state
+        .metrics
+        .served(&serving.file.header.model, strategy, "none", &c.idx, now);
 }
 
 /// Items similar to an item.
@@ -635,12 +645,22 @@ pub async fn post_events(
             ));
         }
     };
-    let users: Vec<String> = events.iter().map(|e| e.user.clone()).collect();
     let store = state.store.clone();
-    let appended = blocking(move || store.append(events).map_err(ApiError::from)).await?;
-    for (u, a) in users.iter().zip(&appended) {
-        state.note_event(u, a.seq);
+    let (events, appended) = blocking(move || {
+        let appended = store.append(events.clone()).map_err(ApiError::from)?;
+        Ok((events, appended))
+    })
+    .await?;
+    for (e, a) in events.iter().zip(&appended) {
+        state.note_event(&e.user, a.seq);
     }
+    let fresh: Vec<Event> = events
+        .into_iter()
+        .zip(&appended)
+        .filter(|(_, a)| !a.duplicate)
+        .map(|(e, _)| e)
+        .collect();
+    state.metrics.events(&fresh, now);
     let duplicates = appended.iter().filter(|a| a.duplicate).count();
     Ok(Json(EventsResponse {
         accepted: appended.len() - duplicates,
@@ -858,12 +878,36 @@ pub async fn admin_item_flags(
     }))
 }
 
+/// Prometheus metrics (text exposition format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): AppRef) -> ApiResult<impl IntoResponse> {
+    let serving = state.serving();
+    let head = state.store.last_seq()?;
+    let batch = state.store.batch_meta()?.map(|m| m.event_seq);
+    let text = state.metrics.render(
+        crate::now_unix(),
+        serving.model().n_items(),
+        head,
+        serving.event_seq(),
+        batch,
+    );
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
 /// The OpenAPI document of this API.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tastebud", description = "Recommendations, events and administration."),
     paths(user_recommendations, adhoc_recommendations, similar_items, post_events, user_events,
-          delete_user, healthz, readyz, model_info, admin_reload, admin_config, admin_item_flags),
+          delete_user, healthz, readyz, model_info, metrics, admin_reload, admin_config,
+          admin_item_flags),
     components(schemas(ErrorBody, RecommendationResponse, AdHocRequest, HistoryItem, SimilarResponse,
                        EventsResponse, UserEventsResponse, DeleteResponse, Health, Ready, ModelInfo,
                        ReloadRequest, ReloadResponse, FlagsRequest, FlagsResponse)),

@@ -59,6 +59,8 @@ pub struct Config {
     pub ann: Ann,
     /// Administration.
     pub admin: Admin,
+    /// Monitoring window and bounce rule for `/metrics`.
+    pub monitoring: crate::metrics::Monitoring,
 }
 
 impl Default for Config {
@@ -75,6 +77,7 @@ impl Default for Config {
             hybrid: Hybrid::default(),
             ann: Ann::default(),
             admin: Admin::default(),
+            monitoring: crate::metrics::Monitoring::default(),
         }
     }
 }
@@ -305,6 +308,9 @@ impl Config {
         }
         if self.admin.watch_model && self.admin.watch_interval_ms == 0 {
             return Err("admin.watch_interval_ms must be positive".into());
+        }
+        if self.monitoring.window_secs == 0 {
+            return Err("monitoring.window_secs must be positive".into());
         }
         for (t, w) in &self.events.weights {
             if !w.is_finite() {

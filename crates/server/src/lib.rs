@@ -21,6 +21,7 @@ pub mod batch;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod serving;
 pub mod state;
 
@@ -70,8 +71,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/openapi.json", get(api::openapi))
+        .route("/metrics", get(api::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(
             ServiceBuilder::new()
@@ -90,6 +93,36 @@ pub fn router(state: Arc<AppState>) -> Router {
             },
         ))
         .with_state(state)
+}
+
+/// The experiment arm that served a response (set by handlers; `none` outside experiments).
+#[derive(Clone, Debug)]
+pub struct Arm(pub String);
+
+/// Records every request's route template, status and latency.
+async fn track(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let t = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let secs = t.elapsed().as_secs_f64();
+    let arm = resp
+        .extensions()
+        .get::<Arm>()
+        .map_or("none", |a| a.0.as_str())
+        .to_string();
+    let model = state.serving().file.header.model.clone();
+    state
+        .metrics
+        .http(&route, &method, resp.status().as_u16(), &model, &arm, secs);
+    resp
 }
 
 async fn not_found(uri: Uri) -> Response {

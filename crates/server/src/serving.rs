@@ -93,6 +93,11 @@ impl Serving {
         })
     }
 
+    /// The newest event log sequence number in the model's training data (0 when it learned from none).
+    pub fn event_seq(&self) -> u64 {
+        self.file.header.lineage.as_ref().map_or(0, |l| l.event_seq)
+    }
+
     /// The model.
     pub fn model(&self) -> &dyn Recommender {
         self.file.model.as_recommender()

@@ -11,6 +11,7 @@ use tastebud_store::{ItemFlags, Store};
 
 use crate::config::Config;
 use crate::engine::Computed;
+use crate::metrics::Metrics;
 use crate::serving::Serving;
 
 /// The key of a cached list: the request's shape and every version it depends on.
@@ -47,10 +48,8 @@ pub struct AppState {
     prefix: u64,
     /// Serialises reloads.
     pub reload_lock: tokio::sync::Mutex<()>,
-    /// Counters for the cache.
-    pub cache_hits: AtomicU64,
-    /// Counters for the cache.
-    pub cache_misses: AtomicU64,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -67,6 +66,12 @@ impl AppState {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ ((std::process::id() as u64) << 40);
+        let metrics = Metrics::new(config.monitoring.clone());
+        metrics.model(
+            &serving.file.header.model,
+            &serving.version,
+            serving.model().n_items(),
+        );
         Ok(AppState {
             admin_key: config.admin_key(),
             config,
@@ -80,8 +85,7 @@ impl AppState {
             requests: AtomicU64::new(0),
             prefix,
             reload_lock: tokio::sync::Mutex::new(()),
-            cache_hits: AtomicU64::new(0),
-            cache_misses: AtomicU64::new(0),
+            metrics,
         })
     }
 
@@ -100,6 +104,11 @@ impl AppState {
 
     /// Swaps in a new model; in-flight requests finish on the old one.
     pub fn swap(&self, serving: Serving) -> Arc<Serving> {
+        self.metrics.model(
+            &serving.file.header.model,
+            &serving.version,
+            serving.model().n_items(),
+        );
         let new = Arc::new(serving);
         let old = std::mem::replace(
             &mut *self.serving.write().unwrap_or_else(|e| e.into_inner()),
