@@ -61,6 +61,27 @@ pub struct Config {
     pub admin: Admin,
     /// Monitoring window and bounce rule for `/metrics`.
     pub monitoring: crate::metrics::Monitoring,
+    /// The `/dashboard` page.
+    pub dashboard: DashboardConfig,
+}
+
+/// The dashboard page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Model registry folder whose versions and metrics the dashboard lists (see `tastebud retrain`).
+    pub registry_dir: Option<PathBuf>,
+    /// How often the page refreshes its numbers, seconds.
+    pub refresh_secs: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            registry_dir: None,
+            refresh_secs: 5,
+        }
+    }
 }
 
 impl Default for Config {
@@ -78,6 +99,7 @@ impl Default for Config {
             ann: Ann::default(),
             admin: Admin::default(),
             monitoring: crate::metrics::Monitoring::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod metrics;
+pub mod registry;
 pub mod serving;
 pub mod state;
 
