@@ -44,6 +44,11 @@ enum Command {
     Batch(serve_cmds::BatchArgs),
     /// Find (or fetch, or synthesise) MovieLens 100K, evaluate, train and serve: the five-minute tour.
     Quickstart(serve_cmds::QuickstartArgs),
+    /// Retrain from the base data and the event log, gate against the current model, promote in the registry.
+    Retrain(serve_cmds::RetrainArgs),
+    /// The model registry: list versions, roll back.
+    #[command(subcommand)]
+    Registry(serve_cmds::RegistryCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,6 +205,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve_cmds::serve(&args)?,
         Command::Batch(args) => serve_cmds::batch(&args, &mut out)?,
         Command::Quickstart(args) => serve_cmds::quickstart(&args, &mut out)?,
+        Command::Retrain(args) => serve_cmds::retrain(&args, &mut out)?,
+        Command::Registry(cmd) => serve_cmds::registry(&cmd, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {

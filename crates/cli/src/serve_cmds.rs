@@ -383,3 +383,164 @@ pub fn quickstart(args: &QuickstartArgs, out: &mut impl Write) -> Result<()> {
     ];
     run_server(app, &hints)
 }
+
+/// Flags of `tastebud retrain`.
+#[derive(Args, Debug)]
+pub struct RetrainArgs {
+    /// `retrain.toml`: base data, registry, model and params, feedback rules, gate, triggers.
+    #[arg(long)]
+    config: PathBuf,
+    /// Directory of the server's store (its event log); the server must not be running (the store is
+    /// locked while it is; use its background loop instead).
+    #[arg(long, default_value = "tastebud-data")]
+    data_dir: PathBuf,
+    /// Retrain only when a trigger fires.
+    #[arg(long)]
+    if_triggered: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `retrain`.
+pub fn retrain(args: &RetrainArgs, out: &mut impl Write) -> Result<()> {
+    let cfg =
+        tastebud_server::retrain::RetrainConfig::load(&args.config).map_err(|e| anyhow!(e))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let store = tastebud_store::Store::open(&args.data_dir.join("events.redb"))
+        .map_err(|e| anyhow!(e.to_string()))?;
+    let bar = crate::progress::Bar::new();
+    let report = tastebud_server::retrain::run(
+        &cfg,
+        &store,
+        args.if_triggered,
+        tastebud_server::now_unix(),
+        &bar,
+    )
+    .map_err(|e| anyhow!(e))?;
+    bar.finish();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    if !report.triggers.is_empty() {
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(["trigger", "fired", "value", "threshold", "detail"]);
+        for v in &report.triggers {
+            t.add_row([
+                v.name.clone(),
+                if v.fired { "yes".into() } else { "no".into() },
+                format!("{:.4}", v.value),
+                format!("{:.4}", v.threshold),
+                v.detail.clone(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    if report.skipped {
+        writeln!(out, "not retrained: {}", report.reason)?;
+        return Ok(());
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(["model", "version", "ndcg@k", "recall@k", "holdout users"]);
+    let row = |name: &str, v: Option<&String>, s: Option<&tastebud_server::retrain::Score>| {
+        vec![
+            name.to_string(),
+            v.cloned().unwrap_or_else(|| "-".into()),
+            s.map_or("-".into(), |s| format!("{:.4}", s.ndcg)),
+            s.map_or("-".into(), |s| format!("{:.4}", s.recall)),
+            s.map_or("-".into(), |s| s.users.to_string()),
+        ]
+    };
+    t.add_row(row(
+        "current",
+        report.current_version.as_ref(),
+        report.current.as_ref(),
+    ));
+    t.add_row(row(
+        "candidate",
+        report.candidate_version.as_ref(),
+        report.candidate.as_ref(),
+    ));
+    writeln!(out, "holdout: {}\n{t}", report.holdout)?;
+    writeln!(
+        out,
+        "{}: {} ({} events used, log up to #{}, {:.1} s)",
+        if report.promoted {
+            "PROMOTED"
+        } else {
+            "REJECTED"
+        },
+        report.reason,
+        report.events_used,
+        report.event_seq,
+        report.seconds
+    )?;
+    Ok(())
+}
+
+/// `tastebud registry` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum RegistryCmd {
+    /// List the versions with their status and metrics.
+    List {
+        /// Registry folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an earlier version current again (a server watching `current.tbm` swaps to it).
+    Rollback {
+        /// Registry folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The version to restore.
+        version: String,
+    },
+}
+
+/// Runs `registry`.
+pub fn registry(cmd: &RegistryCmd, out: &mut impl Write) -> Result<()> {
+    match cmd {
+        RegistryCmd::List { dir, json } => {
+            let r = tastebud_server::registry::Registry::open(dir).map_err(|e| anyhow!(e))?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(r.entries())?)?;
+                return Ok(());
+            }
+            let mut t = comfy_table::Table::new();
+            t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            t.set_header(["version", "status", "created", "metrics", "parent", "note"]);
+            for e in r.entries() {
+                let metrics: Vec<String> = e
+                    .metrics
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .collect();
+                t.add_row([
+                    e.version.clone(),
+                    format!("{:?}", e.status).to_lowercase(),
+                    e.created_unix.to_string(),
+                    metrics.join(", "),
+                    e.lineage
+                        .as_ref()
+                        .and_then(|l| l.parent.clone())
+                        .unwrap_or_default(),
+                    e.note.clone(),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
+        RegistryCmd::Rollback { dir, version } => {
+            let mut r = tastebud_server::registry::Registry::open(dir).map_err(|e| anyhow!(e))?;
+            r.rollback(version).map_err(|e| anyhow!(e))?;
+            writeln!(out, "current: {version} ({})", r.current_path().display())?;
+        }
+    }
+    Ok(())
+}

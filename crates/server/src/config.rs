@@ -13,11 +13,12 @@
 //! c.validate().unwrap();
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tastebud_store::EventType;
+
+pub use crate::feedback::EventRules;
 
 /// Where recommendations come from.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,37 +194,6 @@ impl Default for Freshness {
     }
 }
 
-/// How a user's events join their history: each event type's weight is added to the item's value
-/// (ratings set the value to the rating); a view shorter than `min_dwell_ms` counts as a bounce, not a
-/// view. Items whose value ends at or below zero (a dislike) leave the history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EventRules {
-    /// Weight of each event type (`rating` uses the event's value instead).
-    pub weights: BTreeMap<EventType, f32>,
-    /// Views shorter than this are bounces and add nothing.
-    pub min_dwell_ms: u64,
-}
-
-impl Default for EventRules {
-    fn default() -> Self {
-        let weights = [
-            (EventType::Click, 1.0),
-            (EventType::View, 1.0),
-            (EventType::Like, 3.0),
-            (EventType::Dislike, -5.0),
-            (EventType::AddToCart, 2.0),
-            (EventType::Purchase, 5.0),
-        ]
-        .into_iter()
-        .collect();
-        EventRules {
-            weights,
-            min_dwell_ms: 0,
-        }
-    }
-}
-
 /// Hybrid serving.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -334,11 +304,7 @@ impl Config {
         if self.monitoring.window_secs == 0 {
             return Err("monitoring.window_secs must be positive".into());
         }
-        for (t, w) in &self.events.weights {
-            if !w.is_finite() {
-                return Err(format!("events.weights.{t} must be finite"));
-            }
-        }
+        self.events.validate().map_err(|e| format!("events: {e}"))?;
         Ok(())
     }
 

@@ -127,6 +127,7 @@ impl UserView {
             ..UserView::default()
         };
         let rules = &config.events;
+        let now = crate::now_unix();
         let consumed_types = &config.freshness.consumed_types;
         for s in events {
             if s.seq > batch_seq {
@@ -147,12 +148,8 @@ impl UserView {
             if consumed_types.contains(&e.kind) {
                 view.consumed.push(i);
             }
-            let weight = match e.kind {
-                EventType::Rating => None,
-                EventType::View if e.dwell_ms.unwrap_or(u64::MAX) < rules.min_dwell_ms => Some(0.0),
-                k => Some(rules.weights.get(&k).copied().unwrap_or(0.0)),
-            };
-            if weight.is_some_and(|w| w > 0.0) || e.kind == EventType::Rating {
+            let weight = rules.weight(e, now);
+            if rules.is_positive(e, now) {
                 view.unclicked.remove(&i);
             }
             let entry = values.entry(i).or_insert_with(|| {

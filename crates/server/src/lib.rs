@@ -21,10 +21,13 @@ pub mod batch;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod feedback;
 pub mod metrics;
 pub mod registry;
+pub mod retrain;
 pub mod serving;
 pub mod state;
+pub mod triggers;
 
 use std::future::Future;
 use std::path::Path;

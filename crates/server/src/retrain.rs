@@ -1,0 +1,544 @@
+//! Retraining with gating: build the training set from the base data plus the event log (through the
+//! feedback rules), train the configured model, compare it with the current model on a recent temporal
+//! holdout, and promote it in the registry only when it is not worse than a margin.
+//!
+//! **The holdout** is made of the positive events of the last `gate.holdout_days` that arrived after the
+//! current model's training data (its lineage's `event_seq`): neither model has seen them, so the
+//! comparison is fair. The candidate trains on everything else. When fewer than `gate.min_holdout_users`
+//! users have such events, the last 10% of the base data by time is held out instead (the current model
+//! may have seen those, which favours it: the gate errs toward keeping the current model). After passing,
+//! the candidate is refitted on everything (`gate.refit_full`).
+//!
+//! **Ids**: the candidate's id maps start with the current model's, in order, then add new users and
+//! items, so both models rank in one item space and the current model simply cannot recommend new items.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tastebud_core::{
+    Dataset, DatasetMeta, Feedback, IdMap, Interactions, ItemIdx, ItemMap, UserMap,
+};
+use tastebud_eval::metrics::{MetricKind, MetricSet, Relevant};
+use tastebud_models::file::{Lineage, ModelFile};
+use tastebud_models::registry::{self as models, ModelSpec};
+use tastebud_models::{Progress, Query, Recommender};
+use tastebud_store::{Store, Stored};
+
+use crate::feedback::EventRules;
+use crate::registry::{Entry, Registry, Status};
+use crate::triggers::{self, TriggerConfig, Verdict};
+
+/// The promotion gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gate {
+    /// The candidate is promoted when its NDCG@k is at least `(1 - margin)` times the current model's.
+    pub margin: f64,
+    /// Recent window of the holdout, days.
+    pub holdout_days: f64,
+    /// Fewer holdout users than this: hold out the last 10% of the base data by time instead.
+    pub min_holdout_users: usize,
+    /// Cut-off of the metrics.
+    pub k: usize,
+    /// Refit the promoted candidate on all the data, holdout included.
+    pub refit_full: bool,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            margin: 0.02,
+            holdout_days: 7.0,
+            min_holdout_users: 20,
+            k: 10,
+            refit_full: true,
+        }
+    }
+}
+
+/// `retrain.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainConfig {
+    /// The base dataset (any folder or file `tastebud` reads).
+    pub base_data: PathBuf,
+    /// The model registry folder.
+    pub registry: PathBuf,
+    /// Model to train (a registry name, e.g. `ease`, `als`).
+    pub model: String,
+    /// Its hyperparameters, `key=value`.
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// Feedback rules.
+    #[serde(default)]
+    pub events: EventRules,
+    /// Promotion gate.
+    #[serde(default)]
+    pub gate: Gate,
+    /// Triggers (for `--if-triggered` and the server's background loop).
+    #[serde(default)]
+    pub triggers: TriggerConfig,
+}
+
+impl RetrainConfig {
+    /// Reads and checks a `retrain.toml`; relative paths are relative to the file's folder.
+    pub fn load(path: &Path) -> Result<RetrainConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut c: RetrainConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut c.base_data, &mut c.registry] {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+        c.validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(c)
+    }
+
+    /// Checks the model name, parameters, rules and gate.
+    pub fn validate(&self) -> Result<(), String> {
+        self.spec()?;
+        self.events.validate()?;
+        let g = &self.gate;
+        if !(g.margin.is_finite() && g.margin >= 0.0) || g.k == 0 || g.holdout_days <= 0.0 {
+            return Err("gate: need margin >= 0, k >= 1, holdout_days > 0".into());
+        }
+        Ok(())
+    }
+
+    /// The model spec with its parameters.
+    pub fn spec(&self) -> Result<ModelSpec, String> {
+        let mut s = ModelSpec::new(&self.model).map_err(|e| e.to_string())?;
+        for p in &self.params {
+            s = s.param(p).map_err(|e| e.to_string())?;
+        }
+        Ok(s)
+    }
+}
+
+/// A model's scores on the holdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Score {
+    /// Mean NDCG@k.
+    pub ndcg: f64,
+    /// Mean recall@k.
+    pub recall: f64,
+    /// Users evaluated.
+    pub users: usize,
+}
+
+/// What a retraining run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetrainReport {
+    /// Trigger verdicts (empty when triggers were not checked).
+    pub triggers: Vec<Verdict>,
+    /// True when no trigger fired and nothing was trained.
+    pub skipped: bool,
+    /// The candidate's version.
+    pub candidate_version: Option<String>,
+    /// The version served before.
+    pub current_version: Option<String>,
+    /// Candidate on the holdout.
+    pub candidate: Option<Score>,
+    /// Current model on the holdout.
+    pub current: Option<Score>,
+    /// How the holdout was made.
+    pub holdout: String,
+    /// Whether the candidate became current.
+    pub promoted: bool,
+    /// Why.
+    pub reason: String,
+    /// Events turned into training interactions.
+    pub events_used: u64,
+    /// Newest event sequence number in the training data.
+    pub event_seq: u64,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// `{model}-{first 12 hex digits of the SHA-256 of the file}`, the version the server reports.
+pub fn version_of(model: &str, bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    let hex: String = d[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{model}-{hex}")
+}
+
+/// Builds the training dataset: `base` plus the feedback of `events` (in log order) through `rules`,
+/// leaving out forgotten users and the `exclude` pairs. Id maps start with `prefix` (the current model's).
+pub fn training_set(
+    base: &Dataset,
+    prefix: Option<(&UserMap, &ItemMap)>,
+    events: &[Stored],
+    rules: &EventRules,
+    forgotten: &HashSet<String>,
+    exclude: &HashSet<(String, String)>,
+    now: i64,
+) -> Result<(Dataset, u64), String> {
+    let mut users = IdMap::new();
+    let mut items = IdMap::new();
+    if let Some((u, i)) = prefix {
+        for id in u.0.ids() {
+            users.insert(id);
+        }
+        for id in i.0.ids() {
+            items.insert(id);
+        }
+    }
+    let mut values: HashMap<(u32, u32), f32> = HashMap::new();
+    let key = |u: &str, i: &str| (u.to_string(), i.to_string());
+    for r in base.interactions.iter() {
+        let (Some(u), Some(i)) = (base.users.id(r.user), base.items.id(r.item)) else {
+            continue;
+        };
+        if forgotten.contains(u) || exclude.contains(&key(u, i)) {
+            continue;
+        }
+        let (u, i) = (users.insert(u), items.insert(i));
+        *values.entry((u, i)).or_insert(0.0) += r.value;
+    }
+    // Every base item is in the catalogue, even without interactions left.
+    for id in base.items.0.ids() {
+        items.insert(id);
+    }
+    let mut used = 0u64;
+    for s in events {
+        let e = &s.event;
+        let Some(item) = e.item.as_deref() else {
+            continue;
+        };
+        if forgotten.contains(&e.user) || exclude.contains(&key(&e.user, item)) {
+            continue;
+        }
+        let w = rules.weight(e, now);
+        if w == Some(0.0) {
+            continue;
+        }
+        let (u, i) = (users.insert(&e.user), items.insert(item));
+        let v = values.entry((u, i)).or_insert(0.0);
+        match w {
+            None => *v = e.value.unwrap_or(0.0) as f32,
+            Some(w) => *v += w,
+        }
+        used += 1;
+    }
+    let mut triplets: Vec<(u32, u32, f32)> = values
+        .into_iter()
+        .filter(|&(_, v)| v > 0.0)
+        .map(|((u, i), v)| (u, i, v))
+        .collect();
+    triplets.sort_unstable_by_key(|&(u, i, _)| (u, i));
+    let kind = if used > 0 {
+        Feedback::Implicit
+    } else {
+        base.interactions.kind()
+    };
+    let x = Interactions::from_triplets(users.len(), items.len(), &triplets, kind)
+        .map_err(|e| e.to_string())?;
+    // Item features carry over when the base items are a prefix of the new order (the usual case).
+    let features = base.item_features.as_ref().and_then(|f| {
+        let prefix_ok = base
+            .items
+            .0
+            .ids()
+            .enumerate()
+            .all(|(k, id)| items.get(id) == Some(k as u32));
+        prefix_ok.then(|| {
+            let mut f = f.clone();
+            f.grow(items.len());
+            f
+        })
+    });
+    let meta = DatasetMeta {
+        name: base.meta.name.clone(),
+        source: base.meta.source.clone(),
+        skipped_lines: 0,
+    };
+    let d = Dataset::new(meta, UserMap(users), ItemMap(items), x, features, None)
+        .map_err(|e| e.to_string())?;
+    Ok((d, used))
+}
+
+/// NDCG@k and recall@k of `model` for the held-out `(user, item)` pairs, with each user's history from
+/// `train` (items the model does not know are dropped from the history).
+fn score(
+    model: &dyn Recommender,
+    train: &Dataset,
+    holdout: &HashMap<String, Vec<String>>,
+    k: usize,
+) -> Score {
+    let set = MetricSet::new(&[MetricKind::Ndcg, MetricKind::Recall], &[k]);
+    let n = model.n_items();
+    let (mut ndcg, mut recall, mut users) = (0.0, 0.0, 0usize);
+    for (user, items) in holdout {
+        let rel: Vec<(ItemIdx, f32)> = items
+            .iter()
+            .filter_map(|i| train.items.get(i))
+            .map(|i| (i, 1.0))
+            .collect();
+        if rel.is_empty() {
+            continue;
+        }
+        let history: Vec<(ItemIdx, f32)> = train
+            .users
+            .get(user)
+            .map(|u| train.interactions.history(u))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(i, _)| i.get() < n)
+            .collect();
+        let ranked: Vec<ItemIdx> = model
+            .recommend(&Query::new(&history), k)
+            .map(|r| r.into_iter().map(|s| s.item).collect())
+            .unwrap_or_default();
+        if let Some(v) = set.score(
+            &ranked,
+            &Relevant::new(rel),
+            n.saturating_sub(history.len()),
+        ) {
+            ndcg += v[0];
+            recall += v[1];
+            users += 1;
+        }
+    }
+    let m = users.max(1) as f64;
+    Score {
+        ndcg: ndcg / m,
+        recall: recall / m,
+        users,
+    }
+}
+
+/// Runs one retraining: triggers (when `only_if_triggered`), training set, candidate, gate, registry.
+pub fn run(
+    cfg: &RetrainConfig,
+    store: &Store,
+    only_if_triggered: bool,
+    now: i64,
+    progress: &dyn Progress,
+) -> Result<RetrainReport, String> {
+    let t = Instant::now();
+    cfg.validate()?;
+    let mut registry = Registry::open(&cfg.registry)?;
+    let base = tastebud_data::load(&cfg.base_data, &tastebud_data::LoadOptions::default())
+        .map_err(|e| format!("base data {}: {e}", cfg.base_data.display()))?;
+    let current = match registry.current() {
+        Some(e) => Some((
+            e.version.clone(),
+            ModelFile::load(&registry.current_path()).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
+    let err = |e: tastebud_store::StoreError| e.to_string();
+    let head = store.last_seq().map_err(err)?;
+    let mut events = Vec::new();
+    let mut after = 0;
+    while after < head {
+        let page = store.scan(after, 100_000).map_err(err)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        events.extend(page);
+    }
+    let forgotten: HashSet<String> = store
+        .forgotten_users()
+        .map_err(err)?
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    let mut report = RetrainReport {
+        triggers: Vec::new(),
+        skipped: false,
+        candidate_version: None,
+        current_version: current.as_ref().map(|c| c.0.clone()),
+        candidate: None,
+        current: None,
+        holdout: String::new(),
+        promoted: false,
+        reason: String::new(),
+        events_used: 0,
+        event_seq: head,
+        seconds: 0.0,
+    };
+    if only_if_triggered && let Some((_, cur)) = &current {
+        let cats = triggers::categories(base.item_features.as_ref());
+        report.triggers = triggers::check(&cfg.triggers, &events, cur, &cats, now);
+        if !report.triggers.iter().any(|v| v.fired) {
+            report.skipped = true;
+            report.reason = "no trigger fired".into();
+            report.seconds = t.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+    }
+
+    // The holdout: recent positive events newer than the current model's data.
+    let cur_seq = current
+        .as_ref()
+        .and_then(|c| c.1.header.lineage.as_ref())
+        .map_or(0, |l| l.event_seq);
+    let cutoff = now - (cfg.gate.holdout_days * 86_400.0) as i64;
+    let mut holdout: HashMap<String, Vec<String>> = HashMap::new();
+    for s in &events {
+        let e = &s.event;
+        if s.seq > cur_seq
+            && e.timestamp >= cutoff
+            && !forgotten.contains(&e.user)
+            && cfg.events.is_positive(e, now)
+            && let Some(i) = &e.item
+        {
+            let v = holdout.entry(e.user.clone()).or_default();
+            if !v.contains(i) {
+                v.push(i.clone());
+            }
+        }
+    }
+    if current.is_some() && holdout.len() < cfg.gate.min_holdout_users {
+        let recent = holdout.len();
+        holdout = base_tail(&base, &forgotten);
+        report.holdout = format!(
+            "the last 10% of the base data by time ({} users; only {recent} users with new events in the last {} days)",
+            holdout.len(),
+            cfg.gate.holdout_days
+        );
+    } else {
+        report.holdout = format!(
+            "{} users' positive events of the last {} days after event #{cur_seq}",
+            holdout.len(),
+            cfg.gate.holdout_days
+        );
+    }
+    let exclude: HashSet<(String, String)> = holdout
+        .iter()
+        .flat_map(|(u, is)| is.iter().map(move |i| (u.clone(), i.clone())))
+        .collect();
+    let prefix = current
+        .as_ref()
+        .map(|c| (&c.1.context.users, &c.1.context.items));
+    let spec = cfg.spec()?;
+    let (train, used) = training_set(
+        &base,
+        prefix,
+        &events,
+        &cfg.events,
+        &forgotten,
+        &exclude,
+        now,
+    )?;
+    let (model, params) = models::fit(&spec, &train, progress).map_err(|e| e.to_string())?;
+    let cand_score = score(model.as_recommender(), &train, &holdout, cfg.gate.k);
+    report.candidate = Some(cand_score);
+    let (promote, reason) = match &current {
+        None => (true, "no current model".to_string()),
+        Some((_, cur)) => {
+            let cur_score = score(cur.model.as_recommender(), &train, &holdout, cfg.gate.k);
+            report.current = Some(cur_score);
+            let bar = cur_score.ndcg * (1.0 - cfg.gate.margin);
+            if cand_score.ndcg >= bar {
+                (
+                    true,
+                    format!(
+                        "candidate NDCG@{k} {:.4} >= {:.4} (current {:.4} minus {:.0}% margin)",
+                        cand_score.ndcg,
+                        bar,
+                        cur_score.ndcg,
+                        cfg.gate.margin * 100.0,
+                        k = cfg.gate.k
+                    ),
+                )
+            } else {
+                (
+                    false,
+                    format!(
+                        "candidate NDCG@{k} {:.4} < {:.4} (current {:.4} minus {:.0}% margin)",
+                        cand_score.ndcg,
+                        bar,
+                        cur_score.ndcg,
+                        cfg.gate.margin * 100.0,
+                        k = cfg.gate.k
+                    ),
+                )
+            }
+        }
+    };
+    // Refit on everything once it passed (the holdout is the freshest data).
+    let (model, params, train, used) = if promote && cfg.gate.refit_full && !exclude.is_empty() {
+        let (full, used) = training_set(
+            &base,
+            prefix,
+            &events,
+            &cfg.events,
+            &forgotten,
+            &HashSet::new(),
+            now,
+        )?;
+        let (m, p) = models::fit(&spec, &full, progress).map_err(|e| e.to_string())?;
+        (m, p, full, used)
+    } else {
+        (model, params, train, used)
+    };
+    report.events_used = used;
+    let mut file = ModelFile::new(model, params.clone(), &train, true);
+    file.header.lineage = Some(Lineage {
+        base_data: cfg.base_data.display().to_string(),
+        event_seq: head,
+        events_used: used,
+        parent: report.current_version.clone(),
+    });
+    let tmp = registry.dir().join("candidate.tbm");
+    file.save(&tmp).map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(&tmp).map_err(|e| e.to_string())?;
+    let version = version_of(&file.header.model, &bytes);
+    let mut metrics = std::collections::BTreeMap::new();
+    metrics.insert(format!("ndcg@{}", cfg.gate.k), cand_score.ndcg);
+    metrics.insert(format!("recall@{}", cfg.gate.k), cand_score.recall);
+    metrics.insert("holdout_users".into(), cand_score.users as f64);
+    registry.add(
+        &tmp,
+        Entry {
+            version: version.clone(),
+            model: file.header.model.clone(),
+            params,
+            created_unix: now,
+            metrics,
+            lineage: file.header.lineage.clone(),
+            status: if promote {
+                Status::Current
+            } else {
+                Status::Rejected
+            },
+            note: reason.clone(),
+        },
+    )?;
+    let _ = std::fs::remove_file(&tmp);
+    report.candidate_version = Some(version);
+    report.promoted = promote;
+    report.reason = reason;
+    report.seconds = t.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The last 10% of the base interactions by time, per user (the fallback holdout).
+fn base_tail(base: &Dataset, forgotten: &HashSet<String>) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let Some(times) = base.interactions.times() else {
+        return out;
+    };
+    let mut sorted: Vec<i64> = times.to_vec();
+    sorted.sort_unstable();
+    let Some(&cut) = sorted.get((sorted.len() * 9 / 10).min(sorted.len().saturating_sub(1))) else {
+        return out;
+    };
+    for r in base.interactions.iter() {
+        if r.time.is_some_and(|t| t >= cut)
+            && let (Some(u), Some(i)) = (base.users.id(r.user), base.items.id(r.item))
+            && !forgotten.contains(u)
+        {
+            out.entry(u.to_string()).or_default().push(i.to_string());
+        }
+    }
+    out
+}
