@@ -590,7 +590,17 @@ impl Recommender for Als {
     /// is exactly `Σ_j c_uj p_uj · (y_iᵀ W_u y_j)` over the history items `j`; each term is `j`'s
     /// contribution.
     fn explain(&self, q: &Query<'_>, item: ItemIdx, n: usize) -> Result<Option<Explanation>> {
-        if item.get() >= self.n_items {
+        Ok(self.explain_many(q, &[item], n)?.pop().flatten())
+    }
+    /// One factorisation of the user's system serves every item (`k` solves instead of `k`
+    /// factorisations).
+    fn explain_many(
+        &self,
+        q: &Query<'_>,
+        items: &[ItemIdx],
+        n: usize,
+    ) -> Result<Vec<Option<Explanation>>> {
+        if let Some(item) = items.iter().find(|i| i.get() >= self.n_items) {
             return Err(Error::IndexOutOfRange {
                 kind: "item",
                 index: item.0,
@@ -601,7 +611,10 @@ impl Recommender for Als {
         let k = self.params.factors;
         let y = &self.item_factors;
         if cols.is_empty() {
-            return Ok(Some(Explanation { because: vec![] }));
+            return Ok(items
+                .iter()
+                .map(|_| Some(Explanation { because: vec![] }))
+                .collect());
         }
         let l = row_system(
             &self.yty,
@@ -612,24 +625,29 @@ impl Recommender for Als {
             &cols,
             &conf,
         );
-        let mut w: Vec<f64> = y[item.get() * k..][..k].iter().map(|&v| v as f64).collect();
-        cholesky_solve(&l, k, &mut w);
-        let mut because: Vec<(ItemIdx, f32)> = cols
+        Ok(items
             .iter()
-            .zip(&conf)
-            .filter_map(|(&j, &c)| {
-                let (cp, _) = split_conf(c);
-                if cp == 0.0 {
-                    return None;
-                }
-                let yj = &y[j as usize * k..][..k];
-                let s: f64 = w.iter().zip(yj).map(|(a, &b)| a * b as f64).sum();
-                Some((ItemIdx(j), (s * cp as f64) as f32))
+            .map(|item| {
+                let mut w: Vec<f64> = y[item.get() * k..][..k].iter().map(|&v| v as f64).collect();
+                cholesky_solve(&l, k, &mut w);
+                let mut because: Vec<(ItemIdx, f32)> = cols
+                    .iter()
+                    .zip(&conf)
+                    .filter_map(|(&j, &c)| {
+                        let (cp, _) = split_conf(c);
+                        if cp == 0.0 {
+                            return None;
+                        }
+                        let yj = &y[j as usize * k..][..k];
+                        let s: f64 = w.iter().zip(yj).map(|(a, &b)| a * b as f64).sum();
+                        Some((ItemIdx(j), (s * cp as f64) as f32))
+                    })
+                    .collect();
+                because.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                because.truncate(n);
+                Some(Explanation { because })
             })
-            .collect();
-        because.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        because.truncate(n);
-        Ok(Some(Explanation { because }))
+            .collect())
     }
 }
 

@@ -167,6 +167,16 @@ pub trait Recommender: Send + Sync {
     fn explain(&self, _q: &Query<'_>, _item: ItemIdx, _n: usize) -> Result<Option<Explanation>> {
         Ok(None)
     }
+    /// [`Self::explain`] for several items of one query (a served list). Override when the items share
+    /// work (ALS factorises the user's system once).
+    fn explain_many(
+        &self,
+        q: &Query<'_>,
+        items: &[ItemIdx],
+        n: usize,
+    ) -> Result<Vec<Option<Explanation>>> {
+        items.iter().map(|&i| self.explain(q, i, n)).collect()
+    }
 }
 
 /// The history items behind a recommendation, with their contribution to its score.

@@ -143,6 +143,18 @@ where
         }
     }
 
+    // explaining a list at once equals explaining its items one by one
+    {
+        let q = Query::new(&hs[3]).user(UserIdx(3));
+        let items: Vec<ItemIdx> = m.recommend(&q, 4).unwrap().iter().map(|s| s.item).collect();
+        let many = m.explain_many(&q, &items, 3).unwrap();
+        let one: Vec<_> = items
+            .iter()
+            .map(|&i| m.explain(&q, i, 3).unwrap())
+            .collect();
+        assert_eq!(many, one, "{}: explain_many differs from explain", m.name());
+    }
+
     // empty history works (cold start) and k = 0 returns nothing
     let r = m.recommend(&Query::new(&[]), 5).unwrap();
     assert!(r.len() <= 5);

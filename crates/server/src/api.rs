@@ -352,25 +352,53 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
 }
 
+/// The fields of [`RecommendationResponse`] before `items`, borrowed.
+#[derive(Serialize)]
+struct ResponseHead<'a> {
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    model: &'a str,
+    model_version: &'a str,
+    strategy: Strategy,
+    cold_start: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback: Option<&'a str>,
+    ann: bool,
+    cached: bool,
+}
+
+/// A [`RecommendationResponse`] as bytes: the per-request head serialised now, the items spliced in from
+/// their JSON serialised once per computed list (the cached path's main cost was re-serialising them).
 fn respond(
     state: &AppState,
     serving: &crate::serving::Serving,
-    user: Option<String>,
+    user: Option<&str>,
     c: &Computed,
     cached: bool,
-) -> RecommendationResponse {
-    RecommendationResponse {
-        request_id: state.request_id(),
+) -> axum::response::Response {
+    let request_id = state.request_id();
+    let head = ResponseHead {
+        request_id: &request_id,
         user,
-        model: serving.file.header.model.clone(),
-        model_version: serving.version.clone(),
+        model: &serving.file.header.model,
+        model_version: &serving.version,
         strategy: c.strategy,
         cold_start: c.strategy == Strategy::ColdStart,
-        fallback: c.fallback.map(str::to_string),
+        fallback: c.fallback,
         ann: c.ann,
         cached,
-        items: c.items.clone(),
-    }
+    };
+    let mut body = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
+    body.pop(); // the closing brace
+    body.extend_from_slice(b",\"items\":");
+    body.extend_from_slice(c.items_json.as_bytes());
+    body.push(b'}');
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// Recommendations for a user: their training history and every acknowledged event, or the cold-start
@@ -382,7 +410,7 @@ pub async fn user_recommendations(
     State(state): AppRef,
     PathArg(user): PathArg<String>,
     QueryArgs(q): QueryArgs<RecQuery>,
-) -> ApiResult<Json<RecommendationResponse>> {
+) -> ApiResult<axum::response::Response> {
     check_user_id(&user)?;
     let k = check_k(&state, q.k)?;
     let serving = state.serving();
@@ -409,7 +437,7 @@ pub async fn user_recommendations(
     {
         state.metrics.cache_lookup(true, now);
         record_served(&state, &serving, &c, now);
-        return Ok(Json(respond(&state, &serving, Some(user), &c, true)));
+        return Ok(respond(&state, &serving, Some(&user), &c, true));
     }
     state.metrics.cache_lookup(false, now);
     let params = RecParams {
@@ -429,7 +457,7 @@ pub async fn user_recommendations(
         cache.insert(key, c.clone());
     }
     record_served(&state, &serving, &c, now);
-    Ok(Json(respond(&state, &serving, Some(user), &c, false)))
+    Ok(respond(&state, &serving, Some(&user), &c, false))
 }
 
 fn compute_for(
@@ -477,7 +505,7 @@ fn compute_for(
 pub async fn adhoc_recommendations(
     State(state): AppRef,
     JsonBody(req): JsonBody<AdHocRequest>,
-) -> ApiResult<Json<RecommendationResponse>> {
+) -> ApiResult<axum::response::Response> {
     let k = check_k(&state, req.k)?;
     if let Some(u) = &req.user {
         check_user_id(u)?;
@@ -536,7 +564,7 @@ pub async fn adhoc_recommendations(
         }
     };
     record_served(&state, &serving, &c, crate::now_unix());
-    Ok(Json(respond(&state, &serving, req.user.clone(), &c, false)))
+    Ok(respond(&state, &serving, req.user.as_deref(), &c, false))
 }
 
 fn record_served(state: &AppState, serving: &crate::serving::Serving, c: &Computed, now: i64) {

@@ -69,8 +69,10 @@ pub struct Computed {
     pub fallback: Option<&'static str>,
     /// Whether the ANN index retrieved the candidates.
     pub ann: bool,
-    /// External ids of the items, for the cheap flag re-check of cached lists.
+    /// Item indices of the items, for the cheap flag re-check of cached lists.
     pub idx: Vec<ItemIdx>,
+    /// `items` as JSON, serialised once (a cached list is answered without re-serialising it).
+    pub items_json: String,
 }
 
 /// What the request asks for.
@@ -273,8 +275,14 @@ pub fn compute(
     ranked.truncate(params.k);
 
     let q = query_of(view, &[], exclude_seen);
+    let idx: Vec<ItemIdx> = ranked.iter().map(|s| s.item).collect();
+    let explanations = if params.explain && strategy != Strategy::ColdStart {
+        model_err(serving.model().explain_many(&q, &idx, 3))?
+    } else {
+        vec![None; idx.len()]
+    };
     let mut items = Vec::with_capacity(ranked.len());
-    for s in &ranked {
+    for (s, e) in ranked.iter().zip(explanations) {
         let mut item = RecommendedItem {
             item: serving.item_id(s.item).to_string(),
             score: s.score,
@@ -283,12 +291,15 @@ pub fn compute(
             because: Vec::new(),
         };
         if params.explain {
-            explain(serving, &q, s.item, strategy, fallback, &mut item)?;
+            explain(serving, e, strategy, fallback, &mut item);
         }
         items.push(item);
     }
+    let items_json = serde_json::to_string(&items)
+        .map_err(|e| ApiError::internal(format!("encoding items: {e}")))?;
     Ok(Computed {
-        idx: ranked.iter().map(|s| s.item).collect(),
+        idx,
+        items_json,
         items,
         strategy,
         fallback,
@@ -396,25 +407,24 @@ fn cold_start(
 
 fn explain(
     serving: &Serving,
-    q: &Query<'_>,
-    item: ItemIdx,
+    explanation: Option<tastebud_models::Explanation>,
     strategy: Strategy,
     fallback: Option<&'static str>,
     out: &mut RecommendedItem,
-) -> ApiResult<()> {
+) {
     if strategy == Strategy::ColdStart {
         out.reason = Some(match fallback {
             Some("popularity") => "Popular with everyone right now".to_string(),
             _ => "Recommended for new visitors".to_string(),
         });
-        return Ok(());
+        return;
     }
     let name = |i: ItemIdx| {
         serving
             .title(i)
             .map_or_else(|| serving.item_id(i).to_string(), str::to_string)
     };
-    if let Some(e) = model_err(serving.model().explain(q, item, 3))? {
+    if let Some(e) = explanation {
         out.because = e
             .because
             .iter()
@@ -436,7 +446,6 @@ fn explain(
             serving.file.header.model
         ));
     }
-    Ok(())
 }
 
 fn model_err<T>(r: tastebud_core::Result<T>) -> ApiResult<T> {
