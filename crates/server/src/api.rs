@@ -798,7 +798,8 @@ pub async fn model_info(State(state): AppRef) -> Json<ModelInfo> {
     })
 }
 
-fn check_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+/// Checks the admin API key of a request.
+pub fn check_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let Some(key) = &state.admin_key else {
         return Err(ApiError::forbidden(
             "admin endpoints are disabled: set admin.api_key in the config or TASTEBUD_ADMIN_KEY",
@@ -935,7 +936,7 @@ pub async fn metrics(State(state): AppRef) -> ApiResult<impl IntoResponse> {
     info(title = "Tastebud", description = "Recommendations, events and administration."),
     paths(user_recommendations, adhoc_recommendations, similar_items, post_events, user_events,
           delete_user, healthz, readyz, model_info, metrics, admin_reload, admin_config,
-          admin_item_flags),
+          admin_item_flags, crate::ops::admin_retrain),
     components(schemas(ErrorBody, RecommendationResponse, AdHocRequest, HistoryItem, SimilarResponse,
                        EventsResponse, UserEventsResponse, DeleteResponse, Health, Ready, ModelInfo,
                        ReloadRequest, ReloadResponse, FlagsRequest, FlagsResponse)),

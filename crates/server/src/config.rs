@@ -64,6 +64,22 @@ pub struct Config {
     pub monitoring: crate::metrics::Monitoring,
     /// The `/dashboard` page.
     pub dashboard: DashboardConfig,
+    /// Retraining inside the server (off by default).
+    pub retrain: RetrainLoop,
+}
+
+/// Retraining inside the server: every `every_secs`, check the triggers of the `retrain.toml` at
+/// `config` and retrain when one fires (the server holds the store's lock, so this is how a running
+/// server retrains; `POST /v1/admin/retrain` runs it on demand). A promoted model is swapped in at once.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrainLoop {
+    /// Run the loop.
+    pub enabled: bool,
+    /// The `retrain.toml`.
+    pub config: Option<PathBuf>,
+    /// Seconds between trigger checks.
+    pub every_secs: u64,
 }
 
 /// The dashboard page.
@@ -101,6 +117,7 @@ impl Default for Config {
             admin: Admin::default(),
             monitoring: crate::metrics::Monitoring::default(),
             dashboard: DashboardConfig::default(),
+            retrain: RetrainLoop::default(),
         }
     }
 }
@@ -305,6 +322,11 @@ impl Config {
             return Err("monitoring.window_secs must be positive".into());
         }
         self.events.validate().map_err(|e| format!("events: {e}"))?;
+        if self.retrain.enabled && (self.retrain.config.is_none() || self.retrain.every_secs == 0) {
+            return Err(
+                "retrain: the loop needs `config` (a retrain.toml) and `every_secs` > 0".into(),
+            );
+        }
         Ok(())
     }
 

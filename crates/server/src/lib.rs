@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod feedback;
 pub mod metrics;
+pub mod ops;
 pub mod registry;
 pub mod retrain;
 pub mod serving;
@@ -72,6 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/reload", post(api::admin_reload))
         .route("/v1/admin/config", get(api::admin_config))
         .route("/v1/admin/items/{id}", put(api::admin_item_flags))
+        .route("/v1/admin/retrain", post(ops::admin_retrain))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/openapi.json", get(api::openapi))
@@ -183,6 +185,9 @@ impl App {
     ) -> Result<(), String> {
         if self.state.config.admin.watch_model {
             tokio::spawn(watch_model(self.state.clone()));
+        }
+        if self.state.config.retrain.enabled {
+            tokio::spawn(ops::retrain_loop(self.state.clone()));
         }
         axum::serve(listener, router(self.state.clone()))
             .with_graceful_shutdown(shutdown)

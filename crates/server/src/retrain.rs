@@ -396,11 +396,13 @@ pub fn run(
             }
         }
     }
-    if current.is_some() && holdout.len() < cfg.gate.min_holdout_users {
+    let fallback = current.is_some() && holdout.len() < cfg.gate.min_holdout_users;
+    if fallback {
         let recent = holdout.len();
         holdout = base_tail(&base, &forgotten);
         report.holdout = format!(
-            "the last 10% of the base data by time ({} users; only {recent} users with new events in the last {} days)",
+            "the last 10% of the base data by time ({} users; only {recent} users with new events in the last {} days); \
+             the current model's configuration is refitted on the same training data, since the artifact has seen this holdout",
             holdout.len(),
             cfg.gate.holdout_days
         );
@@ -434,7 +436,18 @@ pub fn run(
     let (promote, reason) = match &current {
         None => (true, "no current model".to_string()),
         Some((_, cur)) => {
-            let cur_score = score(cur.model.as_recommender(), &train, &holdout, cfg.gate.k);
+            // On the fallback holdout the artifact has seen the test data: compare configurations instead.
+            let refit = if fallback {
+                let spec = ModelSpec {
+                    name: cur.header.model.clone(),
+                    params: cur.header.params.as_object().cloned().unwrap_or_default(),
+                };
+                models::fit(&spec, &train, progress).ok().map(|(m, _)| m)
+            } else {
+                None
+            };
+            let cur_model = refit.as_ref().unwrap_or(&cur.model);
+            let cur_score = score(cur_model.as_recommender(), &train, &holdout, cfg.gate.k);
             report.current = Some(cur_score);
             let bar = cur_score.ndcg * (1.0 - cfg.gate.margin);
             if cand_score.ndcg >= bar {
