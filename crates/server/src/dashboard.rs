@@ -549,7 +549,7 @@ h3{font-size:13px;text-transform:uppercase;letter-spacing:1.3px;color:var(--mute
 .legend i{display:inline-block;width:14px;height:4px;border-radius:2px;margin-left:10px;background:var(--accent)}
 .legend i.c-req{--accent:var(--req)}.legend i.c-ev{--accent:var(--ev)}.legend i.c-p50{--accent:var(--p50)}.legend i.c-p99{--accent:var(--p99)}
 .hint{font-size:13px;color:var(--dim)}
-.bottom{display:grid;grid-template-columns:minmax(0,2.4fr) minmax(0,1fr);gap:14px}
+.bottom{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,1fr);gap:14px}
 .reg,.exp{padding:14px 18px;min-height:230px}.tablewrap{max-height:190px;overflow:hidden}
 table{width:100%;border-collapse:collapse;font-size:14.5px}
 th{text-align:left;font-size:12px;text-transform:uppercase;letter-spacing:1.1px;color:var(--dim);font-weight:600;padding:6px 10px;border-bottom:1px solid var(--line)}
