@@ -578,6 +578,39 @@ fn record_served(state: &AppState, serving: &crate::serving::Serving, c: &Comput
         .served(&serving.file.header.model, strategy, "none", &c.idx, now);
 }
 
+/// An item of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemInfo {
+    /// External item id.
+    pub item: String,
+    /// Title, when the dataset has titles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Hidden by an administrator or past its time to live (no longer recommended).
+    pub flagged: bool,
+}
+
+/// One item of the served model's catalogue: its title (the dashboard shows a user's history with it).
+#[utoipa::path(get, path = "/v1/items/{id}", tag = "recommend",
+    params(("id" = String, Path, description = "External item id")),
+    responses((status = 200, body = ItemInfo), (status = 404, body = ErrorBody)))]
+pub async fn item_info(
+    State(state): AppRef,
+    PathArg(item): PathArg<String>,
+) -> ApiResult<Json<ItemInfo>> {
+    let serving = state.serving();
+    let i = serving
+        .item(&item)
+        .ok_or_else(|| ApiError::not_found(format!("unknown item `{item}`")))?;
+    let (flags, _) = state.flags();
+    let flagged = engine::flagged_items(&serving, &flags, crate::now_unix()).contains(&i);
+    Ok(Json(ItemInfo {
+        title: serving.title(i).map(str::to_string),
+        item,
+        flagged,
+    }))
+}
+
 /// Items similar to an item.
 #[utoipa::path(get, path = "/v1/items/{id}/similar", tag = "recommend",
     params(("id" = String, Path, description = "External item id"), SimilarQuery),
@@ -782,9 +815,14 @@ pub async fn readyz(State(state): AppRef) -> ApiResult<Json<Ready>> {
 /// The model being served.
 #[utoipa::path(get, path = "/v1/model", tag = "ops", responses((status = 200, body = ModelInfo)))]
 pub async fn model_info(State(state): AppRef) -> Json<ModelInfo> {
+    Json(model_info_of(&state))
+}
+
+/// What `GET /v1/model` says about the model being served.
+pub fn model_info_of(state: &AppState) -> ModelInfo {
     let s = state.serving();
     let h = &s.file.header;
-    Json(ModelInfo {
+    ModelInfo {
         model: h.model.clone(),
         model_version: s.version.clone(),
         path: s.path.display().to_string(),
@@ -795,7 +833,7 @@ pub async fn model_info(State(state): AppRef) -> Json<ModelInfo> {
         loaded_unix: s.loaded_unix,
         ann: s.index.is_some(),
         mode: format!("{:?}", state.config.mode).to_lowercase(),
-    })
+    }
 }
 
 /// Checks the admin API key of a request.
@@ -934,12 +972,16 @@ pub async fn metrics(State(state): AppRef) -> ApiResult<impl IntoResponse> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tastebud", description = "Recommendations, events and administration."),
-    paths(user_recommendations, adhoc_recommendations, similar_items, post_events, user_events,
-          delete_user, healthz, readyz, model_info, metrics, admin_reload, admin_config,
-          admin_item_flags, crate::ops::admin_retrain),
+    paths(user_recommendations, adhoc_recommendations, similar_items, item_info, post_events,
+          user_events, delete_user, healthz, readyz, model_info, metrics, admin_reload, admin_config,
+          admin_item_flags, crate::ops::admin_retrain, crate::dashboard::summary,
+          crate::dashboard::page),
     components(schemas(ErrorBody, RecommendationResponse, AdHocRequest, HistoryItem, SimilarResponse,
-                       EventsResponse, UserEventsResponse, DeleteResponse, Health, Ready, ModelInfo,
-                       ReloadRequest, ReloadResponse, FlagsRequest, FlagsResponse)),
+                       ItemInfo, EventsResponse, UserEventsResponse, DeleteResponse, Health, Ready,
+                       ModelInfo, ReloadRequest, ReloadResponse, FlagsRequest, FlagsResponse,
+                       crate::dashboard::DashboardSummary, crate::dashboard::Kpis,
+                       crate::dashboard::RegistryRow, crate::metrics::SeriesPoint,
+                       crate::metrics::SecondPoint)),
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;

@@ -3,6 +3,7 @@
 //! - `GET /v1/users/{id}/recommendations`, `POST /v1/recommendations`, `GET /v1/items/{id}/similar`
 //! - `POST /v1/events` (acknowledged once durable), `GET /v1/users/{id}/events`, `DELETE /v1/users/{id}`
 //! - `/healthz`, `/readyz`, `/openapi.json`, `GET /v1/model`, admin under `/v1/admin/` (API key)
+//! - `GET /dashboard` (a wall-screen page) over `GET /v1/dashboard/summary`, `GET /v1/items/{id}`
 //!
 //! Modes ([`Mode`]): real time (every request folds the user's history into the model), batch
 //! (precomputed lists from `tastebud batch`) and hybrid (precomputed for users idle since the batch, real
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod batch;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod feedback;
@@ -66,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/recommendations", post(api::adhoc_recommendations))
         .route("/v1/items/{id}/similar", get(api::similar_items))
+        .route("/v1/items/{id}", get(api::item_info))
         .route("/v1/events", post(api::post_events))
         .route("/v1/users/{id}/events", get(api::user_events))
         .route("/v1/users/{id}", delete(api::delete_user))
@@ -78,6 +81,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(api::readyz))
         .route("/openapi.json", get(api::openapi))
         .route("/metrics", get(api::metrics))
+        .route("/dashboard", get(dashboard::page))
+        .route("/v1/dashboard/summary", get(dashboard::summary))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))

@@ -64,6 +64,14 @@ impl Default for Monitoring {
     }
 }
 
+/// The route template of personalised recommendations (the dashboard's "recommendation latency").
+pub const RECOMMENDATION_ROUTE: &str = "/v1/users/{id}/recommendations";
+
+/// Upper bounds of the `tastebud_http_request_duration_seconds` buckets (`+Inf` implied).
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
 /// One bucket of the sliding window (one per `window / BUCKETS` seconds).
 #[derive(Default)]
 struct Bucket {
@@ -74,15 +82,35 @@ struct Bucket {
     bounces: u64,
     hits: u64,
     misses: u64,
+    requests: u64,
+    events: u64,
+    /// Requests to [`RECOMMENDATION_ROUTE`] per latency bucket (not cumulative; the last is `+Inf`).
+    latency_rec: Vec<u64>,
+    /// Requests to every route per latency bucket.
+    latency_all: Vec<u64>,
     served: HashMap<ItemIdx, u32>,
 }
 
-const BUCKETS: i64 = 12;
+/// Buckets in the sliding window.
+pub const BUCKETS: i64 = 12;
+
+/// Seconds kept by the per-second ring behind requests/s and events/s.
+pub const RATE_SECS: i64 = 60;
+
+/// One second of the per-second ring: (unix second, requests, events).
+#[derive(Clone, Copy, Default)]
+struct Second {
+    at: i64,
+    requests: u64,
+    events: u64,
+}
 
 struct Window {
     buckets: VecDeque<Bucket>,
     /// Short views waiting for their grace period: (user, item) -> deadline.
     pending: HashMap<(String, String), i64>,
+    /// Requests and events of the last [`RATE_SECS`] seconds, indexed by `second % RATE_SECS`.
+    seconds: [Second; RATE_SECS as usize],
 }
 
 /// The server's metrics.
@@ -125,9 +153,7 @@ impl Metrics {
     /// A fresh registry with every metric at zero.
     pub fn new(settings: Monitoring) -> Metrics {
         let r = Registry::new();
-        let latency_buckets = vec![
-            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-        ];
+        let latency_buckets = LATENCY_BUCKETS.to_vec();
         let m = Metrics {
             http_requests: reg(
                 &r,
@@ -325,6 +351,7 @@ impl Metrics {
             window: Mutex::new(Window {
                 buckets: VecDeque::new(),
                 pending: HashMap::new(),
+                seconds: [Second::default(); RATE_SECS as usize],
             }),
         };
         m.cache.with_label_values(&["hit"]);
@@ -337,10 +364,19 @@ impl Metrics {
         m
     }
 
+    /// Width of one bucket of the sliding window, seconds.
+    pub fn bucket_secs(&self) -> i64 {
+        (self.settings.window_secs as i64 / BUCKETS).max(1)
+    }
+
     fn with_bucket(&self, now: i64, f: impl FnOnce(&mut Bucket)) {
-        let width = (self.settings.window_secs as i64 / BUCKETS).max(1);
-        let start = now - now.rem_euclid(width);
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        self.bucket_in(&mut w, now, f);
+    }
+
+    fn bucket_in(&self, w: &mut Window, now: i64, f: impl FnOnce(&mut Bucket)) {
+        let width = self.bucket_secs();
+        let start = now - now.rem_euclid(width);
         if w.buckets.back().is_none_or(|b| b.start != start) {
             w.buckets.push_back(Bucket {
                 start,
@@ -368,6 +404,23 @@ impl Metrics {
         self.http_duration
             .with_label_values(&[route, model, arm])
             .observe(secs);
+        // The same bucket the histogram counts it in (upper bounds are inclusive).
+        let le = LATENCY_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        let now = crate::now_unix();
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        second_in(&mut w, now).requests += 1;
+        self.bucket_in(&mut w, now, |b| {
+            b.requests += 1;
+            b.latency_all.resize(LATENCY_BUCKETS.len() + 1, 0);
+            b.latency_all[le] += 1;
+            if route == RECOMMENDATION_ROUTE {
+                b.latency_rec.resize(LATENCY_BUCKETS.len() + 1, 0);
+                b.latency_rec[le] += 1;
+            }
+        });
     }
 
     /// Records a served recommendation list.
@@ -438,6 +491,9 @@ impl Metrics {
         let before = w.pending.len();
         w.pending.retain(|_, deadline| *deadline > now);
         bounces += (before - w.pending.len()) as u64;
+        if !events.is_empty() {
+            second_in(&mut w, now).events += events.len() as u64;
+        }
         drop(w);
         self.shown.inc_by(shown);
         self.clicks.inc_by(clicks);
@@ -448,6 +504,7 @@ impl Metrics {
             b.clicks += clicks;
             b.views += views;
             b.bounces += bounces;
+            b.events += events.len() as u64;
         });
     }
 
@@ -542,8 +599,244 @@ impl Metrics {
             diversity,
             shown: t.shown,
             clicks: t.clicks,
+            views: t.views,
+            bounces: t.bounces,
+            hits: t.hits,
+            lookups: t.hits + t.misses,
+            served_items: served.len() as u64,
         }
     }
+    /// A quantile of `tastebud_http_request_duration_seconds` since the server started, over the series
+    /// of one route template (`None`: every route), computed like Prometheus'
+    /// `histogram_quantile(q, sum by (le) (tastebud_http_request_duration_seconds_bucket{route="..."}))`
+    /// ([`histogram_quantile`]). `None` when no request was observed.
+    pub fn latency_quantile(&self, q: f64, route: Option<&str>) -> Option<f64> {
+        use prometheus::core::Collector;
+        let mut cumulative = vec![0u64; LATENCY_BUCKETS.len()];
+        let mut count = 0u64;
+        for family in self.http_duration.collect() {
+            for m in family.get_metric() {
+                let matches = route.is_none_or(|r| {
+                    m.get_label()
+                        .iter()
+                        .any(|l| l.name() == "route" && l.value() == r)
+                });
+                if !matches {
+                    continue;
+                }
+                let h = m.get_histogram();
+                count += h.get_sample_count();
+                for (c, b) in cumulative.iter_mut().zip(h.get_bucket()) {
+                    *c += b.cumulative_count();
+                }
+            }
+        }
+        let mut buckets: Vec<(f64, f64)> = LATENCY_BUCKETS
+            .iter()
+            .zip(&cumulative)
+            .map(|(&le, &c)| (le, c as f64))
+            .collect();
+        buckets.push((f64::INFINITY, count as f64));
+        histogram_quantile(q, &buckets)
+    }
+
+    /// Requests per second and events per second over the last [`RATE_SECS`] seconds, from a per-second
+    /// ring (divided by the server's age while it is younger than that).
+    pub fn rates(&self, now: i64) -> (f64, f64) {
+        let (requests, events) = self
+            .last_minute(now)
+            .iter()
+            .fold((0, 0), |(r, e), s| (r + s.requests, e + s.events));
+        let span = (self.started.elapsed().as_secs_f64().ceil() as i64).clamp(1, RATE_SECS) as f64;
+        (requests as f64 / span, events as f64 / span)
+    }
+
+    /// The per-second ring: one point per second of the last [`RATE_SECS`] seconds, oldest first.
+    pub fn last_minute(&self, now: i64) -> Vec<SecondPoint> {
+        let w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        (now - RATE_SECS + 1..=now)
+            .map(|t| {
+                let s = w.seconds[t.rem_euclid(RATE_SECS) as usize];
+                let (requests, events) = if s.at == t {
+                    (s.requests, s.events)
+                } else {
+                    (0, 0)
+                };
+                SecondPoint {
+                    t,
+                    requests,
+                    events,
+                }
+            })
+            .collect()
+    }
+
+    /// The sliding window bucket by bucket, oldest first: [`BUCKETS`] points ending with the current
+    /// bucket (buckets without traffic are zeros, their rates `None`).
+    pub fn window_series(&self, now: i64) -> Vec<SeriesPoint> {
+        let width = self.bucket_secs();
+        let current = now - now.rem_euclid(width);
+        let w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        (0..BUCKETS)
+            .rev()
+            .map(|k| {
+                let start = current - k * width;
+                let empty = Bucket::default();
+                let b = w
+                    .buckets
+                    .iter()
+                    .find(|b| b.start == start)
+                    .unwrap_or(&empty);
+                let ratio = |a: u64, n: u64| (n > 0).then(|| a as f64 / n as f64);
+                let quantile = |counts: &[u64], q: f64| {
+                    let mut acc = 0u64;
+                    let mut buckets: Vec<(f64, f64)> = Vec::with_capacity(counts.len());
+                    for (i, c) in counts.iter().enumerate() {
+                        acc += c;
+                        buckets.push((
+                            *LATENCY_BUCKETS.get(i).unwrap_or(&f64::INFINITY),
+                            acc as f64,
+                        ));
+                    }
+                    histogram_quantile(q, &buckets)
+                };
+                SeriesPoint {
+                    start,
+                    shown: b.shown,
+                    clicks: b.clicks,
+                    ctr: ratio(b.clicks, b.shown),
+                    views: b.views,
+                    bounces: b.bounces,
+                    bounce_rate: ratio(b.bounces, b.views),
+                    hits: b.hits,
+                    misses: b.misses,
+                    hit_ratio: ratio(b.hits, b.hits + b.misses),
+                    requests: b.requests,
+                    events: b.events,
+                    served_items: b.served.len() as u64,
+                    rec_p50_seconds: quantile(&b.latency_rec, 0.5),
+                    rec_p99_seconds: quantile(&b.latency_rec, 0.99),
+                    all_p50_seconds: quantile(&b.latency_all, 0.5),
+                    all_p99_seconds: quantile(&b.latency_all, 0.99),
+                }
+            })
+            .collect()
+    }
+
+    /// Seconds since the server started.
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Expires short views whose grace period is over (they become bounces), as a scrape does.
+    pub fn tick(&self, now: i64) {
+        self.events(&[], now);
+    }
+}
+
+fn second_in(w: &mut Window, now: i64) -> &mut Second {
+    let s = &mut w.seconds[now.rem_euclid(RATE_SECS) as usize];
+    if s.at != now {
+        *s = Second {
+            at: now,
+            ..Second::default()
+        };
+    }
+    s
+}
+
+/// The `q`-quantile of a histogram given as `(upper bound, cumulative count)` pairs sorted by upper bound
+/// and ending with `+Inf`, exactly as Prometheus' `histogram_quantile` computes it: the bucket holding the
+/// rank `q * count` is found and the value interpolated linearly inside it (from 0 for the first bucket);
+/// a rank in the `+Inf` bucket answers the highest finite bound. `None` where Prometheus answers NaN (no
+/// observations, no `+Inf` bucket, fewer than two buckets); `q` outside 0..=1 gives -Inf or +Inf.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    if q.is_nan() {
+        return None;
+    }
+    if q < 0.0 {
+        return Some(f64::NEG_INFINITY);
+    }
+    if q > 1.0 {
+        return Some(f64::INFINITY);
+    }
+    let n = buckets.len();
+    if n < 2 || buckets[n - 1].0 != f64::INFINITY {
+        return None;
+    }
+    let observations = buckets[n - 1].1;
+    if observations == 0.0 {
+        return None;
+    }
+    let mut rank = q * observations;
+    let b = buckets[..n - 1]
+        .iter()
+        .position(|&(_, c)| c >= rank)
+        .unwrap_or(n - 1);
+    if b == n - 1 {
+        return Some(buckets[n - 2].0);
+    }
+    if b == 0 && buckets[0].0 <= 0.0 {
+        return Some(buckets[0].0);
+    }
+    let (bucket_end, mut count) = buckets[b];
+    let mut bucket_start = 0.0;
+    if b > 0 {
+        bucket_start = buckets[b - 1].0;
+        count -= buckets[b - 1].1;
+        rank -= buckets[b - 1].1;
+    }
+    Some(bucket_start + (bucket_end - bucket_start) * (rank / count))
+}
+
+/// One second of traffic.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SecondPoint {
+    /// Unix second.
+    pub t: i64,
+    /// HTTP requests answered in that second.
+    pub requests: u64,
+    /// Events durably written in that second.
+    pub events: u64,
+}
+
+/// One bucket of the sliding window.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SeriesPoint {
+    /// Unix time the bucket starts.
+    pub start: i64,
+    /// Items shown (impressions).
+    pub shown: u64,
+    /// Clicks.
+    pub clicks: u64,
+    /// Clicks / items shown; `None` when nothing was shown.
+    pub ctr: Option<f64>,
+    /// Views.
+    pub views: u64,
+    /// Bounces.
+    pub bounces: u64,
+    /// Bounces / views; `None` without views.
+    pub bounce_rate: Option<f64>,
+    /// Cache hits.
+    pub hits: u64,
+    /// Cache misses.
+    pub misses: u64,
+    /// Hits / lookups; `None` without lookups.
+    pub hit_ratio: Option<f64>,
+    /// HTTP requests (every route).
+    pub requests: u64,
+    /// Events durably written.
+    pub events: u64,
+    /// Distinct items recommended.
+    pub served_items: u64,
+    /// Median latency of the recommendation route in this bucket, seconds (Prometheus' interpolation).
+    pub rec_p50_seconds: Option<f64>,
+    /// 99th percentile latency of the recommendation route in this bucket, seconds.
+    pub rec_p99_seconds: Option<f64>,
+    /// Median latency of every route in this bucket, seconds.
+    pub all_p50_seconds: Option<f64>,
+    /// 99th percentile latency of every route in this bucket, seconds.
+    pub all_p99_seconds: Option<f64>,
 }
 
 /// Rates over the monitoring window.
@@ -563,4 +856,68 @@ pub struct WindowStats {
     pub shown: u64,
     /// Clicks.
     pub clicks: u64,
+    /// Views.
+    pub views: u64,
+    /// Bounces.
+    pub bounces: u64,
+    /// Cache hits.
+    pub hits: u64,
+    /// Cache lookups.
+    pub lookups: u64,
+    /// Distinct items recommended.
+    pub served_items: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantile_interpolates_like_prometheus() {
+        let inf = f64::INFINITY;
+        let h = [(0.1, 50.0), (0.5, 80.0), (1.0, 100.0), (inf, 100.0)];
+        assert_eq!(histogram_quantile(0.5, &h), Some(0.1));
+        assert!((histogram_quantile(0.9, &h).unwrap() - 0.75).abs() < 1e-12);
+        assert!((histogram_quantile(0.25, &h).unwrap() - 0.05).abs() < 1e-12);
+        // A rank in the +Inf bucket answers the highest finite bound.
+        let h = [(0.1, 50.0), (1.0, 100.0), (inf, 120.0)];
+        assert_eq!(histogram_quantile(0.99, &h), Some(1.0));
+        assert_eq!(histogram_quantile(0.5, &[(0.1, 0.0), (inf, 0.0)]), None);
+        assert_eq!(histogram_quantile(0.5, &[(0.1, 3.0)]), None);
+        assert_eq!(histogram_quantile(1.5, &h), Some(inf));
+    }
+
+    #[test]
+    fn latency_quantile_reads_the_histogram_and_the_window_agrees() {
+        let m = Metrics::new(Monitoring::default());
+        for _ in 0..90 {
+            m.http(RECOMMENDATION_ROUTE, "GET", 200, "ease", "none", 0.0015);
+        }
+        for _ in 0..10 {
+            m.http(RECOMMENDATION_ROUTE, "GET", 200, "ease", "none", 0.03);
+        }
+        m.http("/metrics", "GET", 200, "ease", "none", 0.3);
+        // 90 in (0.001, 0.002], 10 in (0.02, 0.05]: the median is 0.001 + 0.001 * 50/90.
+        let p50 = m.latency_quantile(0.5, Some(RECOMMENDATION_ROUTE)).unwrap();
+        assert!((p50 - (0.001 + 0.001 * 50.0 / 90.0)).abs() < 1e-12);
+        let p99 = m
+            .latency_quantile(0.99, Some(RECOMMENDATION_ROUTE))
+            .unwrap();
+        assert!((p99 - (0.02 + 0.03 * 9.0 / 10.0)).abs() < 1e-12);
+        let all = m.latency_quantile(1.0, None).unwrap();
+        assert!((all - 0.5).abs() < 1e-12);
+        assert_eq!(m.latency_quantile(0.5, Some("/nowhere")), None);
+        let now = crate::now_unix();
+        let series = m.window_series(now);
+        assert_eq!(series.len(), BUCKETS as usize);
+        let last = series.last().unwrap();
+        assert_eq!(last.requests, 101);
+        assert_eq!(last.rec_p50_seconds, Some(p50));
+        let (rps, _) = m.rates(now);
+        assert!(rps > 0.0);
+        assert_eq!(
+            m.last_minute(now).iter().map(|s| s.requests).sum::<u64>(),
+            101
+        );
+    }
 }
