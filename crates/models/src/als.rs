@@ -625,14 +625,65 @@ impl Recommender for Als {
             &cols,
             &conf,
         );
-        Ok(items
+        Ok(self.explain_with(&l, &cols, &conf, items, n))
+    }
+    /// The fold-in and the explanations share one factorisation of the user's system.
+    fn recommend_explained(
+        &self,
+        q: &Query<'_>,
+        k: usize,
+        n: usize,
+    ) -> Result<(Vec<Scored>, Vec<Option<Explanation>>)> {
+        let filter = q.filter(self.n_items)?;
+        let (cols, conf) = self.history_rows(q.history)?;
+        let f = self.params.factors;
+        if cols.is_empty() {
+            let recs = top_k(&self.scores(&vec![0.0; f]), k, &filter)?;
+            let e = recs
+                .iter()
+                .map(|_| Some(Explanation { because: vec![] }))
+                .collect();
+            return Ok((recs, e));
+        }
+        let y = &self.item_factors;
+        let l = row_system(
+            &self.yty,
+            &self.base_chol,
+            y,
+            f,
+            self.params.regularization,
+            &cols,
+            &conf,
+        );
+        let mut b = row_rhs(y, f, &cols, &conf);
+        cholesky_solve(&l, f, &mut b);
+        let xu: Vec<f32> = b.into_iter().map(|v| v as f32).collect();
+        let recs = top_k(&self.scores(&xu), k, &filter)?;
+        let items: Vec<ItemIdx> = recs.iter().map(|s| s.item).collect();
+        let e = self.explain_with(&l, &cols, &conf, &items, n);
+        Ok((recs, e))
+    }
+}
+
+impl Als {
+    fn explain_with(
+        &self,
+        l: &[f64],
+        cols: &[u32],
+        conf: &[f32],
+        items: &[ItemIdx],
+        n: usize,
+    ) -> Vec<Option<Explanation>> {
+        let k = self.params.factors;
+        let y = &self.item_factors;
+        items
             .iter()
             .map(|item| {
                 let mut w: Vec<f64> = y[item.get() * k..][..k].iter().map(|&v| v as f64).collect();
-                cholesky_solve(&l, k, &mut w);
+                cholesky_solve(l, k, &mut w);
                 let mut because: Vec<(ItemIdx, f32)> = cols
                     .iter()
-                    .zip(&conf)
+                    .zip(conf)
                     .filter_map(|(&j, &c)| {
                         let (cp, _) = split_conf(c);
                         if cp == 0.0 {
@@ -647,7 +698,7 @@ impl Recommender for Als {
                 because.truncate(n);
                 Some(Explanation { because })
             })
-            .collect())
+            .collect()
     }
 }
 

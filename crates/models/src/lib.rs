@@ -177,6 +177,19 @@ pub trait Recommender: Send + Sync {
     ) -> Result<Vec<Option<Explanation>>> {
         items.iter().map(|&i| self.explain(q, i, n)).collect()
     }
+    /// The top `k` and the explanation of each (at most `n` history items each): one call when the
+    /// model can share work between ranking and explaining (ALS: one factorisation for both).
+    fn recommend_explained(
+        &self,
+        q: &Query<'_>,
+        k: usize,
+        n: usize,
+    ) -> Result<(Vec<Scored>, Vec<Option<Explanation>>)> {
+        let recs = self.recommend(q, k)?;
+        let items: Vec<ItemIdx> = recs.iter().map(|s| s.item).collect();
+        let e = self.explain_many(q, &items, n)?;
+        Ok((recs, e))
+    }
 }
 
 /// The history items behind a recommendation, with their contribution to its score.

@@ -153,6 +153,19 @@ where
             .map(|&i| m.explain(&q, i, 3).unwrap())
             .collect();
         assert_eq!(many, one, "{}: explain_many differs from explain", m.name());
+        let (recs, e) = m.recommend_explained(&q, 4, 3).unwrap();
+        assert_eq!(
+            recs,
+            m.recommend(&q, 4).unwrap(),
+            "{}: recommend_explained ranks differently",
+            m.name()
+        );
+        assert_eq!(
+            e,
+            many,
+            "{}: recommend_explained explains differently",
+            m.name()
+        );
     }
 
     // empty history works (cold start) and k = 0 returns nothing

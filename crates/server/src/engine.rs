@@ -231,6 +231,7 @@ pub fn compute(
     };
     let fetch = (params.k + demoted.len()).min(n);
 
+    let mut precomputed_explanations: Option<HashMap<ItemIdx, tastebud_models::Explanation>> = None;
     let use_list = match config.mode {
         Mode::Realtime => false,
         Mode::Batch => true,
@@ -255,6 +256,11 @@ pub fn compute(
     } else if config.mode == Mode::Batch || view.is_cold() {
         let (items, which) = cold_start(serving, config, view, params, &blocked, fetch)?;
         (items, Strategy::ColdStart, which, false)
+    } else if let Some((items, e)) =
+        realtime_explained(serving, view, params, &blocked, exclude_seen, fetch)?
+    {
+        precomputed_explanations = Some(e);
+        (items, Strategy::Realtime, None, false)
     } else {
         let (items, ann) = realtime(serving, config, view, params, &blocked, exclude_seen, fetch)?;
         (items, Strategy::Realtime, None, ann)
@@ -276,7 +282,9 @@ pub fn compute(
 
     let q = query_of(view, &[], exclude_seen);
     let idx: Vec<ItemIdx> = ranked.iter().map(|s| s.item).collect();
-    let explanations = if params.explain && strategy != Strategy::ColdStart {
+    let explanations = if let Some(mut pre) = precomputed_explanations {
+        idx.iter().map(|i| pre.remove(i)).collect()
+    } else if params.explain && strategy != Strategy::ColdStart {
         model_err(serving.model().explain_many(&q, &idx, 3))?
     } else {
         vec![None; idx.len()]
@@ -358,6 +366,32 @@ fn realtime(
         return Ok((model_err(model.recommend(&q, fetch))?, true));
     }
     Ok((model_err(model.recommend(&q, fetch))?, false))
+}
+
+/// Explanations by item.
+type Explained = HashMap<ItemIdx, tastebud_models::Explanation>;
+
+/// The exact real-time path with explanations computed alongside the ranking (one factorisation for
+/// both in ALS). `None` when another path applies (candidates, ANN).
+fn realtime_explained(
+    serving: &Serving,
+    view: &UserView,
+    params: &RecParams,
+    blocked: &[ItemIdx],
+    exclude_seen: bool,
+    fetch: usize,
+) -> ApiResult<Option<(Vec<Scored>, Explained)>> {
+    if !params.explain || params.candidates.is_some() || serving.index.is_some() {
+        return Ok(None);
+    }
+    let q = query_of(view, blocked, exclude_seen);
+    let (recs, e) = model_err(serving.model().recommend_explained(&q, fetch, 3))?;
+    let map = recs
+        .iter()
+        .zip(e)
+        .filter_map(|(s, e)| e.map(|e| (s.item, e)))
+        .collect();
+    Ok(Some((recs, map)))
 }
 
 fn cold_start(

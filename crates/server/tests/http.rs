@@ -407,6 +407,16 @@ fn embedding_models_retrieve_through_the_ann_index_and_rescore_exactly() {
         let (a, e) = (items(&a), items(&e));
         agree += a.iter().filter(|i| e.contains(i)).count();
     }
+    // ALS explains in the same pass as it ranks (one factorisation): reasons name history items.
+    let (_, e) = exact.get("/v1/users/u3/recommendations?k=5");
+    let first = &e["items"][0];
+    assert!(!first["because"].as_array().unwrap().is_empty(), "{first}");
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("Because you liked Film ")
+    );
     let recall = agree as f64 / 300.0;
     assert!(recall >= 0.95, "ANN recall@5 vs exact: {recall}");
 }
