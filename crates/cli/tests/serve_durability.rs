@@ -21,6 +21,45 @@ fn run(args: &[&str]) {
     );
 }
 
+/// A synthetic dataset and a popularity model trained on it in `dir`; returns the model file and a store
+/// directory.
+fn popularity_model(
+    dir: &Path,
+    users: u32,
+    items: u32,
+    interactions: u32,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
+    let model = dir.join("m.tbm");
+    let (users, items, interactions) = (
+        users.to_string(),
+        items.to_string(),
+        interactions.to_string(),
+    );
+    run(&[
+        "datasets",
+        "synth",
+        "--users",
+        &users,
+        "--items",
+        &items,
+        "--interactions",
+        &interactions,
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    run(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "popularity",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    (model, dir.join("store"))
+}
+
 /// Starts `tastebud serve` on a free port; returns the child and its address.
 fn start(model: &Path, data_dir: &Path) -> (Child, String) {
     let mut child = Command::new(BIN)
@@ -57,30 +96,7 @@ fn agent() -> ureq::Agent {
 #[test]
 fn acknowledged_events_survive_sigkill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let model = dir.path().join("m.tbm");
-    let store = dir.path().join("store");
-    run(&[
-        "datasets",
-        "synth",
-        "--users",
-        "50",
-        "--items",
-        "80",
-        "--interactions",
-        "2000",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    run(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--model",
-        "popularity",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
+    let (model, store) = popularity_model(dir.path(), 50, 80, 2000);
     let (mut child, addr) = start(&model, &store);
     let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default(); // event_id -> user
     let sent: Arc<Mutex<Vec<(String, String)>>> = Arc::default(); // every (event_id, user) sent
@@ -226,30 +242,7 @@ fn tastebud_server_now() -> i64 {
 #[test]
 fn sigterm_shuts_down_gracefully_and_keeps_events() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let model = dir.path().join("m.tbm");
-    let store = dir.path().join("store");
-    run(&[
-        "datasets",
-        "synth",
-        "--users",
-        "20",
-        "--items",
-        "30",
-        "--interactions",
-        "300",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    run(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--model",
-        "popularity",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
+    let (model, store) = popularity_model(dir.path(), 20, 30, 300);
     let (mut child, addr) = start(&model, &store);
     let agent = agent();
     let body = serde_json::json!({"user": "a", "item": "1", "type": "click",

@@ -110,16 +110,7 @@ fn kpis(dom: &str) -> BTreeMap<String, Option<f64>> {
     out
 }
 
-/// Sample values by full series name (`name{labels}`).
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
+use common::metric_samples as samples;
 
 fn label<'a>(series: &'a str, name: &str) -> Option<&'a str> {
     let key = format!("{name}=\"");

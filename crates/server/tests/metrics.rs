@@ -25,16 +25,7 @@ fn metrics_text(s: &Server) -> String {
     r.into_body().read_to_string().unwrap()
 }
 
-/// Sample values by full series name (`name{labels}`).
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
+use common::metric_samples as samples;
 
 fn value(s: &HashMap<String, f64>, key: &str) -> f64 {
     *s.get(key)

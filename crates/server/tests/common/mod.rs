@@ -216,3 +216,14 @@ pub fn items(v: &Value) -> Vec<String> {
 pub fn event(user: &str, item: &str, kind: &str) -> Value {
     serde_json::json!({"user": user, "item": item, "type": kind, "timestamp": tastebud_server::now_unix()})
 }
+
+/// Prometheus sample values by full series name (`name{labels}`).
+pub fn metric_samples(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
