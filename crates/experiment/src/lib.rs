@@ -10,6 +10,10 @@
 //!   trait, plus a slate helper.
 //! - [`ope`]: IPS, self-normalised IPS and doubly robust estimates of a target policy's value
 //!   from logged `(context, action, reward, propensity)` tuples.
+//! - [`assign`]: deterministic, stateless traffic assignment (hash-based arms, mutually
+//!   exclusive layers, a global holdout, targeting) from JSON experiment definitions.
+//! - [`report`]: the per-arm analysis of an experiment from aggregated counts (rates, lifts,
+//!   tests, SRM, planned sample size, warnings, a decision), as a table or JSON.
 //!
 //! ```
 //! use tastebud_experiment::stats::{Effect, Proportion, sample_size_proportions, two_proportion_ztest};
@@ -23,9 +27,11 @@
 //! # Ok::<(), tastebud_experiment::ExperimentError>(())
 //! ```
 
+pub mod assign;
 pub mod bandit;
 mod error;
 pub mod ope;
+pub mod report;
 pub mod stats;
 
 pub use error::{ExperimentError, Result};
