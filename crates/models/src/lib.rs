@@ -34,6 +34,7 @@ pub mod nmf;
 pub mod popularity;
 pub mod random;
 pub mod registry;
+pub mod rerank;
 pub mod slope_one;
 pub mod svd;
 pub mod svdpp;
