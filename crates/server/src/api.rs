@@ -110,6 +110,9 @@ pub struct RecQuery {
     pub filter: Option<String>,
     /// Explain each item (default true).
     pub explain: Option<bool>,
+    /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`
+    /// (default: the server's `[rerank]` configuration).
+    pub rerank: Option<String>,
 }
 
 /// One item of an ad-hoc history.
@@ -150,6 +153,8 @@ pub struct AdHocRequest {
     /// Skip history items the model does not know instead of answering 422.
     #[serde(default)]
     pub ignore_unknown: bool,
+    /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`.
+    pub rerank: Option<String>,
 }
 
 /// Query of `GET /v1/items/{id}/similar`.
@@ -334,6 +339,17 @@ fn parse_filter(serving: &crate::serving::Serving, f: &str) -> ApiResult<Vec<Ite
         .map_err(ApiError::bad_request)
 }
 
+fn rerank_of(state: &AppState, spec: Option<&str>) -> ApiResult<crate::config::RerankConfig> {
+    match spec {
+        None => Ok(state.config.rerank.clone()),
+        Some(s) => state
+            .config
+            .rerank
+            .with_override(s)
+            .map_err(ApiError::bad_request),
+    }
+}
+
 fn item_list(
     serving: &crate::serving::Serving,
     ids: impl IntoIterator<Item = impl AsRef<str>>,
@@ -424,9 +440,10 @@ pub async fn user_recommendations(
         model_gen: state.model_gen(),
         flags_gen,
         shape: format!(
-            "{k}|{exclude_seen}|{explain}|{}|{}",
+            "{k}|{exclude_seen}|{explain}|{}|{}|{}",
             q.exclude.as_deref().unwrap_or(""),
-            q.filter.as_deref().unwrap_or("")
+            q.filter.as_deref().unwrap_or(""),
+            q.rerank.as_deref().unwrap_or("")
         ),
     };
     let now = crate::now_unix();
@@ -450,6 +467,7 @@ pub async fn user_recommendations(
             .map(|f| parse_filter(&serving, f))
             .transpose()?,
         explain,
+        rerank: rerank_of(&state, q.rerank.as_deref())?,
     };
     let c = compute_for(&state, &serving, &user, &params, &flagged, None)?;
     let c = Arc::new(c);
@@ -554,6 +572,7 @@ pub async fn adhoc_recommendations(
             .map(|f| parse_filter(&serving, f))
             .transpose()?,
         explain: req.explain.unwrap_or(true),
+        rerank: rerank_of(&state, req.rerank.as_deref())?,
     };
     let c = match &req.user {
         Some(u) => compute_for(&state, &serving, u, &params, &flagged, Some(&history))?,

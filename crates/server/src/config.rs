@@ -66,6 +66,93 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// Retraining inside the server (off by default).
     pub retrain: RetrainLoop,
+    /// Re-ranking after the model (diversity, calibration, fair exposure), off by default; a request can
+    /// override it with `rerank=METHOD[:PARAM]`.
+    pub rerank: RerankConfig,
+}
+
+/// The re-ranker applied to every list (see `tastebud_models::rerank`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RerankConfig {
+    /// `none`, `mmr`, `calibration`, `long_tail` or `cap`.
+    pub method: String,
+    /// The method's parameter: λ for `mmr` (1 = no change) and `calibration` (0 = no change), the target
+    /// share for `long_tail`, the per-label maximum for `cap`.
+    pub param: f64,
+    /// Categorical item feature the re-rankers read (genres).
+    pub column: String,
+    /// `long_tail`: the head is the most popular items holding this share of interactions.
+    pub head_share: f64,
+    /// Candidates the model returns for re-ranking (at least k).
+    pub candidates: usize,
+}
+
+impl Default for RerankConfig {
+    fn default() -> Self {
+        RerankConfig {
+            method: "none".into(),
+            param: 1.0,
+            column: "genres".into(),
+            head_share: 0.5,
+            candidates: 100,
+        }
+    }
+}
+
+impl RerankConfig {
+    /// The re-ranker, or None for `none`. Errors name the method or parameter.
+    pub fn build(&self) -> Result<Option<Box<dyn tastebud_models::rerank::Rerank>>, String> {
+        use tastebud_models::rerank::{Calibration, FairShare, GroupCap, Mmr};
+        let e = |e: tastebud_core::Error| format!("rerank {}: {e}", self.method);
+        Ok(match self.method.as_str() {
+            "none" => None,
+            "mmr" => Some(Box::new(Mmr::new(self.param).map_err(e)?)),
+            "calibration" => Some(Box::new(Calibration::new(self.param).map_err(e)?)),
+            "long_tail" => Some(Box::new(
+                FairShare::long_tail(self.param, self.head_share).map_err(e)?,
+            )),
+            "cap" => {
+                if !(self.param >= 1.0 && self.param.fract() == 0.0) {
+                    return Err(format!(
+                        "rerank cap: the maximum per label must be a whole number >= 1, got {}",
+                        self.param
+                    ));
+                }
+                Some(Box::new(GroupCap::new(self.param as usize).map_err(e)?))
+            }
+            other => {
+                return Err(format!(
+                    "unknown re-ranker `{other}` (none, mmr, calibration, long_tail, cap)"
+                ));
+            }
+        })
+    }
+
+    /// This configuration with a request's `METHOD[:PARAM]` override.
+    pub fn with_override(&self, spec: &str) -> Result<RerankConfig, String> {
+        let mut c = self.clone();
+        let (m, p) = match spec.split_once(':') {
+            Some((m, p)) => (m, Some(p)),
+            None => (spec, None),
+        };
+        c.method = m.to_string();
+        if let Some(p) = p {
+            c.param = p
+                .parse()
+                .map_err(|_| format!("rerank `{spec}`: `{p}` is not a number"))?;
+        } else {
+            c.param = match m {
+                "mmr" => 0.7,
+                "calibration" => 0.5,
+                "long_tail" => 0.3,
+                "cap" => 3.0,
+                _ => c.param,
+            };
+        }
+        c.build()?;
+        Ok(c)
+    }
 }
 
 /// Retraining inside the server: every `every_secs`, check the triggers of the `retrain.toml` at
@@ -118,6 +205,7 @@ impl Default for Config {
             monitoring: crate::metrics::Monitoring::default(),
             dashboard: DashboardConfig::default(),
             retrain: RetrainLoop::default(),
+            rerank: RerankConfig::default(),
         }
     }
 }
@@ -317,6 +405,10 @@ impl Config {
         }
         if self.admin.watch_model && self.admin.watch_interval_ms == 0 {
             return Err("admin.watch_interval_ms must be positive".into());
+        }
+        self.rerank.build()?;
+        if self.rerank.candidates == 0 {
+            return Err("rerank.candidates must be positive".into());
         }
         if self.monitoring.window_secs == 0 {
             return Err("monitoring.window_secs must be positive".into());

@@ -88,6 +88,8 @@ pub struct RecParams {
     pub candidates: Option<Vec<ItemIdx>>,
     /// Explain each item.
     pub explain: bool,
+    /// The re-ranking to apply (method `none`: the model's order).
+    pub rerank: crate::config::RerankConfig,
 }
 
 /// What the server knows about a user at request time.
@@ -229,7 +231,12 @@ pub fn compute(
     } else {
         HashMap::new()
     };
-    let fetch = (params.k + demoted.len()).min(n);
+    let reranker = params.rerank.build().map_err(ApiError::bad_request)?;
+    let mut fetch = params.k + demoted.len();
+    if reranker.is_some() {
+        fetch = fetch.max(params.rerank.candidates);
+    }
+    let fetch = fetch.min(n);
 
     let mut precomputed_explanations: Option<HashMap<ItemIdx, tastebud_models::Explanation>> = None;
     let use_list = match config.mode {
@@ -277,6 +284,18 @@ pub fn compute(
             .collect();
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         ranked = keyed.into_iter().map(|(_, _, s)| s).collect();
+    }
+    if let Some(r) = &reranker {
+        let mut ctx = tastebud_models::rerank::RerankContext::new().history(&view.history);
+        if let Some(f) = serving.file.context.item_features.as_ref() {
+            ctx = ctx.features(f, &params.rerank.column);
+        }
+        if !serving.item_counts.is_empty() {
+            ctx = ctx.popularity(&serving.item_counts);
+        }
+        ranked = r
+            .rerank(&ranked, params.k, &ctx)
+            .map_err(|e| ApiError::bad_request(format!("rerank: {e}")))?;
     }
     ranked.truncate(params.k);
 
@@ -381,7 +400,11 @@ fn realtime_explained(
     exclude_seen: bool,
     fetch: usize,
 ) -> ApiResult<Option<(Vec<Scored>, Explained)>> {
-    if !params.explain || params.candidates.is_some() || serving.index.is_some() {
+    if !params.explain
+        || params.candidates.is_some()
+        || serving.index.is_some()
+        || params.rerank.method != "none"
+    {
         return Ok(None);
     }
     let q = query_of(view, blocked, exclude_seen);

@@ -28,6 +28,8 @@ pub struct Serving {
     pub popularity: Vec<ItemIdx>,
     /// ANN index over the item embeddings, for embedding models with a large catalogue.
     pub index: Option<AnyIndex>,
+    /// Training interactions per item (empty when the file has no histories), for long-tail re-ranking.
+    pub item_counts: Vec<usize>,
 }
 
 impl std::fmt::Debug for Serving {
@@ -52,6 +54,12 @@ impl Serving {
         let file = ModelFile::load(path).map_err(|e| e.to_string())?;
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         let version = format!("{}-{hex}", file.header.model);
+        let item_counts = file
+            .context
+            .train
+            .as_ref()
+            .map(|x| x.item_counts())
+            .unwrap_or_default();
         let popularity = match &file.context.train {
             Some(x) => {
                 let mut counts: Vec<(usize, ItemIdx)> = (0..x.n_items())
@@ -90,6 +98,7 @@ impl Serving {
             loaded_unix: crate::now_unix(),
             popularity,
             index,
+            item_counts,
         })
     }
 

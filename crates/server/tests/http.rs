@@ -505,3 +505,46 @@ fn the_model_file_is_watched_and_reloaded_when_replaced() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_configured_reranker_diversifies_lists_and_requests_can_override_it() {
+    let genre = |v: &serde_json::Value| -> Vec<bool> {
+        items(v)
+            .iter()
+            .map(|i| i[1..].parse::<u32>().unwrap() >= 20) // true = Drama
+            .collect()
+    };
+    let mut c = Config::default();
+    c.rerank.method = "mmr".into();
+    c.rerank.param = 0.0; // pure diversity
+    let s = Server::start(c, None);
+    // u3 is a Comedy user: the model's own list is all Comedy; MMR at λ=0 mixes in Drama.
+    let (_, plain) = s.get("/v1/users/u3/recommendations?k=6&rerank=none");
+    assert!(genre(&plain).iter().all(|d| !d), "{plain}");
+    let (st, div) = s.get("/v1/users/u3/recommendations?k=6");
+    assert_eq!(st, 200, "{div}");
+    assert!(
+        genre(&div).iter().any(|d| *d),
+        "MMR did not diversify: {div}"
+    );
+    // Consumed items stay out after re-ranking; a per-request cap also works.
+    let seen = history_items(3);
+    assert!(items(&div).iter().all(|i| !seen.contains(i)));
+    let (st, capped) = s.get("/v1/users/u3/recommendations?k=6&rerank=cap:2");
+    assert_eq!(st, 200, "{capped}");
+    let comedy = genre(&capped).iter().filter(|d| !**d).count();
+    assert!(comedy <= 2, "cap of 2 per genre exceeded: {capped}");
+    // Bad re-ranker specs are 400s naming the problem.
+    for (q, needle) in [
+        ("rerank=zigzag", "zigzag"),
+        ("rerank=mmr:abc", "abc"),
+        ("rerank=mmr:2", "mmr"),
+    ] {
+        let (st, e) = s.get(&format!("/v1/users/u3/recommendations?{q}"));
+        assert_eq!(st, 400, "{q}: {e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(needle),
+            "{q}: {e}"
+        );
+    }
+}
