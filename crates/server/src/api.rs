@@ -91,6 +91,12 @@ pub struct RecommendationResponse {
     pub ann: bool,
     /// Whether the list came from the cache.
     pub cached: bool,
+    /// The experiment the user is in, if any: send it back with impressions and clicks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// The user's arm in that experiment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
     /// The items, best first.
     pub items: Vec<RecommendedItem>,
 }
@@ -382,6 +388,10 @@ struct ResponseHead<'a> {
     fallback: Option<&'a str>,
     ann: bool,
     cached: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    experiment: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arm: Option<&'a str>,
 }
 
 /// A [`RecommendationResponse`] as bytes: the per-request head serialised now, the items spliced in from
@@ -392,6 +402,7 @@ fn respond(
     user: Option<&str>,
     c: &Computed,
     cached: bool,
+    arm: Option<(&str, &str)>,
 ) -> axum::response::Response {
     let request_id = state.request_id();
     let head = ResponseHead {
@@ -404,17 +415,23 @@ fn respond(
         fallback: c.fallback,
         ann: c.ann,
         cached,
+        experiment: arm.map(|a| a.0),
+        arm: arm.map(|a| a.1),
     };
     let mut body = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
     body.pop(); // the closing brace
     body.extend_from_slice(b",\"items\":");
     body.extend_from_slice(c.items_json.as_bytes());
     body.push(b'}');
-    (
+    let mut resp = (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,
     )
-        .into_response()
+        .into_response();
+    if let Some((_, a)) = arm {
+        resp.extensions_mut().insert(crate::Arm(a.to_string()));
+    }
+    resp
 }
 
 /// Recommendations for a user: their training history and every acknowledged event, or the cold-start
@@ -429,21 +446,39 @@ pub async fn user_recommendations(
 ) -> ApiResult<axum::response::Response> {
     check_user_id(&user)?;
     let k = check_k(&state, q.k)?;
-    let serving = state.serving();
     let exclude_seen = q.exclude_seen.unwrap_or(true);
     let explain = q.explain.unwrap_or(true);
     let (flags, flags_gen) = state.flags();
     let seq = state.user_seq(&user).map_err(ApiError::internal)?;
+    // Experiments: the user's arm decides which model answers.
+    let ctx = tastebud_experiment::assign::UserContext {
+        is_new: seq == 0 && state.serving().user(&user).is_none(),
+        attributes: Default::default(),
+    };
+    let assignment = state
+        .assigner
+        .assign_at(&user, &ctx, crate::now_unix())
+        .into_iter()
+        .next();
+    let serving = assignment
+        .as_ref()
+        .and_then(|a| state.arm_models.get(&format!("{}/{}", a.experiment, a.arm)))
+        .cloned()
+        .unwrap_or_else(|| state.serving());
+    let arm_label = assignment
+        .as_ref()
+        .map(|a| (a.experiment.as_str(), a.arm.as_str()));
     let key = CacheKey {
         user: user.clone(),
         user_seq: seq,
         model_gen: state.model_gen(),
         flags_gen,
         shape: format!(
-            "{k}|{exclude_seen}|{explain}|{}|{}|{}",
+            "{k}|{exclude_seen}|{explain}|{}|{}|{}|{}",
             q.exclude.as_deref().unwrap_or(""),
             q.filter.as_deref().unwrap_or(""),
-            q.rerank.as_deref().unwrap_or("")
+            q.rerank.as_deref().unwrap_or(""),
+            arm_label.map_or(String::new(), |(e, a)| format!("{e}/{a}"))
         ),
     };
     let now = crate::now_unix();
@@ -453,8 +488,8 @@ pub async fn user_recommendations(
         && !c.idx.iter().any(|i| flagged.contains(i))
     {
         state.metrics.cache_lookup(true, now);
-        record_served(&state, &serving, &c, now);
-        return Ok(respond(&state, &serving, Some(&user), &c, true));
+        record_served(&state, &serving, &c, now, arm_label);
+        return Ok(respond(&state, &serving, Some(&user), &c, true, arm_label));
     }
     state.metrics.cache_lookup(false, now);
     let params = RecParams {
@@ -474,8 +509,8 @@ pub async fn user_recommendations(
     if let Some(cache) = &state.cache {
         cache.insert(key, c.clone());
     }
-    record_served(&state, &serving, &c, now);
-    Ok(respond(&state, &serving, Some(&user), &c, false))
+    record_served(&state, &serving, &c, now, arm_label);
+    Ok(respond(&state, &serving, Some(&user), &c, false, arm_label))
 }
 
 fn compute_for(
@@ -582,19 +617,36 @@ pub async fn adhoc_recommendations(
             engine::compute(&serving, &state.config, &view, &params, &flagged, None)?
         }
     };
-    record_served(&state, &serving, &c, crate::now_unix());
-    Ok(respond(&state, &serving, req.user.as_deref(), &c, false))
+    record_served(&state, &serving, &c, crate::now_unix(), None);
+    Ok(respond(
+        &state,
+        &serving,
+        req.user.as_deref(),
+        &c,
+        false,
+        None,
+    ))
 }
 
-fn record_served(state: &AppState, serving: &crate::serving::Serving, c: &Computed, now: i64) {
+fn record_served(
+    state: &AppState,
+    serving: &crate::serving::Serving,
+    c: &Computed,
+    now: i64,
+    arm: Option<(&str, &str)>,
+) {
     let strategy = match c.strategy {
         Strategy::Realtime => "realtime",
         Strategy::Batch => "batch",
         Strategy::ColdStart => "cold_start",
     };
-    state
-        .metrics
-        .served(&serving.file.header.model, strategy, "none", &c.idx, now);
+    state.metrics.served(
+        &serving.file.header.model,
+        strategy,
+        arm.map_or("none", |a| a.1),
+        &c.idx,
+        now,
+    );
 }
 
 /// An item of the catalogue.
@@ -994,7 +1046,7 @@ pub async fn metrics(State(state): AppRef) -> ApiResult<impl IntoResponse> {
     paths(user_recommendations, adhoc_recommendations, similar_items, item_info, post_events,
           user_events, delete_user, healthz, readyz, model_info, metrics, admin_reload, admin_config,
           admin_item_flags, crate::ops::admin_retrain, crate::dashboard::summary,
-          crate::dashboard::page),
+          crate::dashboard::page, crate::experiments::list, crate::experiments::report),
     components(schemas(ErrorBody, RecommendationResponse, AdHocRequest, HistoryItem, SimilarResponse,
                        ItemInfo, EventsResponse, UserEventsResponse, DeleteResponse, Health, Ready,
                        ModelInfo, ReloadRequest, ReloadResponse, FlagsRequest, FlagsResponse,

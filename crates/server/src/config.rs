@@ -69,6 +69,11 @@ pub struct Config {
     /// Re-ranking after the model (diversity, calibration, fair exposure), off by default; a request can
     /// override it with `rerank=METHOD[:PARAM]`.
     pub rerank: RerankConfig,
+    /// Online experiments (`[[experiments]]`): arms serve the model file in `model` (or the served model
+    /// when absent); users are assigned deterministically by salted hashing.
+    pub experiments: Vec<tastebud_experiment::assign::ExperimentDef>,
+    /// Share of users kept out of every experiment (global holdout).
+    pub experiment_holdout: f64,
 }
 
 /// The re-ranker applied to every list (see `tastebud_models::rerank`).
@@ -206,6 +211,8 @@ impl Default for Config {
             dashboard: DashboardConfig::default(),
             retrain: RetrainLoop::default(),
             rerank: RerankConfig::default(),
+            experiments: Vec::new(),
+            experiment_holdout: 0.0,
         }
     }
 }
@@ -407,6 +414,11 @@ impl Config {
             return Err("admin.watch_interval_ms must be positive".into());
         }
         self.rerank.build()?;
+        tastebud_experiment::assign::Assigner::new(
+            self.experiments.clone(),
+            self.experiment_holdout,
+        )
+        .map_err(|e| format!("experiments: {e}"))?;
         if self.rerank.candidates == 0 {
             return Err("rerank.candidates must be positive".into());
         }

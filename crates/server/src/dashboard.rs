@@ -120,7 +120,7 @@ pub struct DashboardSummary {
     /// Why the registry could not be read, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry_error: Option<String>,
-    /// Online experiments (none yet: the slot is kept for them).
+    /// The configured experiments' reports (see `GET /v1/experiments/{id}/report`).
     #[schema(value_type = Vec<Object>)]
     pub experiments: Vec<serde_json::Value>,
 }
@@ -166,8 +166,27 @@ pub fn build_summary(state: &AppState) -> DashboardSummary {
         model,
         registry,
         registry_error,
-        experiments: Vec::new(),
+        experiments: experiment_reports(state, now),
     }
+}
+
+fn experiment_reports(state: &AppState, now: i64) -> Vec<serde_json::Value> {
+    state
+        .config
+        .experiments
+        .iter()
+        .filter_map(|def| {
+            let arms = crate::experiments::arm_data(state, def).ok()?;
+            let opts = tastebud_experiment::report::ReportOptions {
+                now_unix: now,
+                alpha: 0.05,
+                mde: 0.1,
+                power: 0.8,
+            };
+            let r = tastebud_experiment::report::Report::new(def, &arms, &opts).ok()?;
+            serde_json::to_value(r).ok()
+        })
+        .collect()
 }
 
 fn registry_rows(state: &AppState, model: &ModelInfo) -> (Vec<RegistryRow>, Option<String>) {
@@ -551,6 +570,11 @@ h3{font-size:13px;text-transform:uppercase;letter-spacing:1.3px;color:var(--mute
 .hint{font-size:13px;color:var(--dim)}
 .bottom{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,1fr);gap:14px}
 .reg,.exp{padding:14px 18px;min-height:230px}.tablewrap{max-height:190px;overflow:hidden}
+.exp{overflow:hidden}.exp-one{margin-top:6px}.exp-head{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;margin-bottom:6px}
+.exp-head .sub{display:block;font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.xt{width:100%;table-layout:fixed;border-collapse:collapse;font-size:13px}.xt th{font-size:10px;letter-spacing:.08em;text-transform:uppercase;color:#64748b;text-align:left;padding:4px 4px;border-bottom:1px solid #1e293b}
+.xt td{padding:6px 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;border-bottom:1px solid #1e293b;color:#e2e8f0}
+.xt td .sub{display:block;font-size:10px;line-height:1.2;color:#64748b}
 table{width:100%;border-collapse:collapse;font-size:14.5px}
 th{text-align:left;font-size:12px;text-transform:uppercase;letter-spacing:1.1px;color:var(--dim);font-weight:600;padding:6px 10px;border-bottom:1px solid var(--line)}
 td{padding:7px 10px;border-bottom:1px solid #172133;white-space:nowrap}.r{text-align:right}
@@ -640,8 +664,25 @@ function registry(rows,err){
   $('#registry').innerHTML=t+'</tbody>';
   $('#reg-hint').textContent=err||(rows.length+' version'+(rows.length===1?'':'s'));
 }
+function renderExperiments(list){
+  if(!list||!list.length)return;
+  const f=(x)=>x==null?'&ndash;':(100*x).toFixed(2)+'%';
+  let h='';
+  for(const r of list){
+    h+='<div class="exp-one"><div class="exp-head"><b>'+esc(r.experiment)+'</b> <span class="sub">'+(r.days_running||0).toFixed(1)+' days &middot; '+esc(r.decision)+'</span></div>';
+    h+='<table class="xt"><colgroup><col style="width:27%"><col style="width:13%"><col style="width:26%"><col style="width:18%"><col style="width:16%"></colgroup><thead><tr><th>arm</th><th>users</th><th>CTR</th><th>lift</th><th>p</th></tr></thead><tbody>';
+    for(const a of r.arms){
+      const lift=a.ctr_lift?(a.ctr_lift.lift>=0?'+':'')+(100*a.ctr_lift.lift).toFixed(1)+'%':'control';
+      const p=a.ctr_p_value==null?'&ndash;':(a.ctr_p_value<1e-3?a.ctr_p_value.toExponential(1):a.ctr_p_value.toFixed(3));
+      h+='<tr><td>'+esc(a.name)+'</td><td data-exp-users="'+esc(a.name)+'">'+a.users+'</td><td data-exp-ctr="'+esc(a.name)+'" data-value="'+a.ctr.value+'">'+f(a.ctr.value)+'<span class="sub">'+f(a.ctr.ci.low)+' &ndash; '+f(a.ctr.ci.high)+'</span></td><td>'+lift+'</td><td>'+p+'</td></tr>';
+    }
+    h+='</tbody></table></div>';
+  }
+  $('#experiments').innerHTML=h;
+}
 function render(s){
   S=s;const k=s.kpis,m=s.model,win=winLabel(k.window_secs);
+  renderExperiments(s.experiments);
   setKpi('ctr',k.ctr,pct(k.ctr));setSub('ctr',k.clicks+' clicks &middot; '+k.shown+' shown');
   setKpi('bounce_rate',k.bounce_rate,pct(k.bounce_rate));setSub('bounce_rate',k.bounces+' of '+k.views+' views');
   setKpi('cache_hit_ratio',k.cache_hit_ratio,pct(k.cache_hit_ratio));setSub('cache_hit_ratio',k.cache_hits+' of '+k.cache_lookups+' lookups');

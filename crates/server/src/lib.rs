@@ -23,6 +23,7 @@ pub mod config;
 pub mod dashboard;
 pub mod engine;
 pub mod error;
+pub mod experiments;
 pub mod feedback;
 pub mod metrics;
 pub mod ops;
@@ -77,6 +78,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/config", get(api::admin_config))
         .route("/v1/admin/items/{id}", put(api::admin_item_flags))
         .route("/v1/admin/retrain", post(ops::admin_retrain))
+        .route("/v1/experiments", get(experiments::list))
+        .route("/v1/experiments/{id}/report", get(experiments::report))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/openapi.json", get(api::openapi))

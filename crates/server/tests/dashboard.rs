@@ -251,6 +251,14 @@ fn dashboard_shows_what_metrics_says() {
     c.monitoring.bounce_grace_secs = 0; // a short view is a bounce as soon as it is seen
     c.dashboard.refresh_secs = 2;
     c.dashboard.registry_dir = Some(registry(work.path(), &model, &version));
+    // An A/A experiment (both arms serve the same model) so the experiments panel has something to show.
+    c.experiments = vec![
+        serde_json::from_value(
+            json!({"id": "home", "start_unix": tastebud_server::now_unix() - 3 * 86_400,
+            "arms": [{"name": "control", "weight": 1.0}, {"name": "treatment", "weight": 1.0}]}),
+        )
+        .unwrap(),
+    ];
     let s = Server::start(c, Some(model));
 
     // Traffic: 40 users get 10 recommendations (40 misses), 20 of them ask again (20 hits), every list
@@ -258,10 +266,12 @@ fn dashboard_shows_what_metrics_says() {
     let started = Instant::now();
     let (mut shown, mut clicks, mut views, mut bounces) = (0u64, 0u64, 0u64, 0u64);
     let mut lists = Vec::new();
+    let mut arms = Vec::new();
     for u in 0..40 {
         let (st, v) = s.get(&format!("/v1/users/u{u}/recommendations?k=10"));
         assert_eq!(st, 200, "{v}");
         lists.push(items(&v));
+        arms.push(v["arm"].as_str().unwrap().to_string());
         std::thread::sleep(Duration::from_millis(25));
     }
     for u in 0..20 {
@@ -294,6 +304,10 @@ fn dashboard_shows_what_metrics_says() {
             r["value"] = json!(5);
             batch.push(r);
             batch.push(event(&user, &list[7], "like"));
+        }
+        for e in &mut batch {
+            e["experiment"] = json!("home");
+            e["arm"] = json!(arms[u]);
         }
         posted += batch.len() as u64;
         let (st, v) = s.post_json("/v1/events", &json!(batch));
@@ -414,10 +428,24 @@ fn dashboard_shows_what_metrics_says() {
     // Model, registry, experiments.
     assert!(dom.contains(&version));
     assert!(dom.contains("itemknn-9f8e7d6c5b4a") && dom.contains("0.4123"));
-    assert!(dom.contains("No experiments running"));
+    let (st, report) = s.get("/v1/experiments/home/report");
+    assert_eq!(st, 200, "{report}");
+    for a in report["arms"].as_array().unwrap() {
+        let name = a["name"].as_str().unwrap();
+        let needle = format!("data-exp-ctr=\"{name}\" data-value=\"");
+        let at = dom
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no CTR of arm {name} on the page"));
+        let rest = &dom[at + needle.len()..];
+        let shown: f64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+        assert!(
+            (shown - a["ctr"]["value"].as_f64().unwrap()).abs() < 1e-12,
+            "{name}: {shown}"
+        );
+    }
     let (st, summary) = s.get("/v1/dashboard/summary");
     assert_eq!(st, 200);
-    assert_eq!(summary["experiments"], json!([]));
+    assert_eq!(summary["experiments"].as_array().unwrap().len(), 1);
     assert_eq!(summary["registry"].as_array().unwrap().len(), 3);
     assert_eq!(summary["model"]["model_version"], json!(version));
     let series = summary["series"].as_array().unwrap();
