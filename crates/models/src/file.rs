@@ -166,6 +166,11 @@ impl ModelFile {
     /// Reads a file written by [`Self::save`] (this or an older format version).
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Parses the bytes of a model file already read (`path` names it in errors).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |reason: String| Error::BadInput {
             path: path.to_path_buf(),
             reason,

@@ -261,7 +261,7 @@ pub fn compute(
             .collect();
         (items, Strategy::Batch, None, false)
     } else if config.mode == Mode::Batch || view.is_cold() {
-        let (items, which) = cold_start(serving, config, view, params, &blocked, fetch)?;
+        let (items, which) = cold_start(serving, config, params, &blocked, fetch)?;
         (items, Strategy::ColdStart, which, false)
     } else if let Some((items, e)) =
         realtime_explained(serving, view, params, &blocked, exclude_seen, fetch)?
@@ -420,7 +420,6 @@ fn realtime_explained(
 fn cold_start(
     serving: &Serving,
     config: &Config,
-    view: &UserView,
     params: &RecParams,
     blocked: &[ItemIdx],
     fetch: usize,
@@ -453,7 +452,6 @@ fn cold_start(
                     q = q.candidates(c);
                 }
                 let items = model_err(serving.model().recommend(&q, fetch))?;
-                let _ = view;
                 return Ok((items, Some("model")));
             }
             _ => {}

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tastebud_core::{
     Dataset, DatasetMeta, Feedback, IdMap, Interactions, ItemIdx, ItemMap, UserMap,
 };
@@ -160,13 +159,6 @@ pub struct RetrainReport {
     pub event_seq: u64,
     /// Seconds spent.
     pub seconds: f64,
-}
-
-/// `{model}-{first 12 hex digits of the SHA-256 of the file}`, the version the server reports.
-pub fn version_of(model: &str, bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    let hex: String = d[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{model}-{hex}")
 }
 
 /// Builds the training dataset: `base` plus the feedback of `events` (in log order) through `rules`,
@@ -504,7 +496,7 @@ pub fn run(
     let tmp = registry.dir().join("candidate.tbm");
     file.save(&tmp).map_err(|e| e.to_string())?;
     let bytes = std::fs::read(&tmp).map_err(|e| e.to_string())?;
-    let version = version_of(&file.header.model, &bytes);
+    let version = crate::serving::version_of(&file.header.model, &bytes);
     let mut metrics = std::collections::BTreeMap::new();
     metrics.insert(format!("ndcg@{}", cfg.gate.k), cand_score.ndcg);
     metrics.insert(format!("recall@{}", cfg.gate.k), cand_score.recall);

@@ -12,6 +12,14 @@ use tastebud_models::file::ModelFile;
 
 use crate::config::Ann;
 
+/// `{model}-{first 12 hex digits of the SHA-256 of the file}`: the version a server reports for a model
+/// file, and the registry's name for it.
+pub fn version_of(model: &str, bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    let hex: String = d[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{model}-{hex}")
+}
+
 /// A loaded model file, ready to serve. Immutable: a reload builds a new one and swaps it in.
 pub struct Serving {
     /// The model file (header, ids, titles, training histories, model).
@@ -48,12 +56,10 @@ impl Serving {
     pub fn load(path: &Path, ann: &Ann) -> Result<Serving, String> {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let digest = Sha256::digest(&bytes);
-        let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let file = ModelFile::from_bytes(path, &bytes).map_err(|e| e.to_string())?;
+        let version = version_of(&file.header.model, &bytes);
         drop(bytes);
-        let file = ModelFile::load(path).map_err(|e| e.to_string())?;
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let version = format!("{}-{hex}", file.header.model);
         let item_counts = file
             .context
             .train
