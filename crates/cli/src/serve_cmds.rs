@@ -500,7 +500,8 @@ pub enum RegistryCmd {
         #[arg(long)]
         dir: PathBuf,
         /// The version to restore.
-        version: String,
+        #[arg(value_name = "VERSION")]
+        target: String,
     },
 }
 
@@ -536,7 +537,10 @@ pub fn registry(cmd: &RegistryCmd, out: &mut impl Write) -> Result<()> {
             }
             writeln!(out, "{t}")?;
         }
-        RegistryCmd::Rollback { dir, version } => {
+        RegistryCmd::Rollback {
+            dir,
+            target: version,
+        } => {
             let mut r = tastebud_server::registry::Registry::open(dir).map_err(|e| anyhow!(e))?;
             r.rollback(version).map_err(|e| anyhow!(e))?;
             writeln!(out, "current: {version} ({})", r.current_path().display())?;
