@@ -12,6 +12,7 @@ use tastebud_data::delimited::{Columns, Delimiter};
 use tastebud_data::{Format, GenericSpec, LoadOptions};
 
 mod evaluate;
+mod experiment_cmds;
 mod info;
 mod model_cmds;
 mod progress;
@@ -49,6 +50,9 @@ enum Command {
     /// The model registry: list versions, roll back.
     #[command(subcommand)]
     Registry(serve_cmds::RegistryCmd),
+    /// Online experiments of a running server: create, list, report, stop.
+    #[command(subcommand)]
+    Experiment(experiment_cmds::ExperimentCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -207,6 +211,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quickstart(args) => serve_cmds::quickstart(&args, &mut out)?,
         Command::Retrain(args) => serve_cmds::retrain(&args, &mut out)?,
         Command::Registry(cmd) => serve_cmds::registry(&cmd, &mut out)?,
+        Command::Experiment(cmd) => experiment_cmds::run(&cmd, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {

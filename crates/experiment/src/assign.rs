@@ -126,6 +126,37 @@ pub enum Status {
     Stopped,
 }
 
+/// How an experiment splits its traffic among its arms.
+///
+/// `fixed` (the default) hashes each user to an arm by the weights, so a user stays in one arm. The
+/// bandit allocations choose the arm of every request adaptively from the arms' observed click-through
+/// rates (clicks over items shown), sending more traffic to the better arms as evidence accumulates; the
+/// weights are then ignored, each response carries the propensity of its arm, and the sample-ratio check
+/// does not apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Allocation {
+    /// Deterministic hashing by weight.
+    #[default]
+    Fixed,
+    /// Thompson sampling with `Beta(1, 1)` priors.
+    Thompson,
+    /// UCB1 (deterministic given the counts).
+    Ucb1,
+    /// The best arm with probability `1 - epsilon`, a uniform one otherwise.
+    EpsilonGreedy {
+        /// Exploration probability in `(0, 1]`.
+        epsilon: f64,
+    },
+}
+
+impl Allocation {
+    /// Whether arms are chosen per request by a bandit.
+    pub fn is_bandit(&self) -> bool {
+        !matches!(self, Allocation::Fixed)
+    }
+}
+
 /// An experiment's definition, as stored in JSON.
 ///
 /// Defaults when a field is missing: `salt` = `id`, `layer` = `"default"`,
@@ -151,6 +182,8 @@ pub struct ExperimentDef {
     pub start_unix: i64,
     /// End of exposure, unix seconds, if scheduled.
     pub end_unix: Option<i64>,
+    /// How traffic is split among the arms (fixed hashing by default).
+    pub allocation: Allocation,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +203,8 @@ struct RawExperimentDef {
     start_unix: i64,
     #[serde(default)]
     end_unix: Option<i64>,
+    #[serde(default)]
+    allocation: Allocation,
 }
 
 impl From<RawExperimentDef> for ExperimentDef {
@@ -184,6 +219,7 @@ impl From<RawExperimentDef> for ExperimentDef {
             status: r.status,
             start_unix: r.start_unix,
             end_unix: r.end_unix,
+            allocation: r.allocation,
         }
     }
 }
@@ -203,6 +239,7 @@ impl ExperimentDef {
             status: Status::Running,
             start_unix,
             end_unix: None,
+            allocation: Allocation::Fixed,
         }
     }
 
@@ -264,6 +301,13 @@ impl ExperimentDef {
                 w.is_finite() && w > 0.0,
                 "arms.weight",
                 &format!("experiment `{id}`, arm `{name}`: weight {w} is not positive and finite"),
+            )?;
+        }
+        if let Allocation::EpsilonGreedy { epsilon } = self.allocation {
+            ensure(
+                epsilon > 0.0 && epsilon <= 1.0,
+                "allocation.epsilon",
+                &format!("experiment `{id}`: {epsilon} is not in (0, 1]"),
             )?;
         }
         if let Some(end) = self.end_unix {

@@ -11,7 +11,8 @@
 //! | `ctr_lift`, `conversion_lift` | [`proportion_lift`] (delta method) |
 //! | `ctr_p_value`, `conversion_p_value` | [`two_proportion_ztest`] |
 //! | `dwell_test` | [`welch_t_test_samples`] |
-//! | `srm` | [`srm_test`] of users per arm against the arm weights |
+//! | `ctr_sequential_p` | always-valid mSPRT p-value of the CTR difference ([`Msprt`]), mixing variance `(mde · control CTR)²`: valid however often the report is read |
+//! | `srm` | [`srm_test`] of users per arm against the arm weights (`None` for bandit allocation, whose shares are adaptive) |
 //! | `required_per_arm` | [`sample_size_proportions`] for the planned relative MDE on the control's CTR |
 //! | `warnings` | [`experiment_warnings`] |
 //!
@@ -51,9 +52,9 @@ use crate::assign::ExperimentDef;
 use crate::error::{ExperimentError, Result, ensure, ensure_finite, ensure_unit_open, invalid};
 use crate::stats::dist::t_isf;
 use crate::stats::{
-    Effect, ExperimentCheck, ExperimentWarning, Interval, Lift, MeanTest, Proportion, SrmResult,
-    SummaryStats, experiment_warnings, proportion_lift, sample_size_proportions, srm_test,
-    two_proportion_ztest, welch_t_test_samples,
+    Effect, ExperimentCheck, ExperimentWarning, Interval, Lift, MeanTest, Msprt, Proportion,
+    SrmResult, SummaryStats, experiment_warnings, proportion_lift, sample_size_proportions,
+    srm_test, two_proportion_ztest, welch_t_test_samples,
 };
 
 const DAY: f64 = 86_400.0;
@@ -132,6 +133,9 @@ pub struct ArmReport {
     pub conversion_p_value: Option<f64>,
     /// Welch test of mean dwell against the control (difference in ms, its interval, p-value).
     pub dwell_test: Option<MeanTest>,
+    /// Always-valid (mSPRT) p-value of the CTR difference against the control: unlike
+    /// `ctr_p_value` it stays valid when the report is read every day and acted on at any look.
+    pub ctr_sequential_p: Option<f64>,
 }
 
 /// An experiment's analysis; the first arm is the control.
@@ -145,8 +149,9 @@ pub struct Report {
     pub alpha: f64,
     /// Per-arm results, in the definition's arm order.
     pub arms: Vec<ArmReport>,
-    /// Sample-ratio-mismatch test of users per arm against the weights.
-    pub srm: SrmResult,
+    /// Sample-ratio-mismatch test of users per arm against the weights; `None` when a bandit
+    /// allocates the traffic (the shares are meant to move).
+    pub srm: Option<SrmResult>,
     /// Impressions per arm needed to detect the planned CTR MDE; `None` when the control's CTR
     /// is 0 or 1 (or the MDE would take it outside `(0, 1)`).
     pub required_per_arm: Option<u64>,
@@ -311,11 +316,20 @@ impl Report {
                 ctr_p_value: ctr_test.map(|t| t.p_value),
                 conversion_p_value: conv_test.map(|t| t.p_value),
                 dwell_test,
+                ctr_sequential_p: if vs_control {
+                    sequential_p(control.ctr, p.ctr, opts)?
+                } else {
+                    None
+                },
             });
         }
 
         let users: Vec<u64> = ordered.iter().map(|d| d.users).collect();
-        let srm = srm_test(&users, &def.weights())?;
+        let srm = if def.allocation.is_bandit() {
+            None
+        } else {
+            Some(srm_test(&users, &def.weights())?)
+        };
         let required_per_arm = sample_size_proportions(
             control.ctr.rate(),
             Effect::Relative(opts.mde),
@@ -330,9 +344,9 @@ impl Report {
             end_unix: end,
             achieved_per_arm: ordered.iter().map(|d| d.impressions).min().unwrap_or(0),
             required_per_arm: required_per_arm.unwrap_or(0),
-            srm_p_value: Some(srm.p_value),
+            srm_p_value: srm.as_ref().map(|s| s.p_value),
         })?;
-        let decision = decide(&reports, &srm, &warnings, opts.alpha);
+        let decision = decide(&reports, srm.as_ref(), &warnings, opts.alpha);
         Ok(Self {
             experiment: def.id.clone(),
             days_running: (end - def.start_unix) as f64 / DAY,
@@ -376,6 +390,7 @@ impl Report {
             "CTR",
             "CTR lift",
             "p",
+            "seq. p",
             "conversion",
             "conv. lift",
             "p",
@@ -391,6 +406,7 @@ impl Report {
                 rate(&a.ctr),
                 lift(&a.ctr_lift),
                 p(a.ctr_p_value),
+                p(a.ctr_sequential_p),
                 rate(&a.conversion_rate),
                 lift(&a.conversion_lift),
                 p(a.conversion_p_value),
@@ -432,17 +448,18 @@ impl Report {
                 out.push('\n');
             }
         }
-        let _ = writeln!(
-            out,
-            "SRM: chi2 = {:.2}, p = {:.4}{}",
-            self.srm.statistic,
-            self.srm.p_value,
-            if self.srm.flagged() {
-                " (MISMATCH)"
-            } else {
-                ""
+        match &self.srm {
+            Some(srm) => {
+                let _ = writeln!(
+                    out,
+                    "SRM: chi2 = {:.2}, p = {:.4}{}",
+                    srm.statistic,
+                    srm.p_value,
+                    if srm.flagged() { " (MISMATCH)" } else { "" }
+                );
             }
-        );
+            None => out.push_str("SRM: n/a (bandit allocation)\n"),
+        }
         match self.required_per_arm {
             Some(n) => {
                 let _ = writeln!(out, "planned impressions per arm: {n}");
@@ -457,13 +474,28 @@ impl Report {
     }
 }
 
+/// The always-valid p-value of one look at the CTR difference; `None` when the control's CTR is 0
+/// (no scale for the mixing variance) or the data carry no information.
+fn sequential_p(
+    control: Proportion,
+    treatment: Proportion,
+    opts: &ReportOptions,
+) -> Result<Option<f64>> {
+    let tau2 = (opts.mde * control.rate()).powi(2);
+    if !(tau2 > 0.0 && tau2.is_finite()) || control.trials == 0 || treatment.trials == 0 {
+        return Ok(None);
+    }
+    let mut m = Msprt::new(tau2, opts.alpha)?;
+    Ok(Some(m.observe_proportions(control, treatment)?.p_value))
+}
+
 fn decide(
     arms: &[ArmReport],
-    srm: &SrmResult,
+    srm: Option<&SrmResult>,
     warnings: &[ExperimentWarning],
     alpha: f64,
 ) -> String {
-    if srm.flagged() {
+    if let Some(srm) = srm.filter(|s| s.flagged()) {
         return format!(
             "do not trust: sample-ratio mismatch (p = {:.2e}); fix assignment or logging first",
             srm.p_value
@@ -606,7 +638,10 @@ mod tests {
         assert_eq!(dw.value, s.mean);
         let half = t_isf(0.025, s.n as f64 - 1.0) * s.variance_of_mean().sqrt();
         assert!((dw.ci.high - dw.ci.low - 2.0 * half).abs() < 1e-9);
-        assert_eq!(r.srm, srm_test(&[c.users, t.users], &[1.0, 1.0]).unwrap());
+        assert_eq!(
+            r.srm.unwrap(),
+            srm_test(&[c.users, t.users], &[1.0, 1.0]).unwrap()
+        );
         assert_eq!(
             r.required_per_arm,
             Some(
@@ -630,7 +665,7 @@ mod tests {
             &opts(14),
         )
         .unwrap();
-        assert!(r.srm.flagged());
+        assert!(r.srm.as_ref().unwrap().flagged());
         assert!(
             r.warnings
                 .iter()
@@ -647,7 +682,7 @@ mod tests {
             &opts(14),
         )
         .unwrap();
-        assert!(!ok.srm.flagged());
+        assert!(!ok.srm.as_ref().unwrap().flagged());
     }
 
     #[test]
@@ -706,7 +741,7 @@ mod tests {
         // serde_json's default float parsing may be off by an ulp, so compare loosely
         assert_eq!(back.decision, r.decision);
         assert_eq!(back.arms.len(), 3);
-        assert_eq!(back.srm.df, 2);
+        assert_eq!(back.srm.as_ref().unwrap().df, 2);
         let (a, b) = (r.arms[2].ctr_lift.unwrap(), back.arms[2].ctr_lift.unwrap());
         assert!((a.ci.low - b.ci.low).abs() < 1e-12);
     }

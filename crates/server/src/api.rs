@@ -97,6 +97,11 @@ pub struct RecommendationResponse {
     /// The user's arm in that experiment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arm: Option<String>,
+    /// Probability that this request was served by this arm (the arm's weight share under fixed
+    /// allocation, the bandit's propensity under adaptive allocation): log it with the events for
+    /// off-policy evaluation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
     /// The items, best first.
     pub items: Vec<RecommendedItem>,
 }
@@ -119,6 +124,9 @@ pub struct RecQuery {
     /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`
     /// (default: the server's `[rerank]` configuration).
     pub rerank: Option<String>,
+    /// Explore the slate epsilon-greedily with this epsilon in `[0, 1]` (0: off; default the server's
+    /// `[explore] epsilon`); each item then carries its propensity. Explored lists are never cached.
+    pub explore: Option<f64>,
 }
 
 /// One item of an ad-hoc history.
@@ -319,6 +327,23 @@ fn check_k(state: &AppState, k: Option<u64>) -> ApiResult<usize> {
     Ok(k as usize)
 }
 
+fn explore_of(
+    state: &AppState,
+    epsilon: Option<f64>,
+    k: usize,
+) -> ApiResult<Option<engine::Explore>> {
+    let e = epsilon.unwrap_or(state.config.explore.epsilon);
+    if !(0.0..=1.0).contains(&e) {
+        return Err(ApiError::bad_request(format!(
+            "explore: {e} is not in [0, 1]"
+        )));
+    }
+    Ok((e > 0.0).then(|| engine::Explore {
+        epsilon: e,
+        pool: state.config.explore.pool.max(k),
+    }))
+}
+
 fn check_user_id(id: &str) -> ApiResult<()> {
     if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
@@ -392,6 +417,16 @@ struct ResponseHead<'a> {
     experiment: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     arm: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    propensity: Option<f64>,
+}
+
+/// The experiment arm that serves a request.
+#[derive(Clone, Copy)]
+struct ArmLabel<'a> {
+    experiment: &'a str,
+    arm: &'a str,
+    propensity: f64,
 }
 
 /// A [`RecommendationResponse`] as bytes: the per-request head serialised now, the items spliced in from
@@ -402,7 +437,7 @@ fn respond(
     user: Option<&str>,
     c: &Computed,
     cached: bool,
-    arm: Option<(&str, &str)>,
+    arm: Option<ArmLabel<'_>>,
 ) -> axum::response::Response {
     let request_id = state.request_id();
     let head = ResponseHead {
@@ -415,8 +450,9 @@ fn respond(
         fallback: c.fallback,
         ann: c.ann,
         cached,
-        experiment: arm.map(|a| a.0),
-        arm: arm.map(|a| a.1),
+        experiment: arm.map(|a| a.experiment),
+        arm: arm.map(|a| a.arm),
+        propensity: arm.map(|a| a.propensity),
     };
     let mut body = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
     body.pop(); // the closing brace
@@ -428,8 +464,8 @@ fn respond(
         body,
     )
         .into_response();
-    if let Some((_, a)) = arm {
-        resp.extensions_mut().insert(crate::Arm(a.to_string()));
+    if let Some(a) = arm {
+        resp.extensions_mut().insert(crate::Arm(a.arm.to_string()));
     }
     resp
 }
@@ -455,19 +491,20 @@ pub async fn user_recommendations(
         is_new: seq == 0 && state.serving().user(&user).is_none(),
         attributes: Default::default(),
     };
-    let assignment = state
-        .assigner
-        .assign_at(&user, &ctx, crate::now_unix())
-        .into_iter()
-        .next();
-    let serving = assignment
+    let served = if state.experiments.is_empty() {
+        None
+    } else {
+        state.experiments.serve(&user, &ctx, crate::now_unix())
+    };
+    let serving = served
         .as_ref()
-        .and_then(|a| state.arm_models.get(&format!("{}/{}", a.experiment, a.arm)))
-        .cloned()
+        .and_then(|s| s.model.clone())
         .unwrap_or_else(|| state.serving());
-    let arm_label = assignment
-        .as_ref()
-        .map(|a| (a.experiment.as_str(), a.arm.as_str()));
+    let arm_label = served.as_ref().map(|s| ArmLabel {
+        experiment: s.assignment.experiment.as_str(),
+        arm: s.assignment.arm.as_str(),
+        propensity: s.propensity,
+    });
     let key = CacheKey {
         user: user.clone(),
         user_seq: seq,
@@ -478,17 +515,25 @@ pub async fn user_recommendations(
             q.exclude.as_deref().unwrap_or(""),
             q.filter.as_deref().unwrap_or(""),
             q.rerank.as_deref().unwrap_or(""),
-            arm_label.map_or(String::new(), |(e, a)| format!("{e}/{a}"))
+            arm_label.map_or(String::new(), |a| format!("{}/{}", a.experiment, a.arm))
         ),
     };
     let now = crate::now_unix();
     let flagged = engine::flagged_items(&serving, &flags, now);
-    if let Some(cache) = &state.cache
+    let explore = explore_of(&state, q.explore, k)?;
+    // An explored slate is a fresh draw: never answered from or stored in the cache.
+    let cache = if explore.is_some() {
+        None
+    } else {
+        state.cache.as_ref()
+    };
+    if let Some(cache) = cache
         && let Some(c) = cache.get(&key)
         && !c.idx.iter().any(|i| flagged.contains(i))
     {
         state.metrics.cache_lookup(true, now);
         record_served(&state, &serving, &c, now, arm_label);
+        mirror_shadow(&state, &user, &q, k, exclude_seen, &c, None);
         return Ok(respond(&state, &serving, Some(&user), &c, true, arm_label));
     }
     state.metrics.cache_lookup(false, now);
@@ -503,14 +548,96 @@ pub async fn user_recommendations(
             .transpose()?,
         explain,
         rerank: rerank_of(&state, q.rerank.as_deref())?,
+        explore,
     };
+    let started = std::time::Instant::now();
     let c = compute_for(&state, &serving, &user, &params, &flagged, None)?;
+    let compute_ms = started.elapsed().as_secs_f64() * 1e3;
     let c = Arc::new(c);
-    if let Some(cache) = &state.cache {
+    if let Some(cache) = cache {
         cache.insert(key, c.clone());
     }
     record_served(&state, &serving, &c, now, arm_label);
+    mirror_shadow(&state, &user, &q, k, exclude_seen, &c, Some(compute_ms));
     Ok(respond(&state, &serving, Some(&user), &c, false, arm_label))
+}
+
+/// Mirrors a request to the shadow model off the request path (sampled), and records the comparison.
+fn mirror_shadow(
+    state: &Arc<AppState>,
+    user: &str,
+    q: &RecQuery,
+    k: usize,
+    exclude_seen: bool,
+    production: &Computed,
+    production_ms: Option<f64>,
+) {
+    let Some(shadow) = state.shadow.clone() else {
+        return;
+    };
+    if !shadow.sampled() {
+        return;
+    }
+    let (state, user) = (state.clone(), user.to_owned());
+    let (exclude, filter, rerank) = (q.exclude.clone(), q.filter.clone(), q.rerank.clone());
+    let production: Vec<String> = production.items.iter().map(|i| i.item.clone()).collect();
+    tokio::task::spawn_blocking(move || {
+        let now = crate::now_unix();
+        let started = std::time::Instant::now();
+        let s = &shadow.serving;
+        let computed = (|| -> ApiResult<Computed> {
+            let params = RecParams {
+                k,
+                exclude_seen,
+                exclude: item_list(s, exclude.iter().flat_map(|x| x.split(','))),
+                candidates: filter.as_deref().map(|f| parse_filter(s, f)).transpose()?,
+                explain: false,
+                rerank: rerank_of(&state, rerank.as_deref())?,
+                explore: None,
+            };
+            let (flags, _) = state.flags();
+            let flagged = engine::flagged_items(s, &flags, now);
+            compute_for(&state, s, &user, &params, &flagged, None)
+        })();
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let list = computed
+            .ok()
+            .map(|c| (c.items.into_iter().map(|i| i.item).collect(), ms));
+        shadow.record(&user, now, production, production_ms, list);
+    });
+}
+
+/// Query of `GET /v1/shadow/report`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShadowQuery {
+    /// `json` (default) or `table`.
+    pub format: Option<String>,
+}
+
+/// The shadow model beside production: list overlap (Jaccard@K, rank-biased overlap), compute latency,
+/// and hit rate and MRR of both lists on the clicks that arrived after the compared requests.
+#[utoipa::path(get, path = "/v1/shadow/report", tag = "experiments",
+    params(ShadowQuery),
+    responses((status = 200, body = crate::shadow::ShadowReport), (status = 404, body = ErrorBody)))]
+pub async fn shadow_report(
+    State(state): AppRef,
+    QueryArgs(q): QueryArgs<ShadowQuery>,
+) -> ApiResult<axum::response::Response> {
+    let shadow = state.shadow.as_ref().ok_or_else(|| {
+        ApiError::not_found("no shadow model: configure [shadow] model = \"...\"")
+    })?;
+    let r = shadow.report(&state.serving());
+    Ok(match q.format.as_deref() {
+        None | Some("json") => Json(r).into_response(),
+        Some("table") => r.to_table().into_response(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format `{other}`: expected json or table"
+            )));
+        }
+    })
 }
 
 fn compute_for(
@@ -608,6 +735,7 @@ pub async fn adhoc_recommendations(
             .transpose()?,
         explain: req.explain.unwrap_or(true),
         rerank: rerank_of(&state, req.rerank.as_deref())?,
+        explore: None,
     };
     let c = match &req.user {
         Some(u) => compute_for(&state, &serving, u, &params, &flagged, Some(&history))?,
@@ -633,7 +761,7 @@ fn record_served(
     serving: &crate::serving::Serving,
     c: &Computed,
     now: i64,
-    arm: Option<(&str, &str)>,
+    arm: Option<ArmLabel<'_>>,
 ) {
     let strategy = match c.strategy {
         Strategy::Realtime => "realtime",
@@ -643,7 +771,7 @@ fn record_served(
     state.metrics.served(
         &serving.file.header.model,
         strategy,
-        arm.map_or("none", |a| a.1),
+        arm.map_or("none", |a| a.arm),
         &c.idx,
         now,
     );
@@ -710,6 +838,7 @@ pub async fn similar_items(
             item: serving.item_id(s.item).to_string(),
             score: s.score,
             title: serving.title(s.item).map(str::to_string),
+            propensity: None,
             reason: None,
             because: Vec::new(),
         })
@@ -793,6 +922,10 @@ pub async fn post_events(
         .map(|(e, _)| e)
         .collect();
     state.metrics.events(&fresh, now);
+    state.experiments.observe(&fresh);
+    if let Some(sh) = &state.shadow {
+        sh.observe(&fresh);
+    }
     let duplicates = appended.iter().filter(|a| a.duplicate).count();
     Ok(Json(EventsResponse {
         accepted: appended.len() - duplicates,
@@ -967,6 +1100,32 @@ pub async fn admin_reload(
     }))
 }
 
+/// Off-policy evaluation of a candidate model's top-slot CTR from explored, propensity-logged slates (see
+/// the `ope` module).
+#[utoipa::path(post, path = "/v1/admin/ope", tag = "admin",
+    request_body = crate::ope::OpeRequest,
+    responses((status = 200, body = crate::ope::OpeResponse), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn admin_ope(
+    State(state): AppRef,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<crate::ope::OpeResponse>> {
+    check_admin(&state, &headers)?;
+    let body = body.map_err(bytes_rejection)?;
+    let req: crate::ope::OpeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::ope::OpeRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid OPE request: {e}")))?
+    };
+    let st = state.clone();
+    Ok(Json(
+        blocking(move || crate::ope::evaluate(&st, &req)).await?,
+    ))
+}
+
 /// The configuration in force (the API key redacted).
 #[utoipa::path(get, path = "/v1/admin/config", tag = "admin",
     responses((status = 200, body = Object), (status = 401, body = ErrorBody)),
@@ -1046,7 +1205,7 @@ pub async fn metrics(State(state): AppRef) -> ApiResult<impl IntoResponse> {
     paths(user_recommendations, adhoc_recommendations, similar_items, item_info, post_events,
           user_events, delete_user, healthz, readyz, model_info, metrics, admin_reload, admin_config,
           admin_item_flags, crate::ops::admin_retrain, crate::dashboard::summary,
-          crate::dashboard::page, crate::experiments::list, crate::experiments::report),
+          crate::dashboard::page, shadow_report, admin_ope, crate::experiments::list, crate::experiments::create, crate::experiments::stop, crate::experiments::report),
     components(schemas(ErrorBody, RecommendationResponse, AdHocRequest, HistoryItem, SimilarResponse,
                        ItemInfo, EventsResponse, UserEventsResponse, DeleteResponse, Health, Ready,
                        ModelInfo, ReloadRequest, ReloadResponse, FlagsRequest, FlagsResponse,

@@ -74,6 +74,31 @@ pub struct Config {
     pub experiments: Vec<tastebud_experiment::assign::ExperimentDef>,
     /// Share of users kept out of every experiment (global holdout).
     pub experiment_holdout: f64,
+    /// Shadow deployment (`[shadow]`): a candidate model answers mirrored requests off the request
+    /// path; `GET /v1/shadow/report` compares it with production.
+    pub shadow: Option<crate::shadow::ShadowConfig>,
+    /// Slate exploration (`[explore]`), off by default; a request can set `explore=EPSILON`.
+    pub explore: ExploreConfig,
+}
+
+/// Epsilon-greedy exploration of every slate (see `engine::Explore`); responses then carry each item's
+/// propensity, which clients log with their events for off-policy evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExploreConfig {
+    /// Exploration probability per slot in `[0, 1]`; 0 turns exploration off.
+    pub epsilon: f64,
+    /// The model's top `pool` items are the candidates explored.
+    pub pool: usize,
+}
+
+impl Default for ExploreConfig {
+    fn default() -> Self {
+        Self {
+            epsilon: 0.0,
+            pool: 50,
+        }
+    }
 }
 
 /// The re-ranker applied to every list (see `tastebud_models::rerank`).
@@ -213,6 +238,8 @@ impl Default for Config {
             rerank: RerankConfig::default(),
             experiments: Vec::new(),
             experiment_holdout: 0.0,
+            shadow: None,
+            explore: ExploreConfig::default(),
         }
     }
 }
@@ -414,6 +441,15 @@ impl Config {
             return Err("admin.watch_interval_ms must be positive".into());
         }
         self.rerank.build()?;
+        if let Some(s) = &self.shadow {
+            s.validate()?;
+        }
+        if !(0.0..=1.0).contains(&self.explore.epsilon) || self.explore.pool == 0 {
+            return Err(format!(
+                "explore: epsilon must be in [0, 1] and pool positive, got {} and {}",
+                self.explore.epsilon, self.explore.pool
+            ));
+        }
         tastebud_experiment::assign::Assigner::new(
             self.experiments.clone(),
             self.experiment_holdout,

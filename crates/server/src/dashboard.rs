@@ -172,8 +172,8 @@ pub fn build_summary(state: &AppState) -> DashboardSummary {
 
 fn experiment_reports(state: &AppState, now: i64) -> Vec<serde_json::Value> {
     state
-        .config
         .experiments
+        .defs()
         .iter()
         .filter_map(|def| {
             let arms = crate::experiments::arm_data(state, def).ok()?;

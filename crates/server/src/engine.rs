@@ -29,6 +29,10 @@ pub struct RecommendedItem {
     /// A sentence saying why, when explanations were asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Probability that exploration put this item in this slot given the slots above (present only when
+    /// the slate was explored): log it on the impression and click events for off-policy evaluation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
     /// The history items that contributed most, when explanations were asked for and the model has them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub because: Vec<Because>,
@@ -90,6 +94,48 @@ pub struct RecParams {
     pub explain: bool,
     /// The re-ranking to apply (method `none`: the model's order).
     pub rerank: crate::config::RerankConfig,
+    /// Epsilon-greedy exploration of the slate (`None`: the model's order).
+    pub explore: Option<Explore>,
+}
+
+/// Epsilon-greedy slate exploration: each slot, top first, takes the best remaining item of the model's
+/// top `pool` with probability `1 - epsilon` and a uniformly drawn remaining one otherwise, so every slot's
+/// propensity is exact: `1 - epsilon + epsilon/R` for the best remaining item, `epsilon/R` for the others
+/// (`R` items remaining in the pool).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Explore {
+    /// Exploration probability per slot, in `(0, 1]`.
+    pub epsilon: f64,
+    /// Candidates explored (the model's top `pool`, at least k).
+    pub pool: usize,
+}
+
+/// Fills `k` slots from `ranked` (best first) by [`Explore`]'s rule; returns the slate with each slot's
+/// propensity.
+pub fn explore_slate(
+    ranked: &[Scored],
+    k: usize,
+    e: Explore,
+    rng: &mut impl rand::Rng,
+) -> Vec<(Scored, f64)> {
+    let mut pool: Vec<Scored> = ranked.iter().take(e.pool.max(k)).copied().collect();
+    let mut out = Vec::with_capacity(k.min(pool.len()));
+    while out.len() < k && !pool.is_empty() {
+        let r = pool.len() as f64;
+        let explore = rng.random::<f64>() < e.epsilon;
+        let at = if explore {
+            rng.random_range(0..pool.len())
+        } else {
+            0
+        };
+        let p = if at == 0 {
+            1.0 - e.epsilon + e.epsilon / r
+        } else {
+            e.epsilon / r
+        };
+        out.push((pool.remove(at), p));
+    }
+    out
 }
 
 /// What the server knows about a user at request time.
@@ -236,6 +282,9 @@ pub fn compute(
     if reranker.is_some() {
         fetch = fetch.max(params.rerank.candidates);
     }
+    if let Some(e) = params.explore {
+        fetch = fetch.max(e.pool);
+    }
     let fetch = fetch.min(n);
 
     let mut precomputed_explanations: Option<HashMap<ItemIdx, tastebud_models::Explanation>> = None;
@@ -297,6 +346,15 @@ pub fn compute(
             .rerank(&ranked, params.k, &ctx)
             .map_err(|e| ApiError::bad_request(format!("rerank: {e}")))?;
     }
+    let propensities: Option<Vec<f64>> = match params.explore {
+        Some(e) => {
+            let slate = explore_slate(&ranked, params.k, e, &mut rand::rng());
+            let p = slate.iter().map(|s| s.1).collect();
+            ranked = slate.into_iter().map(|s| s.0).collect();
+            Some(p)
+        }
+        None => None,
+    };
     ranked.truncate(params.k);
 
     let q = query_of(view, &[], exclude_seen);
@@ -309,11 +367,12 @@ pub fn compute(
         vec![None; idx.len()]
     };
     let mut items = Vec::with_capacity(ranked.len());
-    for (s, e) in ranked.iter().zip(explanations) {
+    for (slot, (s, e)) in ranked.iter().zip(explanations).enumerate() {
         let mut item = RecommendedItem {
             item: serving.item_id(s.item).to_string(),
             score: s.score,
             title: serving.title(s.item).map(str::to_string),
+            propensity: propensities.as_ref().map(|p| p[slot]),
             reason: None,
             because: Vec::new(),
         };

@@ -23,13 +23,16 @@ pub mod config;
 pub mod dashboard;
 pub mod engine;
 pub mod error;
+pub mod experiment_html;
 pub mod experiments;
 pub mod feedback;
 pub mod metrics;
+pub mod ope;
 pub mod ops;
 pub mod registry;
 pub mod retrain;
 pub mod serving;
+pub mod shadow;
 pub mod state;
 pub mod triggers;
 
@@ -78,7 +81,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/config", get(api::admin_config))
         .route("/v1/admin/items/{id}", put(api::admin_item_flags))
         .route("/v1/admin/retrain", post(ops::admin_retrain))
-        .route("/v1/experiments", get(experiments::list))
+        .route(
+            "/v1/experiments",
+            get(experiments::list).post(experiments::create),
+        )
+        .route("/v1/experiments/{id}/stop", post(experiments::stop))
+        .route("/v1/shadow/report", get(api::shadow_report))
+        .route("/v1/admin/ope", post(api::admin_ope))
         .route("/v1/experiments/{id}/report", get(experiments::report))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))

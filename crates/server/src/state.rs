@@ -50,10 +50,10 @@ pub struct AppState {
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Prometheus metrics.
     pub metrics: Metrics,
-    /// Experiment assignment.
-    pub assigner: tastebud_experiment::assign::Assigner,
-    /// Models of experiment arms that name their own file, by `experiment/arm`.
-    pub arm_models: std::collections::HashMap<String, Arc<Serving>>,
+    /// Experiments: definitions, assignment, arm models, bandit counts.
+    pub experiments: crate::experiments::Experiments,
+    /// The shadow model, when one is configured.
+    pub shadow: Option<Arc<crate::shadow::Shadow>>,
 }
 
 impl AppState {
@@ -70,21 +70,13 @@ impl AppState {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ ((std::process::id() as u64) << 40);
-        let assigner = tastebud_experiment::assign::Assigner::new(
-            config.experiments.clone(),
-            config.experiment_holdout,
-        )
-        .map_err(|e| format!("experiments: {e}"))?;
-        let mut arm_models = std::collections::HashMap::new();
-        for e in &config.experiments {
-            for a in &e.arms {
-                if let Some(path) = &a.model {
-                    let s = Serving::load(Path::new(path), &config.ann)
-                        .map_err(|err| format!("experiment {} arm {}: {err}", e.id, a.name))?;
-                    arm_models.insert(format!("{}/{}", e.id, a.name), Arc::new(s));
-                }
-            }
-        }
+        let experiments = crate::experiments::Experiments::open(&config)?;
+        experiments.replay(&store)?;
+        let shadow = config
+            .shadow
+            .as_ref()
+            .map(|s| crate::shadow::Shadow::load(s, &config.ann).map(Arc::new))
+            .transpose()?;
         let metrics = Metrics::new(config.monitoring.clone());
         metrics.model(
             &serving.file.header.model,
@@ -105,8 +97,8 @@ impl AppState {
             prefix,
             reload_lock: tokio::sync::Mutex::new(()),
             metrics,
-            assigner,
-            arm_models,
+            experiments,
+            shadow,
         })
     }
 

@@ -1,6 +1,7 @@
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
+use super::check_counts;
 use super::{
     Choice, Policy, argmax, check_arm, check_arms, check_candidates, check_reward, uniform_index,
 };
@@ -37,6 +38,20 @@ impl EpsilonGreedy {
             counts: vec![0; n_arms],
             sums: vec![0.0; n_arms],
         })
+    }
+
+    /// The state after `trials[a]` Bernoulli rewards of which `successes[a]` were 1, per arm: the
+    /// same as that many [`Policy::update`] calls, in O(arms).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::new`], and when the slices differ in length or a success count exceeds its trials.
+    pub fn from_counts(trials: &[u64], successes: &[u64], epsilon: f64) -> Result<Self> {
+        let mut p = Self::new(trials.len(), epsilon)?;
+        check_counts(trials, successes)?;
+        p.counts = trials.to_vec();
+        p.sums = successes.iter().map(|&s| s as f64).collect();
+        Ok(p)
     }
 
     /// Mean observed reward per arm (`None` for arms never updated).

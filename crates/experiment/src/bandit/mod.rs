@@ -48,6 +48,7 @@ pub use thompson::ThompsonSampling;
 pub use ucb1::Ucb1;
 pub use uniform::UniformRandom;
 
+use crate::assign::Allocation;
 use crate::error::{Result, ensure, invalid};
 
 /// One decision: the arm shown and the probability the policy had of showing it.
@@ -115,6 +116,50 @@ pub trait Policy {
         let all: Vec<usize> = (0..self.n_arms()).collect();
         self.probabilities_among(ctx, &all)
     }
+}
+
+/// The bandit of an adaptive experiment's [`Allocation`], in the state its counts give (`trials[a]`
+/// items shown by arm `a`, `successes[a]` of them clicked); `None` for [`Allocation::Fixed`].
+///
+/// ```
+/// use tastebud_experiment::assign::Allocation;
+/// use tastebud_experiment::bandit::allocation_policy;
+///
+/// let p = allocation_policy(&Allocation::Thompson, &[1000, 1000], &[10, 60])?.unwrap();
+/// let probs = p.probabilities(None)?;
+/// assert!(probs[1] > 0.99); // 6% beats 1% with near certainty
+/// # Ok::<(), tastebud_experiment::ExperimentError>(())
+/// ```
+///
+/// # Errors
+///
+/// Mismatched counts or more successes than trials, or an invalid epsilon.
+pub fn allocation_policy(
+    allocation: &Allocation,
+    trials: &[u64],
+    successes: &[u64],
+) -> Result<Option<Box<dyn Policy + Send + Sync>>> {
+    Ok(match *allocation {
+        Allocation::Fixed => None,
+        Allocation::Thompson => Some(Box::new(ThompsonSampling::from_counts(trials, successes)?)),
+        Allocation::Ucb1 => Some(Box::new(Ucb1::from_counts(trials, successes)?)),
+        Allocation::EpsilonGreedy { epsilon } => Some(Box::new(EpsilonGreedy::from_counts(
+            trials, successes, epsilon,
+        )?)),
+    })
+}
+
+pub(crate) fn check_counts(trials: &[u64], successes: &[u64]) -> Result<()> {
+    ensure(
+        trials.len() == successes.len(),
+        "successes",
+        "needs one count per arm, as trials",
+    )?;
+    ensure(
+        trials.iter().zip(successes).all(|(t, s)| s <= t),
+        "successes",
+        "an arm has more successes than trials",
+    )
 }
 
 pub(crate) fn check_arms(n_arms: usize) -> Result<()> {

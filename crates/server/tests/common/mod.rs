@@ -77,7 +77,10 @@ impl Server {
     pub fn start(mut config: Config, model: Option<PathBuf>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let model = model.unwrap_or_else(|| model_file(dir.path(), "ease", &[]));
-        config.data_dir = dir.path().join("store");
+        // An absolute data_dir is kept (a restart on the same store); otherwise a fresh one.
+        if !config.data_dir.is_absolute() {
+            config.data_dir = dir.path().join("store");
+        }
         config.bind = "127.0.0.1:0".into();
         let app = App::open(config, &model).unwrap();
         let state = app.state.clone();

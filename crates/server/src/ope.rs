@@ -1,0 +1,216 @@
+//! Off-policy evaluation from the event log (`POST /v1/admin/ope`): what click-through rate would a
+//! candidate model have had in the top slot, estimated from slates served with exploration?
+//!
+//! With `[explore]` (or `explore=` per request) each item of a response carries its propensity. The client
+//! logs the impression with the top slot's `propensity` (and the response's `request_id`); a later click
+//! on the top item (same `request_id`, or the same user within `attribution_secs`) is the reward. For every
+//! such impression the candidate model ranks for the user as the server would have at that moment (the
+//! training history plus the user's events logged before the impression) and its top item is compared with
+//! the logged one: inverse propensity scoring, its self-normalised form and the doubly robust estimate
+//! (reward model: each item's smoothed top-slot CTR in the log), with 95% intervals, from
+//! `tastebud_experiment::ope`. The top slot is used because its propensity does not depend on other
+//! slots: the estimate is exact in expectation, not an approximation of slate effects.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tastebud_experiment::ope::{CiMethod, LoggedEvent, OpeEstimate, doubly_robust, ips, snips};
+use tastebud_store::{EventType, Stored};
+use utoipa::ToSchema;
+
+use crate::engine::{self, RecParams, UserView};
+use crate::error::{ApiError, ApiResult};
+use crate::serving::Serving;
+use crate::state::AppState;
+
+/// Body of `POST /v1/admin/ope`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpeRequest {
+    /// The candidate's model file (default: the served model).
+    #[schema(value_type = Option<String>)]
+    pub model: Option<PathBuf>,
+    /// Only impressions at or after this time.
+    pub since_unix: Option<i64>,
+    /// Clicks without a `request_id` count for an impression of the same user within this many seconds
+    /// (default 3600).
+    pub attribution_secs: Option<i64>,
+}
+
+/// The estimates.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpeResponse {
+    /// The candidate model and version.
+    pub target: String,
+    /// Logged impressions with a top-slot propensity that were used.
+    pub impressions: usize,
+    /// Impressions without a propensity (served without exploration), skipped.
+    pub skipped: usize,
+    /// The logging policy's observed top-slot CTR.
+    pub logged_ctr: f64,
+    /// Share of impressions whose top item the candidate would also have put first.
+    pub match_rate: f64,
+    /// Inverse propensity scoring.
+    #[schema(value_type = Object)]
+    pub ips: Option<OpeEstimate>,
+    /// Self-normalised IPS (`None` when the candidate never agrees with the log).
+    #[schema(value_type = Object)]
+    pub snips: Option<OpeEstimate>,
+    /// Doubly robust.
+    #[schema(value_type = Object)]
+    pub doubly_robust: Option<OpeEstimate>,
+}
+
+struct Logged {
+    seq: u64,
+    user: String,
+    ts: i64,
+    item: String,
+    propensity: f64,
+    request_id: Option<String>,
+}
+
+/// Runs the evaluation (blocking: scans the log and ranks once per impression).
+///
+/// # Errors
+///
+/// 422 for a model that does not load or no usable impression; 500 for store errors.
+pub fn evaluate(state: &AppState, req: &OpeRequest) -> ApiResult<OpeResponse> {
+    let loaded;
+    let served = state.serving();
+    let target: &Serving = match &req.model {
+        Some(p) => {
+            loaded = Serving::load(p, &state.config.ann).map_err(ApiError::invalid)?;
+            &loaded
+        }
+        None => &served,
+    };
+    let window = req.attribution_secs.unwrap_or(3600);
+    let since = req.since_unix.unwrap_or(i64::MIN);
+    let mut logged = Vec::new();
+    let mut skipped = 0;
+    let mut by_request: HashSet<(String, String)> = HashSet::new();
+    let mut by_user: HashMap<(String, String), Vec<i64>> = HashMap::new();
+    let head = state.store.last_seq()?;
+    let mut after = 0;
+    while after < head {
+        let page = state.store.scan(after, 100_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for Stored { seq, event: e, .. } in page {
+            match e.kind {
+                EventType::Impression if e.timestamp >= since => {
+                    let top = e.items.first().or(e.item.as_ref());
+                    match (top, e.propensity) {
+                        (Some(top), Some(p)) if p > 0.0 && p <= 1.0 => logged.push(Logged {
+                            seq,
+                            user: e.user.clone(),
+                            ts: e.timestamp,
+                            item: top.clone(),
+                            propensity: p,
+                            request_id: e.request_id.clone(),
+                        }),
+                        _ => skipped += 1,
+                    }
+                }
+                EventType::Click => {
+                    if let Some(item) = e.item {
+                        if let Some(r) = e.request_id {
+                            by_request.insert((r, item));
+                        } else {
+                            by_user.entry((e.user, item)).or_default().push(e.timestamp);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if logged.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "no impression with a top-slot propensity in the log ({skipped} without): serve with \
+             [explore] epsilon > 0 (or explore=) and log the top item's propensity on the impression"
+        )));
+    }
+    let reward = |l: &Logged| -> f64 {
+        let hit = match &l.request_id {
+            Some(r) if by_request.contains(&(r.clone(), l.item.clone())) => true,
+            _ => by_user
+                .get(&(l.user.clone(), l.item.clone()))
+                .is_some_and(|ts| ts.iter().any(|&t| t >= l.ts && t <= l.ts + window)),
+        };
+        f64::from(u8::from(hit))
+    };
+    // The reward model of the doubly robust estimate: each item's top-slot CTR, shrunk to the mean.
+    let rewards: Vec<f64> = logged.iter().map(reward).collect();
+    let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
+    let mut per_item: HashMap<&str, (f64, f64)> = HashMap::new();
+    for (l, r) in logged.iter().zip(&rewards) {
+        let e = per_item.entry(l.item.as_str()).or_default();
+        e.0 += r;
+        e.1 += 1.0;
+    }
+    const PRIOR: f64 = 10.0;
+    let q = |item: &str| {
+        let (c, n) = per_item.get(item).copied().unwrap_or_default();
+        (c + PRIOR * mean) / (n + PRIOR)
+    };
+    // The candidate's top item for each impression, from the user's state just before it.
+    let mut events_of: HashMap<String, Vec<Stored>> = HashMap::new();
+    let params = RecParams {
+        k: 1,
+        exclude_seen: true,
+        explain: false,
+        ..RecParams::default()
+    };
+    let (flags, _) = state.flags();
+    let mut logs = Vec::with_capacity(logged.len());
+    let mut target_rows = Vec::with_capacity(logged.len());
+    let mut q_rows = Vec::with_capacity(logged.len());
+    let mut matches = 0usize;
+    for (l, r) in logged.iter().zip(&rewards) {
+        if !events_of.contains_key(&l.user) {
+            let ev = state.store.user_events(&l.user)?;
+            events_of.insert(l.user.clone(), ev);
+        }
+        let all = &events_of[&l.user];
+        let before = &all[..all.partition_point(|s| s.seq < l.seq)];
+        let known = if state.store.is_forgotten(&l.user)? {
+            None
+        } else {
+            target.user(&l.user)
+        };
+        let view = UserView::build(target, &state.config, known, before, u64::MAX);
+        let flagged = engine::flagged_items(target, &flags, l.ts);
+        let mut cfg = state.config.clone();
+        cfg.mode = crate::config::Mode::Realtime;
+        let top = engine::compute(target, &cfg, &view, &params, &flagged, None)?
+            .items
+            .into_iter()
+            .next()
+            .map(|i| i.item);
+        // Actions of this event: 0 = the logged item, 1 = the candidate's (when different).
+        let same = top.as_deref() == Some(l.item.as_str());
+        matches += usize::from(same);
+        logs.push(LoggedEvent {
+            context: Vec::new(),
+            action: 0,
+            reward: *r,
+            propensity: l.propensity,
+        });
+        target_rows.push(if same { vec![1.0, 0.0] } else { vec![0.0, 1.0] });
+        q_rows.push(vec![q(&l.item), top.as_deref().map_or(mean, q)]);
+    }
+    let m = CiMethod::Normal;
+    Ok(OpeResponse {
+        target: format!("{} {}", target.file.header.model, target.version),
+        impressions: logged.len(),
+        skipped,
+        logged_ctr: mean,
+        match_rate: matches as f64 / logged.len() as f64,
+        ips: ips(&logs, &target_rows, 0.95, m).ok(),
+        snips: snips(&logs, &target_rows, 0.95, m).ok(),
+        doubly_robust: doubly_robust(&logs, &target_rows, &q_rows, 0.95, m).ok(),
+    })
+}
