@@ -127,6 +127,25 @@ pub struct RecQuery {
     /// Explore the slate epsilon-greedily with this epsilon in `[0, 1]` (0: off; default the server's
     /// `[explore] epsilon`); each item then carries its propensity. Explored lists are never cached.
     pub explore: Option<f64>,
+    /// User attributes for experiment targeting, `key:value` pairs separated by commas
+    /// (`country:NL,device:ios`).
+    pub attrs: Option<String>,
+}
+
+fn parse_attrs(s: Option<&str>) -> ApiResult<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for pair in s.unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once(':')
+            .ok_or_else(|| ApiError::bad_request(format!("attrs: `{pair}` is not key:value")))?;
+        if k.is_empty() || k.len() > 64 || v.len() > 256 {
+            return Err(ApiError::bad_request(format!(
+                "attrs: `{pair}`: keys are 1-64 bytes, values at most 256"
+            )));
+        }
+        out.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(out)
 }
 
 /// One item of an ad-hoc history.
@@ -489,7 +508,7 @@ pub async fn user_recommendations(
     // Experiments: the user's arm decides which model answers.
     let ctx = tastebud_experiment::assign::UserContext {
         is_new: seq == 0 && state.serving().user(&user).is_none(),
-        attributes: Default::default(),
+        attributes: parse_attrs(q.attrs.as_deref())?,
     };
     let served = if state.experiments.is_empty() {
         None

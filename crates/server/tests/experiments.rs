@@ -546,3 +546,28 @@ fn explored_slates_log_propensities_and_ope_recovers_the_greedy_ctr() {
     );
     assert_eq!(st, 422, "{v}");
 }
+
+/// Targeting: an experiment for one attribute value and for new users only.
+#[test]
+fn targeting_by_attribute_and_segment() {
+    let mut c = Config::default();
+    let now = tastebud_server::now_unix() - 60;
+    let mut nl = ExperimentDef::new("nl-only", vec![arm("a", None), arm("b", None)], now);
+    nl.target.attributes.insert("country".into(), "NL".into());
+    nl.layer = "geo".into();
+    let mut fresh = ExperimentDef::new("new-only", vec![arm("a", None), arm("b", None)], now);
+    fresh.target.segment = Some(tastebud_experiment::assign::Segment::New);
+    c.experiments = vec![nl, fresh];
+    let s = Server::start(c, None);
+    // u1 is in the training data (returning); "stranger" is new.
+    let (_, v) = s.get("/v1/users/u1/recommendations?k=2&attrs=country:NL");
+    assert_eq!(v["experiment"], "nl-only", "{v}");
+    let (_, v) = s.get("/v1/users/u1/recommendations?k=2&attrs=country:BE");
+    assert!(v.get("experiment").is_none(), "{v}");
+    let (_, v) = s.get("/v1/users/u1/recommendations?k=2");
+    assert!(v.get("experiment").is_none(), "{v}");
+    let (_, v) = s.get("/v1/users/stranger/recommendations?k=2");
+    assert_eq!(v["experiment"], "new-only", "{v}");
+    let (st, v) = s.get("/v1/users/u1/recommendations?k=2&attrs=country");
+    assert_eq!(st, 400, "{v}");
+}
