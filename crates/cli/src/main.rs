@@ -16,6 +16,7 @@ mod info;
 mod model_cmds;
 mod progress;
 mod serve_cmds;
+mod simulate;
 
 /// Tastebud: from raw interaction data to personalised recommendations.
 #[derive(Parser, Debug)]
@@ -49,6 +50,9 @@ enum Command {
     /// The model registry: list versions, roll back.
     #[command(subcommand)]
     Registry(serve_cmds::RegistryCmd),
+    /// Rehearse an experiment on simulated users with known preferences: A/A error rates, A/B power.
+    #[command(subcommand)]
+    Simulate(simulate::SimulateCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -207,6 +211,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quickstart(args) => serve_cmds::quickstart(&args, &mut out)?,
         Command::Retrain(args) => serve_cmds::retrain(&args, &mut out)?,
         Command::Registry(cmd) => serve_cmds::registry(&cmd, &mut out)?,
+        Command::Simulate(cmd) => simulate::run(&cmd, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {
