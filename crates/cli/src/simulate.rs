@@ -234,19 +234,32 @@ fn aa(args: &AaArgs, out: &mut impl Write) -> Result<()> {
     ]);
     let nominal = pct(s.alpha);
     for (name, r, expected) in [
-        ("CTR z-test at the end", &s.ctr, nominal.clone()),
         (
-            "conversion z-test at the end",
+            "CTR per user (Welch on clicks per visit)",
+            &s.ctr_user_level,
+            nominal.clone(),
+        ),
+        (
+            "conversion z-test (per user)",
             &s.conversion,
             nominal.clone(),
         ),
         (
-            "CTR z-test, peeking daily",
-            &s.naive_peeking,
-            format!("{nominal} (if it were valid)"),
+            "CTR z-test per impression (the report's)",
+            &s.ctr,
+            format!(
+                "{nominal}; {} predicted by design effect {:.3}",
+                pct(s.ctr_null_rate_predicted),
+                s.design_effect
+            ),
         ),
         (
-            "mSPRT, peeking daily",
+            "CTR per user, peeking daily",
+            &s.naive_peeking,
+            format!("{nominal} (if peeking were harmless)"),
+        ),
+        (
+            "mSPRT per user, peeking daily",
             &s.msprt_peeking,
             format!("at most {nominal}"),
         ),

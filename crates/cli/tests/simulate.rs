@@ -37,8 +37,9 @@ fn simulate_aa_and_ab_print_tables_and_json() {
     assert!(ok, "{err}");
     for needle in [
         "A/A: 20 experiments",
-        "CTR z-test at the end",
-        "mSPRT, peeking daily",
+        "CTR per user",
+        "per impression",
+        "mSPRT per user",
         "SRM flagged",
     ] {
         assert!(out.contains(needle), "{needle} missing from\n{out}");
@@ -54,7 +55,14 @@ fn simulate_aa_and_ab_print_tables_and_json() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["experiments"], 20);
     assert_eq!(v["model"], "ease");
-    for key in ["ctr", "conversion", "naive_peeking", "msprt_peeking", "srm"] {
+    for key in [
+        "ctr",
+        "ctr_user_level",
+        "conversion",
+        "naive_peeking",
+        "msprt_peeking",
+        "srm",
+    ] {
         let r = &v[key];
         let rate = r["rate"].as_f64().unwrap();
         assert!(
