@@ -62,6 +62,10 @@ pub struct WorldArgs {
     /// Significance level.
     #[arg(long, default_value_t = 0.05)]
     alpha: f64,
+    /// Planned relative minimum detectable effect on CTR (the report's planned sample size and
+    /// the mSPRT's mixing variance).
+    #[arg(long, default_value_t = 0.1)]
+    mde: f64,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -120,6 +124,9 @@ impl WorldArgs {
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             bail!("--alpha must be in (0, 1)");
         }
+        if !(self.mde.is_finite() && self.mde != 0.0) {
+            bail!("--mde must be finite and non-zero");
+        }
         Ok(())
     }
 
@@ -151,6 +158,7 @@ impl WorldArgs {
     fn config(&self, users: usize) -> AbConfig {
         let mut cfg = AbConfig::new(2, users, self.days, self.seed);
         cfg.alpha = self.alpha;
+        cfg.mde = self.mde;
         cfg
     }
 }
