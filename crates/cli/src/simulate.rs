@@ -50,7 +50,7 @@ pub struct WorldArgs {
     /// Items per slate.
     #[arg(short, long, default_value_t = 10)]
     k: usize,
-    /// Simulated users per experiment (each visits once).
+    /// Simulated users per experiment, each visiting once (default 4000).
     #[arg(long)]
     users: Option<usize>,
     /// Days per experiment (daily looks for the peeking rows).
