@@ -17,6 +17,7 @@ mod info;
 mod model_cmds;
 mod progress;
 mod serve_cmds;
+mod simulate;
 
 /// Tastebud: from raw interaction data to personalised recommendations.
 #[derive(Parser, Debug)]
@@ -53,6 +54,9 @@ enum Command {
     /// Online experiments of a running server: create, list, report, stop.
     #[command(subcommand)]
     Experiment(experiment_cmds::ExperimentCmd),
+    /// Rehearse an experiment on simulated users with known preferences: A/A error rates, A/B power.
+    #[command(subcommand)]
+    Simulate(simulate::SimulateCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Retrain(args) => serve_cmds::retrain(&args, &mut out)?,
         Command::Registry(cmd) => serve_cmds::registry(&cmd, &mut out)?,
         Command::Experiment(cmd) => experiment_cmds::run(&cmd, &mut out)?,
+        Command::Simulate(cmd) => simulate::run(&cmd, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {
