@@ -876,6 +876,34 @@ mod tests {
     }
 
     #[test]
+    fn user_features_alone_represent_users() {
+        let mut d = blocks();
+        let mut f = FeatureTable::new(40);
+        let mut side = f.categorical_builder();
+        for u in 0..40 {
+            side.push(u, if u < 20 { "left" } else { "right" }, 1.0);
+        }
+        f.add("side", side.finish()).unwrap();
+        d.user_features = Some(f);
+        let m = HybridParams::default()
+            .user_features("side")
+            .user_identity(false)
+            .epochs(30)
+            .fit(&d, &NoProgress)
+            .unwrap();
+        assert_eq!(m.user_feature_names(), ["side=left", "side=right"]);
+        // Two users of one side share one representation, and it prefers their block.
+        let v = |u: u32| {
+            m.user_vector(Some(UserIdx(u)), &d.interactions.history(UserIdx(u)))
+                .unwrap()
+        };
+        assert_eq!(v(1), v(7));
+        let s = m.scores(&v(1));
+        let (a, b): (f32, f32) = (s[..10].iter().sum(), s[10..20].iter().sum());
+        assert!(a > b, "{a} <= {b}");
+    }
+
+    #[test]
     fn warp_weight_is_lightfms() {
         assert!((warp_weight(1001, 1) - 1000f32.ln()).abs() < 1e-6);
         assert!((warp_weight(1001, 3) - 333f32.ln()).abs() < 1e-6);
