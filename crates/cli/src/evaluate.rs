@@ -30,7 +30,7 @@ pub enum OutputFormat {
 pub struct EvaluateArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Split protocol: random:0.2, user:0.2, last:1, time:UNIX, time-ratio:0.8, kfold:5, users:0.1:0.2.
+    /// Split protocol: random:0.2, user:0.2, last:1, time:UNIX, time-ratio:0.8, kfold:5, users:0.1:0.2, cold-items:0.2.
     #[arg(long, default_value = "user:0.2")]
     split: String,
     /// Explicit train file (with --test), read in the dataset's rating format; PATH gives the catalogue.

@@ -109,7 +109,7 @@ enum DatasetsCmd {
     Split {
         #[command(flatten)]
         data: DataArgs,
-        /// Protocol: random:0.2, user:0.2, last:1, time:UNIX, time-ratio:0.8, kfold:5, users:0.1:0.2.
+        /// Protocol: random:0.2, user:0.2, last:1, time:UNIX, time-ratio:0.8, kfold:5, users:0.1:0.2, cold-items:0.2.
         #[arg(long, default_value = "user:0.2")]
         split: String,
         /// Random seed.

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, ensure_param};
-use crate::ids::UserIdx;
+use crate::ids::{ItemIdx, UserIdx};
 use crate::interactions::Interactions;
 
 /// A train/test split. For held-out users, `fold_in` holds the part of each held-out user's history a model
@@ -37,6 +37,7 @@ pub struct Split {
 /// | `time-ratio:0.8` | global cutoff at the time quantile that leaves 80 % in train |
 /// | `kfold:5` | k-fold cross-validation over interactions |
 /// | `users:0.1` | strong generalisation: 10 % of users held out, 20 % of each one's history as target |
+/// | `cold-items:0.2` | cold start: 20 % of the items with interactions held out whole, all their interactions in test |
 ///
 /// ```
 /// use tastebud_core::SplitSpec;
@@ -86,6 +87,11 @@ pub enum SplitSpec {
         /// Share of each held-out user's history used as target, in (0, 1).
         target_ratio: f64,
     },
+    /// Item cold start: whole items held out (they stay in the catalogue, with their features).
+    ColdItems {
+        /// Share of the items with interactions held out, in (0, 1).
+        items_ratio: f64,
+    },
 }
 
 fn ratio(name: &'static str, v: f64) -> Result<f64> {
@@ -111,6 +117,7 @@ impl SplitSpec {
                 ratio("users_ratio", users_ratio)?;
                 ratio("target_ratio", target_ratio).map(|_| ())
             }
+            SplitSpec::ColdItems { items_ratio } => ratio("items_ratio", items_ratio).map(|_| ()),
         }
     }
 
@@ -130,6 +137,7 @@ impl SplitSpec {
             } => {
                 vec![held_out_users(x, users_ratio, target_ratio, seed)?]
             }
+            SplitSpec::ColdItems { items_ratio } => vec![cold_items(x, items_ratio, seed)?],
         })
     }
 }
@@ -149,6 +157,7 @@ impl fmt::Display for SplitSpec {
             } => {
                 write!(f, "users:{users_ratio}:{target_ratio}")
             }
+            SplitSpec::ColdItems { items_ratio } => write!(f, "cold-items:{items_ratio}"),
         }
     }
 }
@@ -205,9 +214,12 @@ impl FromStr for SplitSpec {
                 users_ratio: f(0, Some(0.1))?,
                 target_ratio: f(1, Some(0.2))?,
             },
+            "cold-items" => SplitSpec::ColdItems {
+                items_ratio: f(0, Some(0.2))?,
+            },
             _ => {
                 return Err(bad(
-                    "unknown protocol (random, user, last, time, time-ratio, kfold, users)",
+                    "unknown protocol (random, user, last, time, time-ratio, kfold, users, cold-items)",
                 ));
             }
         };
@@ -379,10 +391,40 @@ pub fn held_out_users(
     })
 }
 
+/// Item cold start: `round(n * items_ratio)` of the `n` items with at least one interaction, drawn at
+/// random, are held out whole: every interaction with them goes to test and none to train. The items keep
+/// their index (and so their features), so a model that reads features can still score them; test users
+/// are those who interacted with a held-out item, and their other interactions stay in train.
+pub fn cold_items(x: &Interactions, items_ratio: f64, seed: u64) -> Result<Split> {
+    ratio("items_ratio", items_ratio)?;
+    let mut items: Vec<u32> = (0..x.n_items() as u32)
+        .filter(|&i| x.item_len(ItemIdx(i)) > 0)
+        .collect();
+    items.shuffle(&mut rng(seed));
+    let n_held = (items.len() as f64 * items_ratio).round() as usize;
+    ensure_param(
+        n_held >= 1,
+        "items_ratio",
+        "holds out no item: raise it or use more data",
+    )?;
+    let mut held = vec![false; x.n_items()];
+    for &i in &items[..n_held] {
+        held[i as usize] = true;
+    }
+    let mut mask = Vec::with_capacity(x.nnz());
+    for u in 0..x.n_users() {
+        mask.extend(
+            x.user_items(UserIdx(u as u32))
+                .iter()
+                .map(|i| held[i.get()]),
+        );
+    }
+    Ok(by_mask(x, &mask))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::ItemIdx;
     use crate::interactions::{Feedback, Interaction};
     use std::collections::BTreeSet;
 
@@ -433,6 +475,7 @@ mod tests {
             "time-ratio:0.7",
             "kfold:4",
             "users:0.2:0.3",
+            "cold-items:0.25",
         ] {
             let s: SplitSpec = spec.parse().unwrap();
             let a = s.apply(&x, 7).unwrap();
@@ -504,6 +547,32 @@ mod tests {
             assert_eq!(s.train.user_len(UserIdx(u)), 0);
             assert!(s.test.user_len(UserIdx(u)) >= 1);
         }
+    }
+
+    #[test]
+    fn cold_items_are_held_out_whole_and_stay_in_the_catalogue() {
+        let x = fixture();
+        let s: SplitSpec = "cold-items:0.25".parse().unwrap();
+        assert_eq!(s, SplitSpec::ColdItems { items_ratio: 0.25 });
+        assert_eq!(s.to_string(), "cold-items:0.25");
+        let split = cold_items(&x, 0.25, 9).unwrap();
+        assert_eq!(split.train.n_items(), 40);
+        let cold: Vec<u32> = (0..40)
+            .filter(|&i| split.test.item_len(ItemIdx(i)) > 0)
+            .collect();
+        assert_eq!(cold.len(), 10);
+        for i in 0..40 {
+            let i = ItemIdx(i);
+            let (tr, te) = (split.train.item_len(i), split.test.item_len(i));
+            // Every item is either wholly in train or wholly in test.
+            assert!(tr == 0 || te == 0, "{i:?} is in both");
+            assert_eq!(tr + te, x.item_len(i));
+        }
+        assert_ne!(cold_items(&x, 0.25, 10).unwrap(), split);
+        assert!(cold_items(&x, 0.0, 1).is_err());
+        assert!("cold-items:1".parse::<SplitSpec>().is_err());
+        let tiny = Interactions::from_triplets(1, 3, &[(0, 0, 1.0)], Feedback::Implicit).unwrap();
+        assert!(cold_items(&tiny, 0.2, 1).is_err());
     }
 
     #[test]

@@ -542,7 +542,17 @@ pub struct SegmentRow {
     pub means: BTreeMap<String, f64>,
 }
 
-/// Breaks per-user values down by cold-start bucket, new vs returning, and categorical user features.
+/// The segment group of cold and warm users ([`segments`]).
+pub const COLD_START_GROUP: &str = "cold start";
+
+/// The cold-user threshold: users with at most this many training interactions are cold (the first
+/// cold-start bucket's upper bound, 5 by default).
+pub fn cold_user_max(opts: &EvalOptions) -> usize {
+    opts.cold_buckets.first().copied().unwrap_or(5)
+}
+
+/// Breaks per-user values down by cold-start bucket, cold (at most [`cold_user_max`] training interactions,
+/// new users included) vs warm users, new vs returning, and categorical user features.
 pub fn segments(
     e: &ModelEval,
     opts: &EvalOptions,
@@ -572,6 +582,16 @@ pub fn segments(
     // Buckets in their natural order, even when empty groups are skipped.
     for (row, &n) in e.user_train.iter().enumerate() {
         push("train interactions", bucket(n), row);
+        let cold = cold_user_max(opts);
+        push(
+            COLD_START_GROUP,
+            if n <= cold {
+                format!("cold users (<= {cold})")
+            } else {
+                format!("warm users (> {cold})")
+            },
+            row,
+        );
         let new = e.user_new.get(row).copied().unwrap_or(n == 0);
         push(
             "user type",

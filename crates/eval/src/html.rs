@@ -115,6 +115,7 @@ pub fn render(report: &Report) -> String {
     results(&mut h, report);
     plots(&mut h, report);
     segments(&mut h, report);
+    cold_start(&mut h, report);
     comparisons(&mut h, report);
     h.push_str("</main>\n");
     footer(&mut h, report);
@@ -694,6 +695,100 @@ fn segments(h: &mut String, r: &Report) {
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody>\n</table></div>\n</div>\n</section>\n");
+}
+
+/// The accuracy columns of the cold-start tables: NDCG, precision and recall at every K, and AUC.
+fn cold_columns(r: &Report) -> Vec<&str> {
+    r.columns
+        .iter()
+        .map(String::as_str)
+        .filter(|c| {
+            c.starts_with("ndcg@")
+                || c.starts_with("precision@")
+                || c.starts_with("recall@")
+                || *c == "auc"
+        })
+        .collect()
+}
+
+/// The cold-start section: a cold-item table when the split held whole items out (`cold-items:...`), and
+/// the cold-user vs warm-user table whenever the run has those segments.
+fn cold_start(h: &mut String, r: &Report) {
+    use crate::evaluator::COLD_START_GROUP;
+    let cold_items = r.split.starts_with("cold-items");
+    let mut user_segs: Vec<&str> = Vec::new();
+    for s in r.models.iter().flat_map(|m| &m.segments) {
+        if s.by == COLD_START_GROUP && !user_segs.contains(&s.segment.as_str()) {
+            user_segs.push(&s.segment);
+        }
+    }
+    user_segs.sort_by_key(|s| !s.starts_with("cold"));
+    let cols = cold_columns(r);
+    if (!cold_items && user_segs.is_empty()) || cols.is_empty() {
+        return;
+    }
+    h.push_str("<section id=\"cold-start\">\n<h2>Cold start</h2>\n");
+    let head = |h: &mut String, first: &[&str]| {
+        h.push_str("<div class=\"scroll\"><table class=\"cold\">\n<thead><tr>");
+        for f in first {
+            let _ = write!(h, "<th class=\"name\" scope=\"col\">{}</th>", esc(f));
+        }
+        for c in &cols {
+            let _ = write!(h, "<th scope=\"col\">{}</th>", esc(c));
+        }
+        h.push_str("</tr></thead>\n<tbody>\n");
+    };
+    if cold_items {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">Cold items (split <code>{}</code>): every test item had no training \
+             interaction, so a model scores it from its features alone; a purely collaborative model cannot \
+             rank it above the items it knows.</p>",
+            esc(&r.split)
+        );
+        head(h, &["model"]);
+        for (i, m) in r.models.iter().enumerate() {
+            h.push_str("<tr>");
+            model_cell(h, r, i, m);
+            for c in &cols {
+                let _ = write!(h, "<td>{}</td>", num(mean_of(m, c)));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</tbody>\n</table></div>\n");
+    }
+    if !user_segs.is_empty() {
+        h.push_str(
+            "<p class=\"note\">Cold users: test users with few training interactions (new users \
+             included), against the others.</p>\n",
+        );
+        head(h, &["users", "model", "count"]);
+        for seg in &user_segs {
+            for m in &r.models {
+                let Some(row) = m
+                    .segments
+                    .iter()
+                    .find(|s| s.by == COLD_START_GROUP && s.segment == *seg)
+                else {
+                    continue;
+                };
+                let _ = write!(
+                    h,
+                    "<tr><th class=\"name\" scope=\"row\">{}</th><td class=\"name\">{}</td><td>{}</td>",
+                    esc(seg),
+                    esc(&m.model),
+                    row.users
+                );
+                for c in &cols {
+                    let v = row.means.get(*c).copied().filter(|v| v.is_finite());
+                    let _ = write!(h, "<td>{}</td>", num(v));
+                }
+                h.push_str("</tr>\n");
+            }
+        }
+        h.push_str("</tbody>\n</table></div>\n");
+    }
+    h.push_str("</section>\n");
 }
 
 fn comparisons(h: &mut String, r: &Report) {

@@ -313,4 +313,10 @@ fn rating_errors_embedding_diversity_and_segments() {
         segs.iter()
             .any(|r| r.by == "user type" && r.segment == "returning" && r.users == 3)
     );
+    // Every user has at most 5 training interactions: all cold, none warm.
+    assert!(
+        segs.iter()
+            .any(|r| r.by == "cold start" && r.segment == "cold users (<= 5)" && r.users == 3)
+    );
+    assert!(!segs.iter().any(|r| r.segment.starts_with("warm")));
 }

@@ -531,3 +531,48 @@ fn example_page() {
     std::fs::write(&path, html).unwrap();
     println!("wrote {}", path.display());
 }
+
+#[test]
+fn cold_start_section_for_cold_item_splits_and_cold_user_segments() {
+    // No cold segment and an ordinary split: no section.
+    let html = render(&report(false));
+    assert!(!html.contains("id=\"cold-start\""));
+    // A cold-item split: the cold-item table, one row per model, the accuracy columns only.
+    let mut r = report(false);
+    r.split = "cold-items:0.2".into();
+    let html = render(&r);
+    assert_well_formed(&html);
+    let sec = &html[html.find("id=\"cold-start\"").expect("cold-start section")..];
+    let sec = &sec[..sec.find("</section>").unwrap()];
+    assert!(sec.contains("Cold items (split <code>cold-items:0.2</code>)"));
+    assert_eq!(sec.matches("<tr>").count(), 1 + 3, "{sec}");
+    assert!(sec.contains(">ndcg@10</th>") && !sec.contains("novelty"));
+    assert!(sec.contains("KNN &lt;&amp;&gt;"));
+    // Cold-user segments: one row per (segment, model), cold users first.
+    let mut r = report(false);
+    for (i, m) in r.models.iter_mut().enumerate() {
+        for (seg, users) in [("warm users (> 5)", 660), ("cold users (<= 5)", 240)] {
+            m.segments.push(SegmentRow {
+                by: "cold start".into(),
+                segment: seg.into(),
+                users,
+                means: BTreeMap::from([("ndcg@5".to_string(), 0.1 + 0.01 * i as f64)]),
+            });
+        }
+    }
+    let html = render(&r);
+    assert_well_formed(&html);
+    let sec = &html[html.find("id=\"cold-start\"").unwrap()..];
+    let sec = &sec[..sec.find("</section>").unwrap()];
+    assert!(!sec.contains("Cold items"));
+    assert_eq!(
+        sec.matches("<tr><th class=\"name\" scope=\"row\">cold users")
+            .count(),
+        3
+    );
+    assert!(sec.find("cold users").unwrap() < sec.find("warm users").unwrap());
+    assert!(
+        sec.contains("<td>240</td>") && sec.contains("<td>0.11"),
+        "{sec}"
+    );
+}

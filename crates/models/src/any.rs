@@ -11,7 +11,9 @@ use crate::Recommender;
 use crate::als::Als;
 use crate::baseline::BaselineOnly;
 use crate::bpr::Bpr;
+use crate::content::Content;
 use crate::ease::Ease;
+use crate::hybrid::Hybrid;
 use crate::knn::{ItemKnn, KnnRating, UserKnn};
 use crate::nmf::Nmf;
 use crate::popularity::Popularity;
@@ -95,4 +97,6 @@ any_model! {
     "svdpp" => Svdpp(Svdpp),
     "nmf" => Nmf(Nmf),
     "slope_one" => SlopeOne(SlopeOne),
+    "content" => Content(Content),
+    "lightfm" => Hybrid(Hybrid),
 }

@@ -27,8 +27,10 @@ pub mod als;
 pub mod any;
 pub mod baseline;
 pub mod bpr;
+pub mod content;
 pub mod ease;
 pub mod file;
+pub mod hybrid;
 pub mod knn;
 pub mod nmf;
 pub mod popularity;
@@ -39,6 +41,7 @@ pub mod slope_one;
 pub mod svd;
 pub mod svdpp;
 
+mod featurize;
 mod linalg;
 
 use tastebud_core::{Dataset, Error, ItemFilter, ItemIdx, Result, UserIdx};

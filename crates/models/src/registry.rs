@@ -8,7 +8,9 @@ use crate::als::AlsParams;
 use crate::any::AnyModel;
 use crate::baseline::BaselineParams;
 use crate::bpr::BprParams;
+use crate::content::ContentParams;
 use crate::ease::EaseParams;
+use crate::hybrid::HybridParams;
 use crate::knn::{ItemKnnParams, KnnRatingParams, UserKnnParams};
 use crate::nmf::NmfParams;
 use crate::popularity::PopularityParams;
@@ -65,6 +67,14 @@ pub const MODELS: &[(&str, &str)] = &[
     ),
     ("nmf", "Surprise NMF: non-negative matrix factorisation"),
     ("slope_one", "Surprise SlopeOne (Lemire & Maclachlan 2005)"),
+    (
+        "content",
+        "content-based: TF-IDF/one-hot item features, cosine to the history's profile; serves untouched items",
+    ),
+    (
+        "lightfm",
+        "LightFM-style hybrid factorisation: feature + identity embeddings, WARP or BPR, Adagrad",
+    ),
 ];
 
 /// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
@@ -119,6 +129,8 @@ fn canonical(name: &str) -> Result<&'static str> {
         "baselineonly" | "baseline_only" => Some("baseline"),
         "svd++" | "svd_pp" => Some("svdpp"),
         "slopeone" | "slope-one" => Some("slope_one"),
+        "hybrid" | "light_fm" => Some("lightfm"),
+        "content-based" | "content_based" => Some("content"),
         other => MODELS.iter().map(|m| m.0).find(|m| *m == other),
     };
     found.ok_or_else(|| {
@@ -204,6 +216,8 @@ pub fn fit(
         "svdpp" => fit_with::<SvdppParams>(spec, data, progress),
         "nmf" => fit_with::<NmfParams>(spec, data, progress),
         "slope_one" => fit_with::<SlopeOneParams>(spec, data, progress),
+        "content" => fit_with::<ContentParams>(spec, data, progress),
+        "lightfm" => fit_with::<HybridParams>(spec, data, progress),
         "knn_basic" => fit_from(KnnRatingParams::basic(), spec, data, progress),
         "knn_with_means" => fit_from(KnnRatingParams::with_means(), spec, data, progress),
         "knn_baseline" => fit_from(KnnRatingParams::baseline(), spec, data, progress),

@@ -27,6 +27,25 @@ fn blocks() -> Dataset {
     .unwrap()
 }
 
+/// [`blocks`] with item features: genre `A` on items 0-9, `B` on 10-19, and a year (1990 + item % 3), for
+/// models that read features (the content model needs them).
+fn blocks_with_features() -> Dataset {
+    let mut d = blocks();
+    let mut t = tastebud_core::FeatureTable::new(20);
+    let mut g = t.categorical_builder();
+    for i in 0..20 {
+        g.push(i, if i < 10 { "A" } else { "B" }, 1.0);
+    }
+    t.add("genres", g.finish()).unwrap();
+    t.add_numeric(
+        "year",
+        (0..20).map(|i| Some(1990.0 + (i % 3) as f32)).collect(),
+    )
+    .unwrap();
+    d.item_features = Some(t);
+    d
+}
+
 fn items(recs: &[tastebud_core::Scored]) -> Vec<ItemIdx> {
     recs.iter().map(|s| s.item).collect()
 }
@@ -37,7 +56,15 @@ where
     P: Fit,
     P::Model: Into<AnyModel> + Clone + 'static,
 {
-    let data = blocks();
+    check_all_on(blocks(), params, personalized)
+}
+
+/// [`check_all`] on another fixture of the same shape.
+fn check_all_on<P>(data: Dataset, params: P, personalized: bool)
+where
+    P: Fit,
+    P::Model: Into<AnyModel> + Clone + 'static,
+{
     let model = params.fit(&data, &NoProgress).unwrap();
     let m: &dyn Recommender = &model;
     let x = &data.interactions;
@@ -215,6 +242,16 @@ macro_rules! conformance {
             _send_sync(&$params);
         }
     };
+    ($name:ident, $params:expr, $personalized:expr, $data:expr) => {
+        #[test]
+        fn $name() {
+            check_all_on($data, $params, $personalized);
+            fn _send_sync<P: Fit>(_: &P) {
+                assert_send_sync::<P::Model>();
+            }
+            _send_sync(&$params);
+        }
+    };
 }
 
 conformance!(
@@ -291,4 +328,30 @@ conformance!(
     slope_one,
     tastebud_models::slope_one::SlopeOneParams::default(),
     false
+);
+conformance!(
+    content,
+    tastebud_models::content::ContentParams::default(),
+    true,
+    blocks_with_features()
+);
+conformance!(
+    lightfm,
+    tastebud_models::hybrid::HybridParams::default().epochs(30),
+    true
+);
+conformance!(
+    lightfm_features,
+    tastebud_models::hybrid::HybridParams::default().epochs(30),
+    true,
+    blocks_with_features()
+);
+conformance!(
+    lightfm_bpr_features_only,
+    tastebud_models::hybrid::HybridParams::default()
+        .loss(tastebud_models::hybrid::HybridLoss::Bpr)
+        .item_identity(false)
+        .epochs(30),
+    true,
+    blocks_with_features()
 );

@@ -82,6 +82,14 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
             ModelSpec::new("knn_baseline").unwrap(),
             vec![],
         ),
+        (
+            "lightfm-v1",
+            ModelSpec::new("lightfm")
+                .unwrap()
+                .param("no_components=4")
+                .unwrap(),
+            vec![],
+        ),
     ]
 }
 
