@@ -29,7 +29,7 @@ use tastebud_experiment::assign::{
 use tastebud_experiment::bandit::allocation_policy;
 use tastebud_experiment::report::{ArmData, Report, ReportOptions};
 use tastebud_experiment::stats::{
-    Cuped, Interval, MeanTest, Msprt, Proportion, two_proportion_ztest, variance_reduction,
+    Cuped, Interval, MeanTest, Msprt, Proportion, RatioSums, ratio_ztest, variance_reduction,
     welch_t_test_samples,
 };
 use tastebud_store::{Event, EventType};
@@ -439,14 +439,15 @@ fn empty_arm(name: &str) -> ArmData {
         dwell_ms: Vec::new(),
         views: 0,
         bounces: 0,
+        ctr_per_user: None,
     }
 }
 
-/// One arm's running aggregate: the counts plus the users seen and converted.
+/// One arm's running aggregate: the counts plus each user's (clicks, items shown) and the converted users.
 #[derive(Clone)]
 struct Acc {
     d: ArmData,
-    users: HashSet<String>,
+    users: HashMap<String, (f64, f64)>,
     converted: HashSet<String>,
 }
 
@@ -454,18 +455,23 @@ impl Acc {
     fn new(name: &str) -> Self {
         Self {
             d: empty_arm(name),
-            users: HashSet::new(),
+            users: HashMap::new(),
             converted: HashSet::new(),
         }
     }
 
     fn add(&mut self, e: &Event, bounce_ms: f64) {
-        self.users.insert(e.user.clone());
+        let u = self.users.entry(e.user.clone()).or_default();
         match e.kind {
             EventType::Impression => {
-                self.d.impressions += (e.items.len() + usize::from(e.item.is_some())) as u64;
+                let n = e.items.len() + usize::from(e.item.is_some());
+                self.d.impressions += n as u64;
+                u.1 += n as f64;
             }
-            EventType::Click => self.d.clicks += 1,
+            EventType::Click => {
+                self.d.clicks += 1;
+                u.0 += 1.0;
+            }
             EventType::AddToCart | EventType::Purchase => {
                 self.d.conversions += 1;
                 self.converted.insert(e.user.clone());
@@ -487,6 +493,11 @@ impl Acc {
         let mut d = self.d.clone();
         d.users = self.users.len() as u64;
         d.converted_users = self.converted.len() as u64;
+        let mut s = RatioSums::default();
+        for &(clicks, shown) in self.users.values() {
+            s.add(clicks, shown);
+        }
+        d.ctr_per_user = Some(s);
         d
     }
 }
@@ -577,7 +588,11 @@ pub fn aggregate(state: &AppState, def: &ExperimentDef, now: i64) -> Result<Aggr
             r.d.views += d.d.views;
             r.d.bounces += d.d.bounces;
             r.d.dwell_ms.extend(d.d.dwell_ms);
-            r.users.extend(d.users);
+            for (u, (c, n)) in d.users {
+                let e = r.users.entry(u).or_default();
+                e.0 += c;
+                e.1 += n;
+            }
             r.converted.extend(d.converted);
         }
         days.push(run.iter().map(Acc::data).collect());
@@ -757,28 +772,29 @@ fn timeline(def: &ExperimentDef, days: &[Vec<ArmData>], opts: &ReportOptions) ->
     days.iter()
         .enumerate()
         .map(|(i, arms)| {
-            let control = Proportion::new(arms[0].clicks, arms[0].impressions).ok();
+            let control_users = arms[0].ctr_per_user;
             let arms = arms
                 .iter()
                 .enumerate()
                 .map(|(a, d)| {
                     let p = Proportion::new(d.clicks, d.impressions).ok();
-                    let vs = (a > 0)
+                    // The CTR test per user (delta method), as the report's.
+                    let test = (a > 0)
                         .then_some(())
-                        .and(control.zip(p))
-                        .filter(|(c, t)| c.trials > 0 && t.trials > 0);
-                    let p_value = vs.and_then(|(c, t)| {
-                        two_proportion_ztest(c, t, conf).ok().map(|r| r.p_value)
-                    });
-                    let sequential_p = vs.and_then(|(c, t)| {
-                        let tau2 = (opts.mde * c.rate()).powi(2);
+                        .and(control_users.zip(d.ctr_per_user))
+                        .and_then(|(c, t)| Some((c, ratio_ztest(&c, &t, conf).ok()?)));
+                    let p_value = test.map(|(_, t)| t.p_value);
+                    let sequential_p = test.and_then(|(c, t)| {
+                        let tau2 = (opts.mde * c.ratio()).powi(2);
                         if tau2.is_nan() || tau2 <= 0.0 {
                             return None;
                         }
                         let m = tests[a].get_or_insert_with(|| {
                             Msprt::new(tau2, opts.alpha).expect("tau2 > 0, alpha checked")
                         });
-                        m.observe_proportions(c, t).ok().map(|l| l.p_value)
+                        m.observe(t.difference, t.std_error * t.std_error)
+                            .ok()
+                            .map(|l| l.p_value)
                     });
                     ArmDay {
                         arm: d.name.clone(),

@@ -400,5 +400,8 @@ fn arm_data(name: &str, c: &[u64; 5]) -> ArmData {
         dwell_ms: Vec::new(),
         views: 0,
         bounces: 0,
+        // Per-impression CTR analysis, as the report does without per-user sums (the simulator measures
+        // its A/A rate); the per-user test is the `ctr_user` row.
+        ctr_per_user: None,
     }
 }

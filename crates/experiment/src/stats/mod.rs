@@ -21,6 +21,7 @@ pub(crate) mod dist;
 mod means;
 mod power;
 mod proportion;
+mod ratio;
 mod sequential;
 mod srm;
 mod warnings;
@@ -34,6 +35,7 @@ pub use power::{
     Effect, SampleSize, power_means, power_proportions, sample_size_means, sample_size_proportions,
 };
 pub use proportion::{Proportion, ProportionTest, proportion_lift, two_proportion_ztest};
+pub use ratio::{RatioSums, RatioTest, ratio_lift, ratio_ztest};
 pub use sequential::{Look, Msprt, msprt_likelihood_ratio, run_looks_means, run_looks_proportions};
 pub use srm::{SRM_ALPHA, SrmResult, srm_flag, srm_test};
 pub use warnings::{ExperimentCheck, ExperimentWarning, experiment_warnings};
