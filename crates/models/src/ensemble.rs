@@ -57,6 +57,7 @@ pub type PartParams = BTreeMap<String, serde_json::Map<String, serde_json::Value
 pub enum Normalise {
     /// `(s − min) / (max − min)` over the part's returned list. The default.
     #[default]
+    #[serde(alias = "minmax", alias = "min-max")]
     MinMax,
     /// `(n − r) / n` for rank `r` (0-based) among the `n` returned (Borda count).
     Rank,
