@@ -854,12 +854,16 @@ fn tradeoff_chart(sw: &crate::sweep::Sweep, xcol: &str, xlabel: &str) -> Option<
     if all.is_empty() {
         return None;
     }
-    let (xmin, xmax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-        (a.min(p.1), b.max(p.1))
-    });
-    let (ymin, ymax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-        (a.min(p.2), b.max(p.2))
-    });
+    let (xmin, xmax) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    let (ymin, ymax) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.2), b.max(p.2))
+        });
     let pad = |lo: f64, hi: f64| {
         let d = (hi - lo).abs().max(hi.abs() * 0.02).max(1e-6);
         (lo - 0.06 * d, hi + 0.06 * d)

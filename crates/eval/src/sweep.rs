@@ -94,7 +94,11 @@ impl SweepKind {
             SweepKind::FairShare => vec![0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0],
             SweepKind::Cap => {
                 let mut g: Vec<f64> = vec![k as f64];
-                g.extend([5.0, 4.0, 3.0, 2.0, 1.0].into_iter().filter(|&m| m < k as f64));
+                g.extend(
+                    [5.0, 4.0, 3.0, 2.0, 1.0]
+                        .into_iter()
+                        .filter(|&m| m < k as f64),
+                );
                 g
             }
         }

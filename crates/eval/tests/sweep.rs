@@ -81,7 +81,10 @@ fn sweep_curves_on_ml100k() {
     let back: tastebud_eval::report::Report = serde_json::from_str(&json).unwrap();
     // JSON keeps every point (floats to within their last digit).
     for (a, b) in back.sweeps[0].curves.iter().zip(&s.curves) {
-        assert_eq!((a.reranker.as_str(), a.points.len()), (b.reranker.as_str(), b.points.len()));
+        assert_eq!(
+            (a.reranker.as_str(), a.points.len()),
+            (b.reranker.as_str(), b.points.len())
+        );
         for (p, q) in a.points.iter().zip(&b.points) {
             assert_eq!(p.metrics.len(), q.metrics.len());
             for (k, v) in &p.metrics {

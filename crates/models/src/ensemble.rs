@@ -109,7 +109,12 @@ impl BlendParams {
     /// The parts as `(canonical name, weight)`, validated.
     pub fn parts(&self) -> Result<Vec<(String, f32)>> {
         let mut out: Vec<(String, f32)> = Vec::new();
-        for entry in self.models.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        for entry in self
+            .models
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             let (name, w) = match entry.rsplit_once(':') {
                 Some((n, w)) => {
                     let w: f32 = w.trim().parse().map_err(|_| Error::InvalidParam {
@@ -521,7 +526,10 @@ impl Recommender for Switch {
         items: &[ItemIdx],
         n: usize,
     ) -> Result<Vec<Option<Explanation>>> {
-        self.route(q).model.as_recommender().explain_many(q, items, n)
+        self.route(q)
+            .model
+            .as_recommender()
+            .explain_many(q, items, n)
     }
     fn reason(&self, q: &Query<'_>, item: ItemIdx) -> Result<Option<Reason>> {
         self.route(q).model.as_recommender().reason(q, item)
@@ -562,8 +570,19 @@ mod tests {
                 ("itemknn".into(), 1.0)
             ]
         );
-        for bad in ["", "ease:x", "ease:-1", "ease,ease", "nope:1", "ease:0", "blend:1"] {
-            assert!(BlendParams::default().models(bad).validate().is_err(), "{bad}");
+        for bad in [
+            "",
+            "ease:x",
+            "ease:-1",
+            "ease,ease",
+            "nope:1",
+            "ease:0",
+            "blend:1",
+        ] {
+            assert!(
+                BlendParams::default().models(bad).validate().is_err(),
+                "{bad}"
+            );
         }
         let typo = BlendParams::default()
             .models("ease")
@@ -591,7 +610,10 @@ mod tests {
             .unwrap();
         let s = rank.scores(&q).unwrap();
         let want = [0.0, 2.0, 2.0 / 3.0, 4.0 / 3.0];
-        assert!(s.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{s:?}");
+        assert!(
+            s.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{s:?}"
+        );
     }
 
     #[test]
@@ -609,7 +631,10 @@ mod tests {
             .unwrap();
         let a = knn.recommend(&q, 1).unwrap();
         let b = only.recommend(&q, 1).unwrap();
-        assert_eq!(a[0].item, b[0].item, "a zero weight leaves the other part's choice");
+        assert_eq!(
+            a[0].item, b[0].item,
+            "a zero weight leaves the other part's choice"
+        );
         assert!(knn.explain(&q, a[0].item, 2).unwrap().is_some());
     }
 
@@ -622,7 +647,10 @@ mod tests {
             .min_history(2)
             .fit(&d, &NoProgress)
             .unwrap();
-        assert_eq!(s.route(&Query::new(&[(ItemIdx(1), 1.0)])).name, "popularity");
+        assert_eq!(
+            s.route(&Query::new(&[(ItemIdx(1), 1.0)])).name,
+            "popularity"
+        );
         let h = [(ItemIdx(1), 1.0), (ItemIdx(2), 1.0)];
         assert_eq!(s.route(&Query::new(&h)).name, "itemknn");
         assert_eq!(s.route(&Query::new(&[])).name, "popularity");

@@ -219,7 +219,10 @@ mod tests {
         let ctx = RenderContext::new(&t);
         assert_eq!(pop(None, None).render(&ctx), "popular with everyone");
         assert_eq!(pop(None, Some(30.0)).render(&ctx), "popular this month");
-        assert_eq!(pop(Some("Drama"), Some(90.0)).render(&ctx), "popular in Drama lately");
+        assert_eq!(
+            pop(Some("Drama"), Some(90.0)).render(&ctx),
+            "popular in Drama lately"
+        );
         assert_eq!(
             Reason::Taste { history_len: 2 }.render(&explicit),
             "similar to titles you rated"

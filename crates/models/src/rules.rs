@@ -164,7 +164,11 @@ impl RulesParams {
             "min_lift",
             "must be a finite number >= 0",
         )?;
-        ensure_param(self.max_len >= 2, "max_len", "must be at least 2 (a rule needs two items)")?;
+        ensure_param(
+            self.max_len >= 2,
+            "max_len",
+            "must be at least 2 (a rule needs two items)",
+        )?;
         ensure_param(self.max_itemsets >= 1, "max_itemsets", "must be at least 1")
     }
 }
@@ -259,8 +263,10 @@ impl FpTree {
                 *counts.entry(i).or_insert(0) += w;
             }
         }
-        let mut frequent: Vec<(u32, usize)> =
-            counts.into_iter().filter(|&(_, c)| c >= min_count).collect();
+        let mut frequent: Vec<(u32, usize)> = counts
+            .into_iter()
+            .filter(|&(_, c)| c >= min_count)
+            .collect();
         // Most frequent first, ties by lower item: a fixed order makes shared prefixes meet.
         frequent.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let rank: HashMap<u32, usize> = frequent
@@ -320,7 +326,14 @@ pub fn frequent_itemsets(
     let tree = FpTree::build(&transactions, min_count);
     let mut out = Vec::new();
     let mut suffix = Vec::new();
-    mine(&tree, &mut suffix, min_count, max_len, max_itemsets, &mut out)?;
+    mine(
+        &tree,
+        &mut suffix,
+        min_count,
+        max_len,
+        max_itemsets,
+        &mut out,
+    )?;
     Ok(out)
 }
 
@@ -391,14 +404,20 @@ impl Fit for RulesParams {
         progress.inc(1);
         let sets = frequent_itemsets(&baskets, min_count, self.max_len, self.max_itemsets)?;
         progress.inc(1);
-        let support: HashMap<&[u32], usize> = sets.iter().map(|(s, c)| (s.as_slice(), *c)).collect();
+        let support: HashMap<&[u32], usize> =
+            sets.iter().map(|(s, c)| (s.as_slice(), *c)).collect();
         let nb = n_baskets as f64;
         let mut rules = Vec::new();
         let mut ante: Vec<u32> = Vec::new();
         for (set, count) in sets.iter().filter(|(s, _)| s.len() >= 2) {
             for (k, &y) in set.iter().enumerate() {
                 ante.clear();
-                ante.extend(set.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, &i)| i));
+                ante.extend(
+                    set.iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != k)
+                        .map(|(_, &i)| i),
+                );
                 // Every subset of a frequent itemset is frequent, so both lookups succeed.
                 let (Some(&sx), Some(&sy)) = (support.get(ante.as_slice()), support.get(&[y][..]))
                 else {
@@ -602,7 +621,12 @@ mod tests {
     use tastebud_core::{Feedback, Interaction, Interactions, UserIdx};
 
     /// Every itemset of at most `max_len` items over `n` items with its count, by enumeration.
-    fn brute(baskets: &[Vec<u32>], n: u32, min_count: usize, max_len: usize) -> BTreeMap<Vec<u32>, usize> {
+    fn brute(
+        baskets: &[Vec<u32>],
+        n: u32,
+        min_count: usize,
+        max_len: usize,
+    ) -> BTreeMap<Vec<u32>, usize> {
         let mut out = BTreeMap::new();
         for mask in 1u32..(1 << n) {
             if mask.count_ones() as usize > max_len {
@@ -632,12 +656,16 @@ mod tests {
                 .collect();
             let min_count = rng.random_range(1..6);
             let max_len = rng.random_range(1..=5);
-            let got: BTreeMap<Vec<u32>, usize> = frequent_itemsets(&baskets, min_count, max_len, usize::MAX)
-                .unwrap()
-                .into_iter()
-                .collect();
+            let got: BTreeMap<Vec<u32>, usize> =
+                frequent_itemsets(&baskets, min_count, max_len, usize::MAX)
+                    .unwrap()
+                    .into_iter()
+                    .collect();
             let want = brute(&baskets, n, min_count, max_len);
-            assert_eq!(got, want, "seed {seed}: {baskets:?} min {min_count} len {max_len}");
+            assert_eq!(
+                got, want,
+                "seed {seed}: {baskets:?} min {min_count} len {max_len}"
+            );
         }
     }
 
@@ -727,7 +755,10 @@ mod tests {
             })
         );
         let sims = m.similar_items(ItemIdx(0), 5).unwrap();
-        assert_eq!(sims.iter().map(|s| s.item.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            sims.iter().map(|s| s.item.0).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         // Sum: item 2 is reached by {0}->2 and {1}->2 and {0,1}->2 when the history is {0, 1}.
         let sum = RulesParams::default()
             .min_support(0.5)
@@ -776,7 +807,10 @@ mod tests {
         )
         .unwrap();
         let d = Dataset::from_parts("t", x, ["a"], ["x", "y", "z"]).unwrap();
-        assert_eq!(baskets(&d, Some(1800.0)).unwrap(), vec![vec![0, 1], vec![2]]);
+        assert_eq!(
+            baskets(&d, Some(1800.0)).unwrap(),
+            vec![vec![0, 1], vec![2]]
+        );
         assert_eq!(baskets(&d, None).unwrap(), vec![vec![0, 1, 2]]);
         assert!(baskets(&data(), Some(60.0)).is_err(), "no timestamps");
         assert!(RulesParams::default().min_support(0.0).validate().is_err());

@@ -38,13 +38,8 @@ fn split() -> (Dataset, Interactions) {
         .iter()
         .map(|r| (r.user.0, r.item.0, 1.0))
         .collect();
-    let x = Interactions::from_triplets(
-        train.n_users(),
-        train.n_items(),
-        &t,
-        Feedback::Implicit,
-    )
-    .unwrap();
+    let x = Interactions::from_triplets(train.n_users(), train.n_items(), &t, Feedback::Implicit)
+        .unwrap();
     (train.with_interactions(x).unwrap(), test)
 }
 
@@ -112,7 +107,10 @@ fn blends_against_their_parts_on_ml100k() {
             s = s.param("ease.lambda=200").unwrap();
         }
         let q = run(&s);
-        println!("| blend {models} ({norm}, depth {depth}) | {:.4} | {:.4} |", q.0, q.1);
+        println!(
+            "| blend {models} ({norm}, depth {depth}) | {:.4} | {:.4} |",
+            q.0, q.1
+        );
         got.push(q);
     }
     let mut switch = Vec::new();
@@ -127,7 +125,10 @@ fn blends_against_their_parts_on_ml100k() {
             ],
         );
         let q = run(&s);
-        println!("| switch {models} below {min}, ease above | {:.4} | {:.4} |", q.0, q.1);
+        println!(
+            "| switch {models} below {min}, ease above | {:.4} | {:.4} |",
+            q.0, q.1
+        );
         switch.push(q);
     }
     // Measured (NDCG@10): EASE 0.3208, item-kNN 0.2575, popularity 0.1499. On this split EASE dominates:
@@ -140,7 +141,10 @@ fn blends_against_their_parts_on_ml100k() {
         ease.0
     );
     assert!(half < e8 && e8 < e9 && e9 < ease.0, "{half} {e8} {e9}");
-    assert!(e9 > ease.0 - 0.005, "ease:0.9,itemknn:0.1 {e9:.4} far below EASE");
+    assert!(
+        e9 > ease.0 - 0.005,
+        "ease:0.9,itemknn:0.1 {e9:.4} far below EASE"
+    );
     // Blending only each part's top 100 keeps the weaker part's long tail of noise out (0.3172 > 0.3133).
     assert!(e8_d100 > e8, "depth 100 {e8_d100:.4} <= full depth {e8:.4}");
     // Popularity with weight 0.3 costs EASE accuracy (0.3054) but stays far above popularity alone.

@@ -93,7 +93,9 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
             "switch-v1",
             ["cold=popularity", "warm=itemknn", "min_history=2"]
                 .iter()
-                .fold(ModelSpec::new("switch").unwrap(), |s, p| s.param(p).unwrap()),
+                .fold(ModelSpec::new("switch").unwrap(), |s, p| {
+                    s.param(p).unwrap()
+                }),
             vec![],
         ),
         (

@@ -120,7 +120,9 @@ fn rules_on_ml100k_sessions() {
             sizes.iter().filter(|&&s| s == 1).count()
         );
     }
-    println!("| baskets | min_support | rules | fit s | NDCG@10 | Recall@10 |\n|---|---|---|---|---|---|");
+    println!(
+        "| baskets | min_support | rules | fit s | NDCG@10 | Recall@10 |\n|---|---|---|---|---|---|"
+    );
     let mut best = 0.0f64;
     let configs: [(Option<f64>, f64, usize); 4] = [
         (Some(30.0), 0.01, 0),
@@ -140,7 +142,9 @@ fn rules_on_ml100k_sessions() {
         let (ndcg, recall) = quality(&m, x, &test);
         println!(
             "| {} | {support} | {} | {secs:.2} | {ndcg:.4} | {recall:.4} |",
-            gap.map_or("user histories".into(), |g| format!("sessions, gap {g} min")),
+            gap.map_or("user histories".into(), |g| format!(
+                "sessions, gap {g} min"
+            )),
             m.rules().len()
         );
         if gap == Some(30.0) && support == 0.01 {
@@ -155,8 +159,18 @@ fn rules_on_ml100k_sessions() {
         .recent(20)
         .fit(&train, &NoProgress)
         .unwrap();
-    let (ndcg, recall) = quality(&TimeOrdered { inner: &recent, train: x }, x, &test);
-    println!("| sessions, gap 30 min, last 20 items | 0.01 | {} | - | {ndcg:.4} | {recall:.4} |", recent.rules().len());
+    let (ndcg, recall) = quality(
+        &TimeOrdered {
+            inner: &recent,
+            train: x,
+        },
+        x,
+        &test,
+    );
+    println!(
+        "| sessions, gap 30 min, last 20 items | 0.01 | {} | - | {ndcg:.4} | {recall:.4} |",
+        recent.rules().len()
+    );
     println!("peers: popularity {POPULARITY_PEER}, implicit item-kNN {ITEMKNN_PEER}");
     assert!(
         best > POPULARITY_PEER + 0.03,
