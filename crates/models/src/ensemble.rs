@@ -1,7 +1,7 @@
 //! Ensembles of any models: weighted score blending ([`Blend`]) and switching by history length
 //! ([`Switch`]).
 //!
-//! Both are fitted from sub-model names and hyperparameters through the [`registry`](crate::registry), so
+//! Both are fitted from sub-model names and hyperparameters through the [`crate::registry`], so
 //! every registered model can be a part, and both are saved inside the one model file format (each part
 //! is nested as its model type and its own body).
 //!
