@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use tastebud_core::{ItemIdx, Split, SplitSpec};
 use tastebud_eval::metrics::{MetricKind, MetricSet};
 use tastebud_eval::run::{EvalPlan, eval_data};
+use tastebud_eval::sweep::{SweepKind, SweepOptions};
 use tastebud_eval::{EvalOptions, Protocol};
 use tastebud_models::registry::ModelSpec;
 
@@ -88,6 +89,16 @@ pub struct EvaluateArgs {
     /// Write the held-out truth as TREC qrels (one file per fold when there are several).
     #[arg(long, value_name = "FILE")]
     export_qrels: Option<PathBuf>,
+    /// Re-ranker trade-off curves on the first fold: sweep each re-ranker's parameter (mmr, calibration,
+    /// fair_share, cap; all when given without a list) and report NDCG against diversity and exposure.
+    #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "RERANKERS")]
+    rerank_sweep: Option<Vec<String>>,
+    /// Candidates the swept re-rankers choose from (the model's top N).
+    #[arg(long, default_value_t = 100)]
+    sweep_candidates: usize,
+    /// Length of the re-ranked lists in the sweep.
+    #[arg(long, default_value_t = 10)]
+    sweep_k: usize,
 }
 
 fn parse_protocol(s: &str, data: &tastebud_core::Dataset, seed: u64) -> Result<Protocol> {
@@ -217,8 +228,30 @@ pub fn run(args: &EvaluateArgs, out: &mut impl Write) -> Result<()> {
     if plan.models.is_empty() && plan.runs.is_empty() {
         bail!("nothing to evaluate: give --models or --run");
     }
+    let sweep = match &args.rerank_sweep {
+        None => None,
+        Some(names) => {
+            let kinds: Vec<SweepKind> = if names.iter().all(|n| n.trim().is_empty()) {
+                SweepKind::ALL.to_vec()
+            } else {
+                names
+                    .iter()
+                    .filter(|n| !n.trim().is_empty())
+                    .map(|n| SweepKind::parse(n))
+                    .collect::<tastebud_core::Result<_>>()?
+            };
+            let sw = SweepOptions {
+                kinds,
+                candidates: args.sweep_candidates,
+                k: args.sweep_k,
+                ..SweepOptions::default()
+            };
+            sw.validate()?;
+            Some(sw)
+        }
+    };
     let bar = Bar::new();
-    let output = tastebud_eval::run::run(&data, &splits, &plan, &bar)?;
+    let output = tastebud_eval::run::run_with_sweep(&data, &splits, &plan, sweep.as_ref(), &bar)?;
     bar.finish();
     let report = &output.report;
     match args.format {

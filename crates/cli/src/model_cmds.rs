@@ -9,6 +9,7 @@ use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use tastebud_core::{ItemIdx, Scored};
 use tastebud_models::file::ModelFile;
+use tastebud_models::reason::{Reason, RenderContext, reason_for};
 use tastebud_models::registry::{self, ModelSpec};
 use tastebud_models::{Explanation, Query};
 
@@ -87,6 +88,9 @@ pub struct RecommendArgs {
     /// How many items.
     #[arg(short, long, default_value_t = 10)]
     k: usize,
+    /// The verb the reasons use for consumption ("because you watched ...", "people who bought ...").
+    #[arg(long, default_value = "watched")]
+    verb: String,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -100,6 +104,10 @@ struct Row {
     title: Option<String>,
     score: f32,
     because: Vec<String>,
+    /// Why, in words ("because you rated Toy Story (1995) 5 stars").
+    reason: String,
+    /// Why, as data.
+    reason_data: Reason,
 }
 
 /// Runs `recommend`.
@@ -158,6 +166,13 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
             .map(str::to_string)
     };
     let name = |i: ItemIdx| title(i).unwrap_or_else(|| ctx.items.id(i).unwrap_or("?").to_string());
+    let explicit = ctx
+        .train
+        .as_ref()
+        .is_some_and(|t| t.kind() == tastebud_core::Feedback::Explicit);
+    let render = RenderContext::new(&name)
+        .explicit(explicit)
+        .verb(&args.verb);
     let rows: Vec<Row> = recs
         .iter()
         .enumerate()
@@ -168,34 +183,32 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
                 }
                 _ => Vec::new(),
             };
-            Row {
+            let reason = reason_for(m, &q, s.item)?;
+            Ok(Row {
                 rank: r + 1,
                 item: ctx.items.id(s.item).unwrap_or("?").to_string(),
                 title: title(s.item),
                 score: s.score,
                 because,
-            }
+                reason: reason.render(&render),
+                reason_data: reason,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "#",
-        "item",
-        "title",
-        "score",
-        "because you liked",
-    ]);
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(vec!["#", "item", "title", "score", "why"]);
     for r in rows {
         t.add_row(vec![
             r.rank.to_string(),
             r.item,
             r.title.unwrap_or_default(),
             format!("{:.4}", r.score),
-            r.because.join("; "),
+            r.reason,
         ]);
     }
     writeln!(

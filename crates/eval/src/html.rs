@@ -117,6 +117,7 @@ pub fn render(report: &Report) -> String {
     segments(&mut h, report);
     cold_start(&mut h, report);
     comparisons(&mut h, report);
+    tradeoffs(&mut h, report);
     h.push_str("</main>\n");
     footer(&mut h, report);
     h.push_str("</div>\n</body>\n</html>\n");
@@ -852,6 +853,199 @@ fn comparisons(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</tbody>\n</table></div>\n</section>\n");
+}
+
+/// The re-ranker trade-off curves (`evaluate --rerank-sweep`): per model, accuracy against diversity,
+/// long-tail share and exposure Gini, a line per re-ranker, then the points as a table.
+fn tradeoffs(h: &mut String, r: &Report) {
+    if r.sweeps.is_empty() {
+        return;
+    }
+    h.push_str("<section id=\"tradeoffs\">\n<h2>Re-ranker trade-offs</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p class=\"note\">Each re-ranker re-orders the model's top candidates into the final list; a \
+         line follows its parameter from the value that leaves the model's order alone (the shared first \
+         point) to the strongest setting, labelled at the end. Hover a point for its value.</p>"
+    );
+    for sw in &r.sweeps {
+        let _ = writeln!(
+            h,
+            "<h3>{} (top {} candidates re-ranked to {})</h3>\n<div class=\"charts\">",
+            esc(&sw.model),
+            sw.candidates,
+            sw.k
+        );
+        let k = sw.k;
+        for (x, label, cap) in [
+            (
+                format!("ild@{k}"),
+                "intra-list diversity",
+                "Accuracy against intra-list diversity: up and to the right is better.",
+            ),
+            (
+                format!("long_tail@{k}"),
+                "long-tail share",
+                "Accuracy against the share of long-tail items in the lists.",
+            ),
+            (
+                format!("gini@{k}"),
+                "exposure Gini (lower is fairer)",
+                "Accuracy against the exposure Gini: up and to the left is better.",
+            ),
+        ] {
+            if let Some(svg) = tradeoff_chart(sw, &x, label) {
+                let _ = writeln!(h, "<figure>{svg}<figcaption>{cap}</figcaption></figure>");
+            }
+        }
+        h.push_str("</div>\n");
+        let cols = sw.columns();
+        let _ = write!(
+            h,
+            "<div class=\"scroll\"><table class=\"sweep\"><thead><tr><th class=\"name\">re-ranker</th><th>parameter</th>"
+        );
+        for c in &cols {
+            let _ = write!(h, "<th>{}</th>", esc(c));
+        }
+        h.push_str("</tr></thead>\n<tbody>\n");
+        for c in &sw.curves {
+            for p in &c.points {
+                let _ = write!(
+                    h,
+                    "<tr><td class=\"name\">{}</td><td>{} = {}</td>",
+                    esc(&c.reranker),
+                    esc(&c.param),
+                    crate::sweep::fmt_param(p.param)
+                );
+                for col in &cols {
+                    let _ = write!(h, "<td>{}</td>", num(p.metrics.get(col).copied()));
+                }
+                h.push_str("</tr>\n");
+            }
+        }
+        h.push_str("</tbody>\n</table></div>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+/// NDCG@k against `xcol` for every re-ranker of a sweep, a line each.
+fn tradeoff_chart(sw: &crate::sweep::Sweep, xcol: &str, xlabel: &str) -> Option<String> {
+    let ycol = sw.accuracy();
+    let series: Vec<Vec<(f64, f64, f64)>> = sw
+        .curves
+        .iter()
+        .map(|c| {
+            c.points
+                .iter()
+                .filter_map(|p| {
+                    let x = *p.metrics.get(xcol)?;
+                    let y = *p.metrics.get(&ycol)?;
+                    (x.is_finite() && y.is_finite()).then_some((p.param, x, y))
+                })
+                .collect()
+        })
+        .collect();
+    let all: Vec<&(f64, f64, f64)> = series.iter().flatten().collect();
+    if all.is_empty() {
+        return None;
+    }
+    let (xmin, xmax) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    let (ymin, ymax) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.2), b.max(p.2))
+        });
+    let pad = |lo: f64, hi: f64| {
+        let d = (hi - lo).abs().max(hi.abs() * 0.02).max(1e-6);
+        (lo - 0.06 * d, hi + 0.06 * d)
+    };
+    let (xlo, xhi) = pad(xmin, xmax);
+    let (ylo, yhi) = pad(ymin, ymax);
+    let (xlo, xhi, xstep) = nice(xlo, xhi);
+    let (ylo, yhi, ystep) = nice(ylo, yhi);
+    let names: Vec<String> = sw.curves.iter().map(|c| c.reranker.clone()).collect();
+    let (layout, rows) = legend_layout(&names);
+    let mut c = Chart::new(
+        "tradeoff",
+        &format!("{} vs {} ({})", base(&ycol), base(xcol), sw.model),
+        rows,
+    );
+    let xa = Axis {
+        lo: xlo,
+        hi: xhi,
+        log: false,
+        px0: c.x0,
+        px1: c.x1,
+    };
+    let ya = Axis {
+        lo: ylo,
+        hi: yhi,
+        log: false,
+        px0: c.y0,
+        px1: c.y1,
+    };
+    let xticks: Vec<(f64, String)> = ticks(xlo, xhi, xstep)
+        .into_iter()
+        .map(|(v, l)| (xa.map(v), l))
+        .collect();
+    let yticks: Vec<(f64, String)> = ticks(ylo, yhi, ystep)
+        .into_iter()
+        .map(|(v, l)| (ya.map(v), l))
+        .collect();
+    c.frame(&xticks, &yticks, xlabel, &ycol);
+    for (i, (pts, curve)) in series.iter().zip(&sw.curves).enumerate() {
+        if pts.len() >= 2 {
+            let line: Vec<String> = pts
+                .iter()
+                .map(|&(_, x, y)| format!("{},{}", P(xa.map(x)), P(ya.map(y))))
+                .collect();
+            let _ = write!(
+                c.s,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.2\" stroke-linejoin=\"round\"{}/>",
+                line.join(" "),
+                colour(i),
+                dash(i)
+            );
+        }
+        for &(p, x, y) in pts {
+            c.marker(
+                i,
+                xa.map(x),
+                ya.map(y),
+                &format!(
+                    "{} {} = {}: {xcol} = {x:.4}, {ycol} = {y:.4}",
+                    curve.reranker,
+                    curve.param,
+                    crate::sweep::fmt_param(p)
+                ),
+            );
+        }
+        // The strongest setting, labelled beside its point.
+        if let Some(&(p, x, y)) = pts.last() {
+            let label = format!("{}={}", curve.param, crate::sweep::fmt_param(p));
+            let (px, py) = (xa.map(x), ya.map(y));
+            let w = text_w(&label, TICK_FONT);
+            let lx = if px + 8.0 + w <= W - 4.0 {
+                px + 8.0
+            } else {
+                px - 8.0 - w
+            };
+            let _ = write!(
+                c.s,
+                "<text x=\"{}\" y=\"{}\" font-size=\"{TICK_FONT}\" fill=\"{}\">{}</text>",
+                P(lx),
+                P(py - 7.0),
+                colour(i),
+                esc(&label)
+            );
+        }
+    }
+    c.legend(&names, &layout, Swatch::LineMarker);
+    Some(c.finish())
 }
 
 fn footer(h: &mut String, r: &Report) {

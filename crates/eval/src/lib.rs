@@ -10,7 +10,7 @@
 //!   breakdowns and significance tests.
 //! - [`significance`]: paired t-test, Wilcoxon signed-rank, bootstrap confidence intervals, Holm correction.
 //! - [`report`]: the cross-model, cross-fold report as a table, JSON or CSV; [`html`] renders it with SVG
-//!   plots; [`trec`] writes and reads TREC run/qrels files so any outside tool can recompute the numbers.
+//!   plots; [`sweep`] draws re-ranker trade-off curves (accuracy against diversity and exposure); [`trec`] writes and reads TREC run/qrels files so any outside tool can recompute the numbers.
 
 pub mod beyond;
 pub mod evaluator;
@@ -20,6 +20,7 @@ pub mod rating;
 pub mod report;
 pub mod run;
 pub mod significance;
+pub mod sweep;
 pub mod trec;
 
 pub use evaluator::{

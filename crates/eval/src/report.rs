@@ -90,6 +90,9 @@ pub struct Report {
     pub models: Vec<ModelSummary>,
     /// Paired comparisons with the baseline (the first model).
     pub comparisons: Vec<Comparison>,
+    /// Re-ranker trade-off curves, when asked for (`evaluate --rerank-sweep`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<crate::sweep::Sweep>,
 }
 
 /// Builds a report from per-fold results: `evals[m][f]` is model `m` on fold `f`. The first model is the
@@ -178,6 +181,7 @@ pub fn build(
         columns,
         models,
         comparisons,
+        sweeps: Vec::new(),
     }
 }
 
@@ -415,6 +419,7 @@ impl Report {
             }
             s.push_str(&render(&rows));
         }
+        s.push_str(&crate::sweep::to_text(&self.sweeps));
         s
     }
 
@@ -470,6 +475,11 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Renders rows as an aligned box table (first row is the header).
+/// Aligned plain-text columns of `rows` (the first is the header).
+pub(crate) fn render_rows(rows: &[Vec<String>]) -> String {
+    render(rows)
+}
+
 fn render(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..n)

@@ -10,6 +10,7 @@ use crate::evaluator::{
     EvalData, EvalOptions, ModelEval, RankedList, evaluate, relevance, score_lists,
 };
 use crate::report::{Report, build};
+use crate::sweep::SweepOptions;
 
 /// What to evaluate.
 #[derive(Clone, Debug)]
@@ -45,7 +46,23 @@ pub fn run(
     plan: &EvalPlan,
     progress: &dyn Progress,
 ) -> Result<EvalOutput> {
+    run_with_sweep(data, splits, plan, None, progress)
+}
+
+/// [`run`], plus the re-ranker trade-off curves of every model on the first split when `sweep` is given
+/// (in the report's `sweeps`).
+pub fn run_with_sweep(
+    data: &Dataset,
+    splits: &[Split],
+    plan: &EvalPlan,
+    sweep: Option<&SweepOptions>,
+    progress: &dyn Progress,
+) -> Result<EvalOutput> {
     plan.opts.validate()?;
+    if let Some(sw) = sweep {
+        sw.validate()?;
+    }
+    let mut sweeps = Vec::new();
     let mut evals: Vec<Vec<ModelEval>> = Vec::new();
     let mut fit_seconds: Vec<Option<f64>> = Vec::new();
     progress.start(
@@ -64,6 +81,14 @@ pub fn run(
             fit_total += t.elapsed().as_secs_f64();
             let d = eval_data(data, split);
             per_fold.push(evaluate(model, &d, &plan.opts, plan.keep_lists)?);
+            if let Some(sw) = sweep
+                && per_fold.len() == 1
+            {
+                progress.message(&format!("{name}: re-ranker sweep"));
+                let mut s = crate::sweep::sweep(model, &d, &plan.opts, sw)?;
+                s.model.clone_from(name);
+                sweeps.push(s);
+            }
             progress.message(&format!(
                 "{name}: fold {} of {}",
                 per_fold.len(),
@@ -90,7 +115,7 @@ pub fn run(
     }
     let user_features: Vec<Option<&tastebud_core::FeatureTable>> =
         splits.iter().map(|_| data.user_features.as_ref()).collect();
-    let report = build(
+    let mut report = build(
         &data.meta.name,
         &plan.split,
         plan.seed,
@@ -99,6 +124,7 @@ pub fn run(
         &fit_seconds,
         &user_features,
     );
+    report.sweeps = sweeps;
     Ok(EvalOutput { report, evals })
 }
 

@@ -111,6 +111,7 @@ fn report(sampled: bool) -> Report {
             comparison("EASE", "ndcg@5", 0.06, 0.2),
             comparison(NASTY, "recall@5", 0.02, f64::NAN),
         ],
+        sweeps: Vec::new(),
     };
     // Best values that the test can find: the lowest Gini and RMSE, the highest NDCG@10.
     for (m, (gini, ndcg10)) in r
@@ -520,6 +521,7 @@ fn example_page() {
         columns,
         models,
         comparisons,
+        sweeps: Vec::new(),
     };
     let html = render(&report);
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(

@@ -99,4 +99,88 @@ any_model! {
     "slope_one" => SlopeOne(SlopeOne),
     "content" => Content(Content),
     "lightfm" => Hybrid(Hybrid),
+    "blend" => Blend(crate::ensemble::Blend),
+    "switch" => Switch(crate::ensemble::Switch),
+    "rules" => Rules(crate::rules::Rules),
+}
+
+/// A model nested in another (ensemble parts) is written as its type name and its own body, so it
+/// decodes exactly as a top-level model of that type does.
+impl Serialize for AnyModel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let body = self.encode().map_err(serde::ser::Error::custom)?;
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(self.kind())?;
+        t.serialize_element(&Bytes(&body))?;
+        t.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AnyModel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = AnyModel;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a nested model: (type, body)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<AnyModel, A::Error> {
+                let kind: String = seq
+                    .next_element()?
+                    .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
+                let body: ByteBuf = seq
+                    .next_element()?
+                    .ok_or_else(|| serde::de::Error::invalid_length(1, &self))?;
+                AnyModel::decode(&kind, &body.0).map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_tuple(2, V)
+    }
+}
+
+/// Bytes written as one length-prefixed block (postcard would otherwise write a `Vec<u8>` byte by byte).
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+struct ByteBuf(Vec<u8>);
+
+impl<'de> serde::Deserialize<'de> for ByteBuf {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ByteBuf;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> std::result::Result<ByteBuf, E> {
+                Ok(ByteBuf(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(
+                self,
+                v: Vec<u8>,
+            ) -> std::result::Result<ByteBuf, E> {
+                Ok(ByteBuf(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<ByteBuf, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = seq.next_element()? {
+                    v.push(b);
+                }
+                Ok(ByteBuf(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
 }

@@ -370,6 +370,12 @@ impl Recommender for BaselineOnly {
         let scores: Vec<f32> = self.bi.iter().map(|b| self.global_mean + bu + b).collect();
         top_k(&scores, k, &filter)
     }
+    /// Ranked by item bias: the item is rated highly by everyone.
+    fn reason(&self, q: &Query<'_>, item: ItemIdx) -> Result<Option<crate::reason::Reason>> {
+        q.filter(self.bi.len())?;
+        common::check_item(item, self.bi.len())?;
+        Ok(Some(crate::reason::Reason::HighlyRated))
+    }
     /// Biases give no notion of item similarity: always empty.
     fn similar_items(&self, item: ItemIdx, _k: usize) -> Result<Vec<Scored>> {
         common::check_item(item, self.bi.len())?;

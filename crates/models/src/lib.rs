@@ -29,14 +29,17 @@ pub mod baseline;
 pub mod bpr;
 pub mod content;
 pub mod ease;
+pub mod ensemble;
 pub mod file;
 pub mod hybrid;
 pub mod knn;
 pub mod nmf;
 pub mod popularity;
 pub mod random;
+pub mod reason;
 pub mod registry;
 pub mod rerank;
+pub mod rules;
 pub mod slope_one;
 pub mod svd;
 pub mod svdpp;
@@ -170,6 +173,15 @@ pub trait Recommender: Send + Sync {
     /// contribution first, at most `n`. `Ok(None)` when the model has no such explanation.
     fn explain(&self, _q: &Query<'_>, _item: ItemIdx, _n: usize) -> Result<Option<Explanation>> {
         Ok(None)
+    }
+    /// Why `item` is recommended for `q`, as a [`reason::Reason`] to show a person (see
+    /// [`reason::reason_for`], which adds the generic fallback). By default, the positively contributing
+    /// history items of [`Self::explain`]; models with another kind of reason (popularity, rules, random)
+    /// override it.
+    fn reason(&self, q: &Query<'_>, item: ItemIdx) -> Result<Option<reason::Reason>> {
+        Ok(self
+            .explain(q, item, 3)?
+            .and_then(|e| reason::Reason::from_explanation(&e, q.history)))
     }
     /// [`Self::explain`] for several items of one query (a served list). Override when the items share
     /// work (ALS factorises the user's system once).

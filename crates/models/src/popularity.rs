@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tastebud_core::{Dataset, FeatureValues, ItemIdx, Result, ensure_param, top_k};
 
+use crate::reason::Reason;
 use crate::{Fit, Progress, Query, Recommender, Scored};
 
 /// Hyperparameters of [`Popularity`].
@@ -49,14 +50,50 @@ impl PopularityParams {
 }
 
 /// Ranks items by (optionally time-decayed) training popularity; ties by lower item index.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Popularity {
     scores: Vec<f32>,
     /// Items outside the requested genre, never recommended.
-    #[serde(default)]
     excluded: Vec<ItemIdx>,
-    #[serde(default)]
     genre: Option<String>,
+    /// The trending half-life, for the reason ("popular this week"); absent in files written before it.
+    half_life_days: Option<f64>,
+}
+
+/// Model bodies are postcard (a sequence of fields, not self-describing): files written before
+/// `half_life_days` existed end after `genre`, so the last field is read as absent when the input ends.
+impl<'de> Deserialize<'de> for Popularity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Popularity;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a popularity model")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Popularity, A::Error> {
+                let missing = |n| serde::de::Error::invalid_length(n, &"3 or 4 fields");
+                let scores = seq.next_element()?.ok_or_else(|| missing(0))?;
+                let excluded = seq.next_element()?.unwrap_or_default();
+                let genre = seq.next_element()?.unwrap_or_default();
+                // An old file ends here: reading past its end is the only error possible.
+                let half_life_days = seq.next_element::<Option<f64>>().ok().flatten().flatten();
+                Ok(Popularity {
+                    scores,
+                    excluded,
+                    genre,
+                    half_life_days,
+                })
+            }
+        }
+        d.deserialize_struct(
+            "Popularity",
+            &["scores", "excluded", "genre", "half_life_days"],
+            V,
+        )
+    }
 }
 
 impl Fit for PopularityParams {
@@ -124,6 +161,7 @@ impl Fit for PopularityParams {
             scores,
             excluded,
             genre: self.genre.clone(),
+            half_life_days: self.half_life_days,
         })
     }
 }
@@ -148,6 +186,13 @@ impl Recommender for Popularity {
     }
     fn similar_items(&self, _item: ItemIdx, _k: usize) -> Result<Vec<Scored>> {
         Ok(Vec::new())
+    }
+    fn reason(&self, q: &Query<'_>, item: ItemIdx) -> Result<Option<Reason>> {
+        q.filter(self.scores.len())?.exclude(&[item])?;
+        Ok(Some(Reason::Popular {
+            genre: self.genre.clone(),
+            half_life_days: self.half_life_days,
+        }))
     }
 }
 

@@ -53,6 +53,11 @@ impl Recommender for RandomModel {
     fn n_items(&self) -> usize {
         self.n_items
     }
+    fn reason(&self, q: &Query<'_>, item: ItemIdx) -> Result<Option<crate::reason::Reason>> {
+        q.filter(self.n_items)?;
+        check_item(item, self.n_items)?;
+        Ok(Some(crate::reason::Reason::Random))
+    }
     fn recommend(&self, q: &Query<'_>, k: usize) -> Result<Vec<Scored>> {
         let mut key = self.seed;
         match q.user {
@@ -69,5 +74,17 @@ impl Recommender for RandomModel {
     }
     fn similar_items(&self, _item: ItemIdx, _k: usize) -> Result<Vec<Scored>> {
         Ok(Vec::new())
+    }
+}
+
+fn check_item(item: ItemIdx, n: usize) -> Result<()> {
+    if item.get() < n {
+        Ok(())
+    } else {
+        Err(tastebud_core::Error::IndexOutOfRange {
+            kind: "item",
+            index: item.0,
+            len: n,
+        })
     }
 }

@@ -10,11 +10,13 @@ use crate::baseline::BaselineParams;
 use crate::bpr::BprParams;
 use crate::content::ContentParams;
 use crate::ease::EaseParams;
+use crate::ensemble::{BlendParams, SwitchParams};
 use crate::hybrid::HybridParams;
 use crate::knn::{ItemKnnParams, KnnRatingParams, UserKnnParams};
 use crate::nmf::NmfParams;
 use crate::popularity::PopularityParams;
 use crate::random::RandomParams;
+use crate::rules::RulesParams;
 use crate::slope_one::SlopeOneParams;
 use crate::svd::SvdParams;
 use crate::svdpp::SvdppParams;
@@ -75,6 +77,18 @@ pub const MODELS: &[(&str, &str)] = &[
         "lightfm",
         "LightFM-style hybrid factorisation: feature + identity embeddings, WARP or BPR, Adagrad",
     ),
+    (
+        "blend",
+        "weighted blend of per-query normalised scores: models=ease:0.7,popularity:0.3, PART.KEY=VALUE",
+    ),
+    (
+        "switch",
+        "cold model below min_history interactions, warm model above: cold=popularity,warm=ease",
+    ),
+    (
+        "rules",
+        "association rules (FP-growth) over sessions or baskets: people who watched X also watched Y",
+    ),
 ];
 
 /// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
@@ -131,6 +145,8 @@ fn canonical(name: &str) -> Result<&'static str> {
         "slopeone" | "slope-one" => Some("slope_one"),
         "hybrid" | "light_fm" => Some("lightfm"),
         "content-based" | "content_based" => Some("content"),
+        "ensemble" => Some("blend"),
+        "association_rules" | "apriori" | "fpgrowth" => Some("rules"),
         other => MODELS.iter().map(|m| m.0).find(|m| *m == other),
     };
     found.ok_or_else(|| {
@@ -221,11 +237,48 @@ pub fn fit(
         "knn_basic" => fit_from(KnnRatingParams::basic(), spec, data, progress),
         "knn_with_means" => fit_from(KnnRatingParams::with_means(), spec, data, progress),
         "knn_baseline" => fit_from(KnnRatingParams::baseline(), spec, data, progress),
+        "blend" => fit_with::<BlendParams>(&nest_part_params(spec), data, progress),
+        "switch" => fit_with::<SwitchParams>(&nest_part_params(spec), data, progress),
+        "rules" => fit_with::<RulesParams>(spec, data, progress),
         other => Err(Error::InvalidParam {
             name: "model",
             reason: format!("unknown model `{other}`"),
         }),
     }
+}
+
+/// Moves `PART.KEY` parameters of an ensemble (`ease.lambda=200`) into its `params` object
+/// (`{"ease": {"lambda": 200}}`), the shape [`BlendParams`] and [`SwitchParams`] read.
+fn nest_part_params(spec: &ModelSpec) -> ModelSpec {
+    let mut out = ModelSpec {
+        name: spec.name.clone(),
+        params: serde_json::Map::new(),
+    };
+    let mut nested = match spec.params.get("params") {
+        Some(serde_json::Value::Object(m)) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in &spec.params {
+        match k.split_once('.') {
+            Some((part, key)) => {
+                let entry = nested
+                    .entry(part.to_string())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                if let serde_json::Value::Object(m) = entry {
+                    m.insert(key.to_string(), v.clone());
+                }
+            }
+            None if k == "params" => {}
+            None => {
+                out.params.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if !nested.is_empty() {
+        out.params
+            .insert("params".into(), serde_json::Value::Object(nested));
+    }
+    out
 }
 
 /// Fits the model called `name` with default parameters.

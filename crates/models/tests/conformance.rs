@@ -355,3 +355,31 @@ conformance!(
     true,
     blocks_with_features()
 );
+conformance!(
+    blend,
+    tastebud_models::ensemble::BlendParams::default()
+        .models("ease:0.7,popularity:0.3")
+        .part_param("ease", "lambda", 10.0.into()),
+    true
+);
+conformance!(
+    blend_rank,
+    tastebud_models::ensemble::BlendParams::default()
+        .models("itemknn:1,popularity:0.2")
+        .normalise(tastebud_models::ensemble::Normalise::Rank)
+        .depth(8),
+    true
+);
+conformance!(
+    switch,
+    tastebud_models::ensemble::SwitchParams::default()
+        .cold("popularity")
+        .warm("itemknn")
+        .min_history(3),
+    true
+);
+conformance!(
+    rules,
+    tastebud_models::rules::RulesParams::default().min_support(0.1),
+    true
+);

@@ -90,6 +90,30 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
                 .unwrap(),
             vec![],
         ),
+        (
+            "blend-v1",
+            ["models=ease:0.7,popularity:0.3", "ease.lambda=5"]
+                .iter()
+                .fold(ModelSpec::new("blend").unwrap(), |s, p| s.param(p).unwrap()),
+            vec![],
+        ),
+        (
+            "switch-v1",
+            ["cold=popularity", "warm=itemknn", "min_history=2"]
+                .iter()
+                .fold(ModelSpec::new("switch").unwrap(), |s, p| {
+                    s.param(p).unwrap()
+                }),
+            vec![],
+        ),
+        (
+            "rules-v1",
+            ModelSpec::new("rules")
+                .unwrap()
+                .param("min_support=0.25")
+                .unwrap(),
+            vec![],
+        ),
     ]
 }
 
