@@ -377,7 +377,21 @@ pub fn compute(
             because: Vec::new(),
         };
         if params.explain {
-            explain(serving, e, strategy, fallback, &mut item);
+            // Models without per-item attributions (popularity, rules, ...) give their own kind of reason.
+            let own = if e.is_none() && strategy != Strategy::ColdStart {
+                model_err(serving.model().reason(&q, s.item))?
+            } else {
+                None
+            };
+            explain(
+                serving,
+                e,
+                own,
+                &view.history,
+                strategy,
+                fallback,
+                &mut item,
+            );
         }
         items.push(item);
     }
@@ -522,6 +536,8 @@ fn cold_start(
 fn explain(
     serving: &Serving,
     explanation: Option<tastebud_models::Explanation>,
+    own: Option<tastebud_models::reason::Reason>,
+    history: &[(ItemIdx, f32)],
     strategy: Strategy,
     fallback: Option<&'static str>,
     out: &mut RecommendedItem,
@@ -555,10 +571,21 @@ fn explain(
             [a, b, ..] => format!("Because you liked {a} and {b}"),
         });
     } else {
-        out.reason = Some(format!(
-            "Recommended for you by {}",
-            serving.file.header.model
-        ));
+        // The model's own reason ("popular in Comedy this week", "people who liked X also liked this"),
+        // or "similar to titles you liked".
+        let r = own.unwrap_or(if history.is_empty() {
+            tastebud_models::reason::Reason::ForYou
+        } else {
+            tastebud_models::reason::Reason::Taste {
+                history_len: history.len(),
+            }
+        });
+        let text = r.render(&tastebud_models::reason::RenderContext::new(&name).verb("liked"));
+        let mut c = text.chars();
+        out.reason = Some(match c.next() {
+            Some(f) => f.to_uppercase().chain(c).collect(),
+            None => text,
+        });
     }
 }
 

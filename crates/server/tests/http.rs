@@ -548,3 +548,18 @@ fn a_configured_reranker_diversifies_lists_and_requests_can_override_it() {
         );
     }
 }
+
+/// Models without per-item attributions give their own kind of reason (issue #6): popularity says so.
+#[test]
+fn every_model_gives_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for (model, starts) in [("popularity", "Popular"), ("ease", "Because you liked")] {
+        let s = Server::start(Config::default(), Some(model_file(dir.path(), model, &[])));
+        let (st, v) = s.get("/v1/users/u1/recommendations?k=3");
+        assert_eq!(st, 200, "{v}");
+        for it in v["items"].as_array().unwrap() {
+            let r = it["reason"].as_str().unwrap();
+            assert!(r.starts_with(starts), "{model}: {r}");
+        }
+    }
+}
