@@ -52,6 +52,9 @@ pub enum ExperimentCmd {
         /// Planned relative minimum detectable effect on CTR (sample size, mSPRT scale).
         #[arg(long, default_value_t = 0.1)]
         mde: f64,
+        /// Also break the results down by this user attribute (the `attrs` events carry).
+        #[arg(long)]
+        segment_by: Option<String>,
     },
     /// Stop an experiment: nobody is assigned from now on; its report stays.
     Stop {
@@ -306,9 +309,19 @@ pub fn run(cmd: &ExperimentCmd, out: &mut dyn Write) -> Result<()> {
             out: file,
             alpha,
             mde,
+            segment_by,
         } => {
-            let path =
+            let mut path =
                 format!("/v1/experiments/{id}/report?format={format}&alpha={alpha}&mde={mde}");
+            if let Some(k) = segment_by {
+                if !k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    bail!("--segment-by {k}: letters, digits, _ and - only");
+                }
+                path.push_str(&format!("&segment_by={k}"));
+            }
             let text = body(agent.get(&url(server, &path)).call(), "report")?;
             match file {
                 Some(f) => {

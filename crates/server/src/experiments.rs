@@ -426,6 +426,8 @@ pub struct ReportQuery {
     pub alpha: Option<f64>,
     /// Planned minimum detectable effect on CTR, relative (default 0.1).
     pub mde: Option<f64>,
+    /// Also break the results down by this user attribute (from the `attrs` the events carry).
+    pub segment_by: Option<String>,
 }
 
 fn empty_arm(name: &str) -> ArmData {
@@ -516,12 +518,19 @@ pub struct Aggregate {
 
 /// Aggregates the log's events of experiment `def` per arm, per segment and per day. A user is `new`
 /// when the served model never saw them in training and their first logged event is not before the
-/// experiment's start.
+/// experiment's start. With `segment_by = Some(key)` the events are also grouped by the value of the
+/// attribute `key` they carry (`attrs`, echoed by the client; `(none)` without it), as segments named
+/// `key=value`.
 ///
 /// # Errors
 ///
 /// A store read error.
-pub fn aggregate(state: &AppState, def: &ExperimentDef, now: i64) -> Result<Aggregate, String> {
+pub fn aggregate(
+    state: &AppState,
+    def: &ExperimentDef,
+    now: i64,
+    segment_by: Option<&str>,
+) -> Result<Aggregate, String> {
     let n_days = (((def.end_unix.unwrap_or(now).min(now) - def.start_unix).max(0) + DAY - 1) / DAY)
         .clamp(1, 366) as usize;
     let arm_of: HashMap<&str, usize> = def
@@ -534,6 +543,7 @@ pub fn aggregate(state: &AppState, def: &ExperimentDef, now: i64) -> Result<Aggr
     let mut total = fresh();
     let mut seg_new = fresh();
     let mut seg_ret = fresh();
+    let mut seg_attr: BTreeMap<String, Vec<Acc>> = BTreeMap::new();
     let mut per_day: Vec<Vec<Acc>> = vec![fresh(); n_days];
     let mut first_seen: HashMap<String, i64> = HashMap::new();
     // CUPED: each experiment user's arm and clicks, and everyone's clicks before the start.
@@ -573,6 +583,13 @@ pub fn aggregate(state: &AppState, def: &ExperimentDef, now: i64) -> Result<Aggr
             } else {
                 seg_ret[a].add(e, bounce_ms)
             }
+            if let Some(key) = segment_by {
+                let value = e.attrs.get(key).map_or("(none)", String::as_str);
+                seg_attr
+                    .entry(format!("{key}={value}"))
+                    .or_insert_with(fresh)[a]
+                    .add(e, bounce_ms);
+            }
             let day = ((e.timestamp - def.start_unix).max(0) / DAY) as usize;
             per_day[day.min(n_days - 1)][a].add(e, bounce_ms);
         }
@@ -610,6 +627,7 @@ pub fn aggregate(state: &AppState, def: &ExperimentDef, now: i64) -> Result<Aggr
             ("returning".to_owned(), data(&seg_ret)),
         ]
         .into_iter()
+        .chain(seg_attr.iter().map(|(k, v)| (k.clone(), data(v))))
         .collect(),
         days,
     })
@@ -621,7 +639,7 @@ pub fn aggregate(state: &AppState, def: &ExperimentDef, now: i64) -> Result<Aggr
 ///
 /// A store read error.
 pub fn arm_data(state: &AppState, def: &ExperimentDef) -> Result<Vec<ArmData>, String> {
-    Ok(aggregate(state, def, crate::now_unix())?.arms)
+    Ok(aggregate(state, def, crate::now_unix(), None)?.arms)
 }
 
 /// One arm on one day (cumulative since the start).
@@ -828,8 +846,9 @@ pub fn full_report(
     state: &AppState,
     def: &ExperimentDef,
     opts: &ReportOptions,
+    segment_by: Option<&str>,
 ) -> ApiResult<FullReport> {
-    let agg = aggregate(state, def, opts.now_unix).map_err(ApiError::internal)?;
+    let agg = aggregate(state, def, opts.now_unix, segment_by).map_err(ApiError::internal)?;
     let report = Report::new(def, &agg.arms, opts).map_err(|e| ApiError::invalid(e.to_string()))?;
     let segments = agg
         .segments
@@ -906,7 +925,8 @@ pub async fn report(
         power: 0.8,
     };
     let st = state.clone();
-    let r = tokio::task::spawn_blocking(move || full_report(&st, &def, &opts))
+    let seg = q.segment_by.clone();
+    let r = tokio::task::spawn_blocking(move || full_report(&st, &def, &opts, seg.as_deref()))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(match format.as_str() {

@@ -291,6 +291,10 @@ fn report_has_segments_a_timeline_and_an_html_page() {
             json!({"user": user, "items": items(&v), "type": "impression", "timestamp": ts});
         imp["experiment"] = json!("feed");
         imp["arm"] = json!(a);
+        // Half the users say they are in NL (the client echoes the request's attributes).
+        if u % 2 == 0 {
+            imp["attrs"] = json!({"country": "NL"});
+        }
         batch.push(imp);
         // Returning users' clicks vary with a trait their pre-period clicks reveal.
         let extra = if user.starts_with('u') {
@@ -312,6 +316,9 @@ fn report_has_segments_a_timeline_and_an_html_page() {
             e["timestamp"] = json!(ts + 60);
             e["experiment"] = json!("feed");
             e["arm"] = json!(a);
+            if u % 2 == 0 {
+                e["attrs"] = json!({"country": "NL"});
+            }
             batch.push(e);
         }
     }
@@ -341,7 +348,24 @@ fn report_has_segments_a_timeline_and_an_html_page() {
     assert!(tl[3]["arms"][1]["sequential_p"].is_number(), "{}", tl[3]);
     let seq_p = r["arms"][1]["ctr_sequential_p"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&seq_p), "{r}");
-    // CUPED: the pre-period clicks predict the experiment's, so the adjusted test is tighter.
+    // Breakdown by an attribute the events carry.
+    let (st, by) = s.get("/v1/experiments/feed/report?segment_by=country");
+    assert_eq!(st, 200, "{by}");
+    assert_eq!(
+        by["segments"]["country=NL"]["users"], 40,
+        "{}",
+        by["segments"]
+    );
+    assert_eq!(
+        by["segments"]["country=(none)"]["users"], 40,
+        "{}",
+        by["segments"]
+    );
+    assert!(
+        by["segments"]["country=NL"]["report"]["arms"].is_array(),
+        "{}",
+        by["segments"]
+    );
     let cu = &r["cuped"];
     assert!(cu["variance_reduction"].as_f64().unwrap() > 0.1, "{cu}");
     let se = |t: &str| cu["arms"][1][t]["std_error"].as_f64().unwrap();

@@ -128,7 +128,14 @@ pub struct Event {
     /// The rank of the clicked item in the slate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
+    /// User attributes at the time (`{"country": "NL"}`), echoed from the request's `attrs` so experiment
+    /// reports can break results down by any attribute. At most [`MAX_ATTRS`] pairs.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attrs: std::collections::BTreeMap<String, String>,
 }
+
+/// The most attributes one event may carry.
+pub const MAX_ATTRS: usize = 16;
 
 /// The longest id (user, item, event id, ...) accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -242,6 +249,19 @@ impl Event {
         check_optional("request_id", self.request_id.as_deref())?;
         check_optional("experiment", self.experiment.as_deref())?;
         check_optional("arm", self.arm.as_deref())?;
+        if self.attrs.len() > MAX_ATTRS {
+            return Err(format!(
+                "attrs: {} attributes, at most {MAX_ATTRS}",
+                self.attrs.len()
+            ));
+        }
+        for (k, v) in &self.attrs {
+            if k.is_empty() || k.len() > 64 || v.len() > MAX_ID_BYTES {
+                return Err(format!(
+                    "attrs: `{k}`: keys are 1-64 bytes, values at most {MAX_ID_BYTES}"
+                ));
+            }
+        }
         Ok(())
     }
 }

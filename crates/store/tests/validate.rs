@@ -277,6 +277,7 @@ proptest! {
         let e = Event {
             user, item, items, kind: EventType::ALL[kind], timestamp, value, dwell_ms,
             request_id: None, event_id, experiment: None, arm: None, propensity, position: None,
+            attrs: Default::default(),
         };
         if let Err(msg) = e.validate(now) {
             // The message names a field first.

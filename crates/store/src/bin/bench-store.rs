@@ -42,6 +42,7 @@ fn event(i: u64) -> Event {
         arm: None,
         propensity: None,
         position: Some((i % 10) as u32),
+        attrs: Default::default(),
     }
 }
 

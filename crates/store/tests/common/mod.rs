@@ -21,6 +21,7 @@ pub fn click(user: &str, item: &str, event_id: Option<&str>) -> Event {
         arm: None,
         propensity: None,
         position: None,
+        attrs: Default::default(),
     }
 }
 
