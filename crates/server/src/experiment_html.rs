@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use tastebud_experiment::report::{Estimate, Report};
 
-use crate::experiments::FullReport;
+use crate::experiments::{ArmDay, FullReport};
 
 const COLOURS: [&str; 6] = [
     "#2563eb", "#ea580c", "#16a34a", "#9333ea", "#db2777", "#0891b2",
@@ -338,25 +338,30 @@ pub fn render(r: &FullReport) -> String {
 
     let x = |d: &crate::experiments::DayPoint| d.day as f64;
     let arms: Vec<&str> = rep.arms.iter().map(|a| a.name.as_str()).collect();
-    let ctr: Vec<Series> = arms
-        .iter()
-        .enumerate()
-        .map(|(i, name)| Series {
-            name: (*name).to_owned(),
-            colour: COLOURS[i % COLOURS.len()],
-            points: r
-                .timeline
-                .iter()
-                .filter_map(|d| d.arms[i].ctr.map(|c| (x(d), c)))
-                .collect(),
-            band: r
-                .timeline
-                .iter()
-                .filter_map(|d| d.arms[i].ctr_ci.map(|c| (x(d), c.low, c.high)))
-                .collect(),
-            dashed: false,
-        })
-        .collect();
+    // One line per arm over the days, from a value (and optionally a band) of each day's arm entry.
+    let per_arm = |point: &dyn Fn(&ArmDay) -> Option<f64>,
+                   band: &dyn Fn(&ArmDay) -> Option<(f64, f64)>|
+     -> Vec<Series> {
+        arms.iter()
+            .enumerate()
+            .map(|(i, name)| Series {
+                name: (*name).to_owned(),
+                colour: COLOURS[i % COLOURS.len()],
+                points: r
+                    .timeline
+                    .iter()
+                    .filter_map(|d| point(&d.arms[i]).map(|v| (x(d), v)))
+                    .collect(),
+                band: r
+                    .timeline
+                    .iter()
+                    .filter_map(|d| band(&d.arms[i]).map(|(lo, hi)| (x(d), lo, hi)))
+                    .collect(),
+                dashed: false,
+            })
+            .collect()
+    };
+    let ctr = per_arm(&|a| a.ctr, &|a| a.ctr_ci.map(|c| (c.low, c.high)));
     h.push_str(&chart(
         "Cumulative CTR per arm, with its confidence band",
         &ctr,
@@ -364,21 +369,7 @@ pub fn render(r: &FullReport) -> String {
         false,
         None,
     ));
-    let users: Vec<Series> = arms
-        .iter()
-        .enumerate()
-        .map(|(i, name)| Series {
-            name: (*name).to_owned(),
-            colour: COLOURS[i % COLOURS.len()],
-            points: r
-                .timeline
-                .iter()
-                .map(|d| (x(d), d.arms[i].users as f64))
-                .collect(),
-            band: Vec::new(),
-            dashed: false,
-        })
-        .collect();
+    let users = per_arm(&|a| Some(a.users as f64), &|_| None);
     h.push_str(&chart(
         "Users per arm (cumulative)",
         &users,
@@ -477,7 +468,15 @@ pub fn render(r: &FullReport) -> String {
             _ => {}
         }
     }
-    h.push_str("<p class=\"muted foot\">CTR is clicks over items shown (per-impression analysis: impressions of one user are correlated, so its p-values are optimistic when users see many items); conversion is per user. The always-valid p-value may be read after every look; the fixed-horizon p-value only once, at the planned sample size.</p></main></body></html>");
+    let unit = if rep.ctr_unit == "user" {
+        "its tests and lifts take the user as the unit (the delta method on per-user clicks and items shown), because impressions of one user are correlated"
+    } else {
+        "its tests treat impressions as independent, which is optimistic when users see many items"
+    };
+    let _ = write!(
+        h,
+        "<p class=\"muted foot\">CTR is clicks over items shown; {unit}. Conversion is per user. The always-valid p-value may be read after every look; the fixed-horizon p-value only once, at the planned sample size.</p></main></body></html>"
+    );
     h
 }
 
