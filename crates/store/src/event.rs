@@ -129,7 +129,7 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
     /// User attributes at the time (`{"country": "NL"}`), echoed from the request's `attrs` so experiment
-    /// reports can break results down by any attribute. At most [`MAX_ATTRS`] pairs.
+    /// reports can break results down by any attribute. At most 16 pairs.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub attrs: std::collections::BTreeMap<String, String>,
 }
