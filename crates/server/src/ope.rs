@@ -169,6 +169,9 @@ pub fn evaluate(state: &AppState, req: &OpeRequest) -> ApiResult<OpeResponse> {
     let mut target_rows = Vec::with_capacity(logged.len());
     let mut q_rows = Vec::with_capacity(logged.len());
     let mut matches = 0usize;
+    // The candidate ranks in real time (no precomputed lists), with the server's other rules.
+    let mut cfg = state.config.clone();
+    cfg.mode = crate::config::Mode::Realtime;
     for (l, r) in logged.iter().zip(&rewards) {
         if !events_of.contains_key(&l.user) {
             let ev = state.store.user_events(&l.user)?;
@@ -183,8 +186,6 @@ pub fn evaluate(state: &AppState, req: &OpeRequest) -> ApiResult<OpeResponse> {
         };
         let view = UserView::build(target, &state.config, known, before, u64::MAX);
         let flagged = engine::flagged_items(target, &flags, l.ts);
-        let mut cfg = state.config.clone();
-        cfg.mode = crate::config::Mode::Realtime;
         let top = engine::compute(target, &cfg, &view, &params, &flagged, None)?
             .items
             .into_iter()
