@@ -255,6 +255,7 @@ fn train_rmse(x: &Interactions, mu: f64, bu: &[f64], bi: &[f64]) -> f64 {
 /// The fitted baseline model `r̂ = μ + b_u + b_i`, clipped to the training rating range.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BaselineOnly {
+    #[serde(with = "crate::compat::params_body")]
     params: BaselineParams,
     global_mean: f32,
     bu: Vec<f32>,
@@ -455,7 +456,7 @@ pub(crate) mod common {
     }
 
     /// Dot product with eight independent accumulators (vectorises on any x86-64).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         let (a, b) = (&a[..n], &b[..n]);

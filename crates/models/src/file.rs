@@ -23,8 +23,10 @@ use crate::any::AnyModel;
 
 /// The first line of every model file.
 pub const MAGIC: &[u8] = b"TASTEBUD-MODEL\n";
-/// The format version this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes (and the newest it reads). Version 2 stores each model's
+/// hyperparameters inside the body as JSON, so adding one no longer changes the layout; version-1 files
+/// keep loading (see the `compat` module).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The JSON header of a model file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,7 +208,10 @@ impl ModelFile {
         if let Some(f) = context.item_features.as_mut() {
             f.rebuild_index();
         }
-        let model = AnyModel::decode(&header.model, &body[c..]).map_err(|e| bad(e.to_string()))?;
+        let model = crate::compat::with_body_version(header.format_version, || {
+            AnyModel::decode(&header.model, &body[c..])
+        })
+        .map_err(|e| bad(e.to_string()))?;
         Ok(ModelFile {
             header,
             context,

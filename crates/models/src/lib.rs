@@ -27,6 +27,7 @@ pub mod als;
 pub mod any;
 pub mod baseline;
 pub mod bpr;
+mod compat;
 pub mod content;
 pub mod ease;
 pub mod ensemble;

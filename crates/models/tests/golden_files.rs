@@ -1,8 +1,9 @@
 //! Model files written by earlier versions keep loading (tantivy-style compatibility data).
 //!
-//! `tests/golden/*.tbm` were written by format version 1 with the `blocks` dataset of the conformance
-//! suite. Regenerate only when adding a model type: `cargo test -p tastebud-models --test golden_files --
-//! --ignored write_golden` (never overwrite an existing file: old files must keep loading as they are).
+//! `tests/golden/NAME-vN.tbm` were written by format version N with a small fixed dataset. Write the
+//! missing ones (a new model type, a new format version) with `cargo test -p tastebud-models --test
+//! golden_files -- --ignored write_golden`; it never overwrites an existing file: old files must keep
+//! loading as they are.
 
 use std::path::PathBuf;
 
@@ -35,34 +36,64 @@ fn small() -> Dataset {
     Dataset::from_parts("small", x, ["a", "b", "c", "d"], ["v", "w", "x", "y", "z"]).unwrap()
 }
 
-/// Models with a golden file: `(file stem, spec, expected top-3 item ids for history [v])`.
-fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
+/// Every golden file: `(file stem, spec, expected top-3 item ids for history [v])`. Each model has one file
+/// per format version (`NAME-v1`, `NAME-v2`); a version-1 file is refitted with the hyperparameters that
+/// reproduce how version 1 trained (a hyperparameter added since defaults to the new behaviour).
+fn cases() -> Vec<(String, ModelSpec, Vec<&'static str>)> {
+    let legacy = |name: &str, spec: ModelSpec| match name {
+        "svd" => spec.param("users_start_at_mean=false").unwrap(),
+        "bpr" => [
+            "refit_users=false",
+            "uniform_negatives=false",
+            "fold_in_epochs=100",
+        ]
+        .iter()
+        .fold(spec, |s, p| s.param(p).unwrap()),
+        _ => spec,
+    };
+    models()
+        .into_iter()
+        .flat_map(|(name, spec, want)| {
+            [
+                (
+                    format!("{name}-v1"),
+                    legacy(name, spec.clone()),
+                    want.clone(),
+                ),
+                (format!("{name}-v2"), spec, want),
+            ]
+        })
+        .collect()
+}
+
+/// The models with golden files: `(name, spec, expected top-3 item ids for history [v])`.
+fn models() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
     vec![
         (
-            "popularity-v1",
+            "popularity",
             ModelSpec::new("popularity").unwrap(),
             vec!["w", "x", "y"],
         ),
         (
-            "random-v1",
+            "random",
             ModelSpec::new("random").unwrap().param("seed=7").unwrap(),
             vec![],
         ),
-        ("itemknn-v1", ModelSpec::new("itemknn").unwrap(), vec![]),
+        ("itemknn", ModelSpec::new("itemknn").unwrap(), vec![]),
         (
-            "svd-v1",
+            "svd",
             ModelSpec::new("svd").unwrap().param("n_factors=4").unwrap(),
             vec![],
         ),
-        ("slope_one-v1", ModelSpec::new("slope_one").unwrap(), vec![]),
-        ("baseline-v1", ModelSpec::new("baseline").unwrap(), vec![]),
+        ("slope_one", ModelSpec::new("slope_one").unwrap(), vec![]),
+        ("baseline", ModelSpec::new("baseline").unwrap(), vec![]),
         (
-            "als-v1",
+            "als",
             ModelSpec::new("als").unwrap().param("factors=4").unwrap(),
             vec![],
         ),
         (
-            "bpr-v1",
+            "bpr",
             ModelSpec::new("bpr")
                 .unwrap()
                 .param("factors=4")
@@ -72,18 +103,18 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
             vec![],
         ),
         (
-            "ease-v1",
+            "ease",
             ModelSpec::new("ease").unwrap().param("lambda=5").unwrap(),
             vec![],
         ),
-        ("userknn-v1", ModelSpec::new("userknn").unwrap(), vec![]),
+        ("userknn", ModelSpec::new("userknn").unwrap(), vec![]),
         (
-            "knn_baseline-v1",
+            "knn_baseline",
             ModelSpec::new("knn_baseline").unwrap(),
             vec![],
         ),
         (
-            "lightfm-v1",
+            "lightfm",
             ModelSpec::new("lightfm")
                 .unwrap()
                 .param("no_components=4")
@@ -91,14 +122,14 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
             vec![],
         ),
         (
-            "blend-v1",
+            "blend",
             ["models=ease:0.7,popularity:0.3", "ease.lambda=5"]
                 .iter()
                 .fold(ModelSpec::new("blend").unwrap(), |s, p| s.param(p).unwrap()),
             vec![],
         ),
         (
-            "switch-v1",
+            "switch",
             ["cold=popularity", "warm=itemknn", "min_history=2"]
                 .iter()
                 .fold(ModelSpec::new("switch").unwrap(), |s, p| {
@@ -107,7 +138,7 @@ fn cases() -> Vec<(&'static str, ModelSpec, Vec<&'static str>)> {
             vec![],
         ),
         (
-            "rules-v1",
+            "rules",
             ModelSpec::new("rules")
                 .unwrap()
                 .param("min_support=0.25")
@@ -122,7 +153,8 @@ fn golden_files_still_load_and_recommend_the_same() {
     for (stem, _, want) in cases() {
         let path = golden().join(format!("{stem}.tbm"));
         let f = ModelFile::load(&path).unwrap_or_else(|e| panic!("{stem}: {e}"));
-        assert_eq!(f.header.format_version, 1);
+        let version = if stem.ends_with("-v1") { 1 } else { 2 };
+        assert_eq!(f.header.format_version, version, "{stem}");
         let m = f.model.as_recommender();
         let v = f.context.items.get("v").unwrap();
         let got: Vec<&str> = m
@@ -188,7 +220,9 @@ fn corrupt_and_future_files_are_clear_errors() {
 fn write_golden() {
     for (stem, spec, _) in cases() {
         let path = golden().join(format!("{stem}.tbm"));
-        if path.exists() {
+        // Only files of the version this build writes, and never over an existing one.
+        if path.exists() || !stem.ends_with(&format!("-v{}", tastebud_models::file::FORMAT_VERSION))
+        {
             continue;
         }
         let (model, params) = fit(&spec, &small(), &NoProgress).unwrap();

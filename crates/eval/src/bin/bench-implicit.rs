@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p tastebud-eval --bin bench-implicit -- [--data ../shared/data] \
-//!     [--python /work/venv-bench/bin/python] [--runs 3] [--no-peer] [--ease-items 10000,20000]
+//!     [--python /work/venv-bench/bin/python] [--runs 3] [--no-peer] [--ease-items 10000,20000] [--seeds N]
 //! ```
 //! ML-100K's fixed split (../shared/bench/splits/ml-100k), binary train matrix, the hyperparameters of
 //! ../shared/bench/implicit_bench.py (ALS factors=64, iterations=15, regularization=0.05, alpha=1; BPR
@@ -12,6 +12,11 @@
 //! BLAS single-threaded). NDCG@10 / Recall@10 are from the first fit (full ranking). BPR on 2 threads is
 //! Hogwild on both sides. EASE is timed on synthetic data (`tastebud_data::synth`, 3 users and 100
 //! interactions per item) beside the dense f64 matmul rate of faer on this machine.
+//!
+//! `--seeds N` instead compares quality over seeds `0..N` on both sides (one single-threaded fit per seed
+//! and side): mean ± sd, range, and the difference of the means with a Welch 95% interval, for ALS, BPR
+//! (Tastebud's defaults) and BPR as implicit does it (`uniform_negatives=false`, `refit_users=false`);
+//! `--no-peer` leaves implicit out. The main table also times that implicit-like BPR.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,6 +137,127 @@ fn peer(
         .collect()
 }
 
+/// Mean, sample standard deviation, min and max.
+fn summary(v: &[f64]) -> (f64, f64, f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, var.sqrt(), min, max)
+}
+
+/// Quality over seeds `0..n` on both sides (1 thread, one fit per seed): each side's seeds are its own
+/// random draws, so the comparison is between the two distributions (difference of means with a Welch 95%
+/// interval), not seed by seed.
+#[allow(clippy::too_many_arguments)]
+fn seed_study(
+    n: u64,
+    python: Option<&str>,
+    data: &Path,
+    split: &Path,
+    train: &Dataset,
+    test: &Interactions,
+    als: &AlsParams,
+    bpr: &BprParams,
+) {
+    let seeds: Vec<String> = (0..n).map(|s| s.to_string()).collect();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_implicit_peer.py");
+    let peer: Vec<serde_json::Value> = match python {
+        None => vec![],
+        Some(python) => {
+            eprintln!("implicit over {n} seeds ...");
+            let out = Command::new(python)
+                .arg(&script)
+                .args(["--data".as_ref(), data.join("ml-100k/u.data").as_os_str()])
+                .args(["--split-dir".as_ref(), split.as_os_str()])
+                .args(["--threads", "1", "--runs", "1", "--seeds", &seeds.join(",")])
+                .env("OPENBLAS_NUM_THREADS", "1")
+                .env("MKL_NUM_THREADS", "1")
+                .env("OMP_NUM_THREADS", "1")
+                .output()
+                .expect("run the peer script");
+            assert!(
+                out.status.success(),
+                "peer script failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        }
+    };
+    println!(
+        "\n## Quality over seeds 0..{n} (1 thread, one fit per seed, each side its own seeds)\n"
+    );
+    println!(
+        "| model | metric | Tastebud mean ± sd [min, max] | implicit mean ± sd [min, max] | Tastebud − implicit (95% CI) |"
+    );
+    println!("|---|---|---|---|---|");
+    let p1 = pool(1);
+    let variants: [(&str, &str); 3] = [
+        ("als", "als"),
+        ("bpr", "bpr"),
+        ("bpr, implicit's sampler, no user refit", "bpr"),
+    ];
+    for (label, name) in variants {
+        eprintln!("Tastebud {label} over {n} seeds ...");
+        let ours: Vec<(f64, f64)> = (0..n)
+            .map(|s| {
+                p1.install(|| match label {
+                    "als" => quality(
+                        &als.clone().seed(s).fit(train, &NoProgress).expect("als"),
+                        train,
+                        test,
+                    ),
+                    _ => quality(
+                        &bpr.clone()
+                            .seed(s)
+                            .threads(1)
+                            .uniform_negatives(label == "bpr")
+                            .refit_users(label == "bpr")
+                            .fit(train, &NoProgress)
+                            .expect("bpr"),
+                        train,
+                        test,
+                    ),
+                })
+            })
+            .collect();
+        for (metric, key, pick) in [
+            (
+                "NDCG@10",
+                "ndcg10",
+                (|q: &(f64, f64)| q.0) as fn(&(f64, f64)) -> f64,
+            ),
+            ("R@10", "recall10", |q: &(f64, f64)| q.1),
+        ] {
+            let a: Vec<f64> = ours.iter().map(pick).collect();
+            let b: Vec<f64> = peer
+                .iter()
+                .filter(|v| v["model"] == name)
+                .filter_map(|v| v[key].as_f64())
+                .collect();
+            let (ma, sa, lo_a, hi_a) = summary(&a);
+            let ours = format!("{ma:.4} ± {sa:.4} [{lo_a:.4}, {hi_a:.4}]");
+            let (theirs, diff) = if b.len() < 2 {
+                ("–".to_string(), "–".to_string())
+            } else {
+                let (mb, sb, lo_b, hi_b) = summary(&b);
+                let se = (sa * sa / a.len() as f64 + sb * sb / b.len() as f64).sqrt();
+                let d = ma - mb;
+                (
+                    format!("{mb:.4} ± {sb:.4} [{lo_b:.4}, {hi_b:.4}]"),
+                    format!("{d:+.4} ({:+.4}, {:+.4})", d - 1.96 * se, d + 1.96 * se),
+                )
+            };
+            println!("| {label} | {metric} | {ours} | {theirs} | {diff} |");
+        }
+    }
+}
+
 /// GFLOP/s of a 2000 x 2000 f64 matmul with faer on the current pool (best of 3).
 fn matmul_gflops() -> f64 {
     use faer::{Accum, Mat, Par};
@@ -170,6 +296,7 @@ fn main() {
     let python = flag("--python").unwrap_or_else(|| "/work/venv-bench/bin/python".into());
     let runs: usize = flag("--runs").and_then(|v| v.parse().ok()).unwrap_or(3);
     let no_peer = args.iter().any(|a| a == "--no-peer");
+    let seeds: Option<u64> = flag("--seeds").and_then(|v| v.parse().ok());
     let ease_items: Vec<u32> = flag("--ease-items")
         .unwrap_or_else(|| "10000,20000".into())
         .split(',')
@@ -188,11 +315,6 @@ fn main() {
         .with_interactions(ones(&train.interactions))
         .expect("same shape");
 
-    println!("## ML-100K fixed split, fit time and quality (median of {runs} fits)\n");
-    println!(
-        "| model | threads | Tastebud fit | implicit 0.7.3 fit | speed-up | Tastebud NDCG@10 / R@10 | implicit NDCG@10 / R@10 |"
-    );
-    println!("|---|---|---|---|---|---|---|");
     let als = AlsParams::default()
         .factors(64)
         .iterations(15)
@@ -205,6 +327,16 @@ fn main() {
         .learning_rate(0.01)
         .regularization(0.01)
         .seed(42);
+    if let Some(n) = seeds {
+        let python = (!no_peer).then_some(python.as_str());
+        seed_study(n, python, &data, &split, &train, &test, &als, &bpr);
+        return;
+    }
+    println!("## ML-100K fixed split, fit time and quality (median of {runs} fits)\n");
+    println!(
+        "| model | threads | Tastebud fit | implicit 0.7.3 fit | speed-up | Tastebud NDCG@10 / R@10 | implicit NDCG@10 / R@10 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for threads in [1usize, 2] {
         let peer_rows = if no_peer {
             vec![]
@@ -237,9 +369,27 @@ fn main() {
                     &test,
                 ),
             ),
+            (
+                "bpr, implicit's sampler, no user refit",
+                time_fit(
+                    threads,
+                    runs,
+                    || {
+                        bpr.clone()
+                            .threads(threads)
+                            .uniform_negatives(false)
+                            .refit_users(false)
+                            .fit(&train, &NoProgress)
+                            .expect("bpr")
+                    },
+                    &train,
+                    &test,
+                ),
+            ),
         ];
         for (name, (secs, (ndcg, recall))) in ours {
-            let p = peer_rows.iter().find(|r| r.0 == name);
+            let peer_name = name.split(',').next().unwrap_or(name);
+            let p = peer_rows.iter().find(|r| r.0 == peer_name);
             let (pt, pq, ratio) = match p {
                 Some((_, t, n, r)) => (
                     format!("{:.0} ms", t * 1e3),

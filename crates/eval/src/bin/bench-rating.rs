@@ -79,6 +79,7 @@ fn surprise_and_folds(
     script: &std::path::Path,
     data_dir: &std::path::Path,
     algos: &str,
+    seeds: u64,
     data: &Dataset,
 ) -> (serde_json::Value, Vec<Split>) {
     let folds_path =
@@ -92,6 +93,13 @@ fn surprise_and_folds(
         .arg(&folds_path)
         .arg("--algos")
         .arg(algos)
+        .arg("--seeds")
+        .arg(
+            (0..seeds.max(1))
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .output()
         .expect("run python");
     if !out.status.success() {
@@ -145,6 +153,7 @@ fn main() {
     let algos = flag("--algos")
         .unwrap_or_else(|| "SVD,SVDpp,BaselineOnly,BaselineOnlySGD,NMF,SlopeOne".into());
     let threads: usize = flag("--threads").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let seeds: u64 = flag("--seeds").and_then(|v| v.parse().ok()).unwrap_or(1);
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_rating_peer.py");
 
@@ -159,7 +168,7 @@ fn main() {
             splits,
         )
     } else {
-        surprise_and_folds(&python, &script, &data_dir, &algos, &data)
+        surprise_and_folds(&python, &script, &data_dir, &algos, seeds, &data)
     };
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -234,4 +243,97 @@ fn main() {
         );
     }
     println!("{}", serde_json::Value::Object(raw));
+    if seeds > 1 {
+        pool.install(|| seed_study(&peer, &algos, seeds, &data, &splits));
+    }
+}
+
+/// Mean, sample standard deviation, min and max.
+fn summary(v: &[f64]) -> (f64, f64, f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (m, var.sqrt(), min, max)
+}
+
+/// The seeded algorithms (SVD, SVD++, NMF) over seeds `0..n` on both sides, on the same folds: the
+/// distribution of the 5-fold mean RMSE / MAE per seed, and the difference of the means with a Welch 95%
+/// interval (each side draws its own random numbers, so seeds are not paired).
+fn seed_study(peer: &serde_json::Value, algos: &str, n: u64, data: &Dataset, splits: &[Split]) {
+    println!("\n## Seeded algorithms over seeds 0..{n} (5-fold mean per seed, same folds)\n");
+    println!(
+        "| algorithm | metric | Tastebud mean ± sd [min, max] | Surprise mean ± sd [min, max] | Tastebud − Surprise (95% CI) |"
+    );
+    println!("|---|---|---|---|---|");
+    // (row label, algorithm, Surprise's initialisation): each also runs with Surprise's own random user
+    // start (`users_start_at_mean = false`), the like-for-like check of the procedure.
+    let rows: Vec<(String, &str, bool)> = algos
+        .split(',')
+        .flat_map(|name| match name {
+            "SVD" | "SVDpp" => vec![
+                (name.to_string(), name, false),
+                (format!("{name}, Surprise's init"), name, true),
+            ],
+            "NMF" => vec![
+                (name.to_string(), name, false),
+                (format!("{name}, Surprise's init"), name, true),
+            ],
+            _ => vec![],
+        })
+        .collect();
+    for (label, name, surprise_init) in rows {
+        let ours: Vec<(f64, f64)> = (0..n)
+            .map(|seed| {
+                eprintln!("{label} seed {seed} ...");
+                let runs = match name {
+                    "SVD" => cv(
+                        &SvdParams::default()
+                            .seed(seed)
+                            .users_start_at_mean(!surprise_init),
+                        data,
+                        splits,
+                    ),
+                    "SVDpp" => cv(
+                        &SvdppParams::default()
+                            .seed(seed)
+                            .users_start_at_mean(!surprise_init),
+                        data,
+                        splits,
+                    ),
+                    _ => cv(
+                        &NmfParams::default()
+                            .seed(seed)
+                            .users_start_at_mean(!surprise_init),
+                        data,
+                        splits,
+                    ),
+                };
+                (
+                    mean(runs.iter().map(|r| r.1)),
+                    mean(runs.iter().map(|r| r.2)),
+                )
+            })
+            .collect();
+        for (metric, key) in [("RMSE", "rmse"), ("MAE", "mae")] {
+            let a: Vec<f64> = ours
+                .iter()
+                .map(|q| if key == "rmse" { q.0 } else { q.1 })
+                .collect();
+            let b: Vec<f64> = peer["seeds"][name]
+                .as_array()
+                .map(|v| v.iter().filter_map(|r| r[key].as_f64()).collect())
+                .unwrap_or_default();
+            let (ma, sa, lo_a, hi_a) = summary(&a);
+            let (mb, sb, lo_b, hi_b) = summary(&b);
+            let se = (sa * sa / a.len() as f64 + sb * sb / b.len().max(1) as f64).sqrt();
+            let d = ma - mb;
+            println!(
+                "| {label} | {metric} | {ma:.4} ± {sa:.4} [{lo_a:.4}, {hi_a:.4}] | {mb:.4} ± {sb:.4} [{lo_b:.4}, {hi_b:.4}] | {d:+.4} ({:+.4}, {:+.4}) |",
+                d - 1.96 * se,
+                d + 1.96 * se
+            );
+        }
+    }
 }
