@@ -184,8 +184,9 @@ fn bpr_matches_implicit_on_ml100k() {
     let m = p.clone().fit(&train, &NoProgress).unwrap();
     let (ndcg, recall) = quality(&m, &train, &test);
     eprintln!("bpr seed 42: ndcg@10 {ndcg:.4} recall@10 {recall:.4} (implicit seed 42 {BPR:?})");
-    // Uniform negatives, redrawn when liked (the default sampler) beat implicit's popularity-weighted,
-    // skip-when-liked sampler at the same factors, epochs, learning rate and regularisation.
+    // The defaults (uniform negatives redrawn when liked, user vectors refitted by fold-in after training)
+    // beat implicit's BPR at the same factors, epochs, learning rate and regularisation (measured 0.2535 /
+    // 0.2160 at seed 42).
     assert!(
         ndcg >= BPR.0 && recall >= BPR.1,
         "bpr seed 42 below implicit's: {ndcg:.4} / {recall:.4}"
@@ -196,16 +197,19 @@ fn bpr_matches_implicit_on_ml100k() {
         &test,
     );
     eprintln!("bpr seeds 0-9: ndcg@10 {mn:.4} recall@10 {mr:.4} (implicit {BPR_SEEDS:?})");
-    // Measured 0.2292 / 0.1872 against implicit's 0.2079 / 0.1782 over the same 10 seeds.
+    // Measured 0.2501 / 0.2115 against implicit's 0.2079 / 0.1782 over the same 10 seeds (30 seeds each
+    // side in BENCHMARKS.md: every seed of ours above implicit's best).
     assert!(
         mn >= BPR.0 && mr >= BPR.1 && mn >= BPR_SEEDS.0 && mr >= BPR_SEEDS.1,
         "bpr seed mean: {mn:.4} / {mr:.4}"
     );
-    // implicit's own sampler reproduces implicit's numbers (30 seeds each side in BENCHMARKS.md: difference
-    // of the means -0.0006 NDCG, -0.0001 Recall); at seed 42 measured 0.2097 / 0.1821.
+    // Configured as implicit (its sampler, no refit) it is implicit's algorithm (30 seeds each side in
+    // BENCHMARKS.md: difference of the means -0.0006 NDCG, -0.0001 Recall); at seed 42 measured 0.2097 /
+    // 0.1821.
     let imp = p
         .clone()
         .uniform_negatives(false)
+        .refit_users(false)
         .fit(&train, &NoProgress)
         .unwrap();
     let (pn, pr) = quality(&imp, &train, &test);
@@ -214,13 +218,14 @@ fn bpr_matches_implicit_on_ml100k() {
         pn > 0.2085 && pr > 0.1810,
         "bpr with implicit's sampler regressed: {pn:.4} / {pr:.4}"
     );
-    // Folding every training history in (no stored user vectors) stays close.
-    let (fn_, fr) = quality(&ForgetUser(&m), &train, &test);
-    eprintln!("bpr fold-in only: ndcg@10 {fn_:.4} recall@10 {fr:.4}");
-    assert!(
-        fn_ >= BPR.0 - 0.03 && fr >= BPR.1 - 0.03,
-        "bpr fold-in: {fn_:.4} / {fr:.4}"
-    );
+    // With the refit, a stored user vector is the fold-in of the training history: the same numbers when
+    // every query is folded in (no user index).
+    assert_eq!(quality(&ForgetUser(&m), &train, &test), (ndcg, recall));
+    // Without it, folding every training history in ranks better than the jointly trained vectors.
+    let (sn, sr) = quality(&imp, &train, &test);
+    let (fn_, fr) = quality(&ForgetUser(&imp), &train, &test);
+    eprintln!("bpr as implicit, fold-in only: ndcg@10 {fn_:.4} recall@10 {fr:.4}");
+    assert!(fn_ > sn && fr > sr, "bpr fold-in: {fn_:.4} / {fr:.4}");
 }
 
 #[test]
@@ -243,9 +248,10 @@ fn ease_beats_als_and_bpr_on_ml100k() {
 }
 
 /// Microsoft Recommenders' ML-100K protocol: every rating is a positive, 75/25 split stratified per user,
-/// seen items removed, top 10. Their BPR (Cornac, k=200) reaches NDCG@10 0.442. Ours, with uniformly drawn
-/// negatives as Cornac draws them, 200 factors, regularisation 0.005 and 200 epochs (one thread, so the
-/// number is reproducible), must reach 0.44.
+/// seen items removed, top 10. Their BPR (Cornac, k=200) reaches NDCG@10 0.442. Ours, with its default
+/// uniformly drawn negatives (as Cornac draws them), 200 factors, regularisation 0.005 and 200 epochs (one
+/// thread, so the number is reproducible), must reach 0.44 (measured 0.4662; Cornac's exact settings give
+/// 0.4304).
 #[test]
 fn ms_recommenders_protocol_bpr_reaches_their_ndcg() {
     use tastebud_eval::metrics::{MetricKind, MetricSet};
