@@ -95,31 +95,8 @@ fn peer(
     threads: usize,
     runs: usize,
 ) -> Vec<(String, f64, f64, f64)> {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_implicit_peer.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .args(["--data".as_ref(), data.join("ml-100k/u.data").as_os_str()])
-        .args(["--split-dir".as_ref(), split.as_os_str()])
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--runs",
-            &runs.to_string(),
-        ])
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .env("MKL_NUM_THREADS", "1")
-        .env("OMP_NUM_THREADS", threads.to_string())
-        .output()
-        .expect("run the peer script");
-    assert!(
-        out.status.success(),
-        "peer script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    peer_json(python, data, split, threads, runs, "42")
+        .into_iter()
         .map(|v| {
             let fits: Vec<f64> = v["fit_s"]
                 .as_array()
@@ -137,16 +114,6 @@ fn peer(
         .collect()
 }
 
-/// Mean, sample standard deviation, min and max.
-fn summary(v: &[f64]) -> (f64, f64, f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (mean, var.sqrt(), min, max)
-}
-
 /// Quality over seeds `0..n` on both sides (1 thread, one fit per seed): each side's seeds are its own
 /// random draws, so the comparison is between the two distributions (difference of means with a Welch 95%
 /// interval), not seed by seed.
@@ -162,31 +129,11 @@ fn seed_study(
     bpr: &BprParams,
 ) {
     let seeds: Vec<String> = (0..n).map(|s| s.to_string()).collect();
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_implicit_peer.py");
     let peer: Vec<serde_json::Value> = match python {
         None => vec![],
         Some(python) => {
             eprintln!("implicit over {n} seeds ...");
-            let out = Command::new(python)
-                .arg(&script)
-                .args(["--data".as_ref(), data.join("ml-100k/u.data").as_os_str()])
-                .args(["--split-dir".as_ref(), split.as_os_str()])
-                .args(["--threads", "1", "--runs", "1", "--seeds", &seeds.join(",")])
-                .env("OPENBLAS_NUM_THREADS", "1")
-                .env("MKL_NUM_THREADS", "1")
-                .env("OMP_NUM_THREADS", "1")
-                .output()
-                .expect("run the peer script");
-            assert!(
-                out.status.success(),
-                "peer script failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect()
+            peer_json(python, data, split, 1, 1, &seeds.join(","))
         }
     };
     println!(
@@ -240,22 +187,45 @@ fn seed_study(
                 .filter(|v| v["model"] == name)
                 .filter_map(|v| v[key].as_f64())
                 .collect();
-            let (ma, sa, lo_a, hi_a) = summary(&a);
-            let ours = format!("{ma:.4} ± {sa:.4} [{lo_a:.4}, {hi_a:.4}]");
-            let (theirs, diff) = if b.len() < 2 {
-                ("–".to_string(), "–".to_string())
-            } else {
-                let (mb, sb, lo_b, hi_b) = summary(&b);
-                let se = (sa * sa / a.len() as f64 + sb * sb / b.len() as f64).sqrt();
-                let d = ma - mb;
-                (
-                    format!("{mb:.4} ± {sb:.4} [{lo_b:.4}, {hi_b:.4}]"),
-                    format!("{d:+.4} ({:+.4}, {:+.4})", d - 1.96 * se, d + 1.96 * se),
-                )
-            };
-            println!("| {label} | {metric} | {ours} | {theirs} | {diff} |");
+            println!(
+                "{}",
+                tastebud_eval::significance::seed_comparison_row(label, metric, &a, &b)
+            );
         }
     }
+}
+
+/// The peer script's JSON lines (one per model and seed), with its BLAS single-threaded.
+fn peer_json(
+    python: &str,
+    data: &Path,
+    split: &Path,
+    threads: usize,
+    runs: usize,
+    seeds: &str,
+) -> Vec<serde_json::Value> {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_implicit_peer.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .args(["--data".as_ref(), data.join("ml-100k/u.data").as_os_str()])
+        .args(["--split-dir".as_ref(), split.as_os_str()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--runs", &runs.to_string(), "--seeds", seeds])
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("MKL_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()
+        .expect("run the peer script");
+    assert!(
+        out.status.success(),
+        "peer script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// GFLOP/s of a 2000 x 2000 f64 matmul with faer on the current pool (best of 3).

@@ -248,16 +248,6 @@ fn main() {
     }
 }
 
-/// Mean, sample standard deviation, min and max.
-fn summary(v: &[f64]) -> (f64, f64, f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (m, var.sqrt(), min, max)
-}
-
 /// The seeded algorithms (SVD, SVD++, NMF) over seeds `0..n` on both sides, on the same folds: the
 /// distribution of the 5-fold mean RMSE / MAE per seed, and the difference of the means with a Welch 95%
 /// interval (each side draws its own random numbers, so seeds are not paired).
@@ -325,14 +315,9 @@ fn seed_study(peer: &serde_json::Value, algos: &str, n: u64, data: &Dataset, spl
                 .as_array()
                 .map(|v| v.iter().filter_map(|r| r[key].as_f64()).collect())
                 .unwrap_or_default();
-            let (ma, sa, lo_a, hi_a) = summary(&a);
-            let (mb, sb, lo_b, hi_b) = summary(&b);
-            let se = (sa * sa / a.len() as f64 + sb * sb / b.len().max(1) as f64).sqrt();
-            let d = ma - mb;
             println!(
-                "| {label} | {metric} | {ma:.4} ± {sa:.4} [{lo_a:.4}, {hi_a:.4}] | {mb:.4} ± {sb:.4} [{lo_b:.4}, {hi_b:.4}] | {d:+.4} ({:+.4}, {:+.4}) |",
-                d - 1.96 * se,
-                d + 1.96 * se
+                "{}",
+                tastebud_eval::significance::seed_comparison_row(&label, metric, &a, &b)
             );
         }
     }
