@@ -166,7 +166,7 @@ fn experiments_from_the_command_line() {
         .into();
     let users: Vec<String> = (0..40).map(|u| format!("u{u}")).collect();
     let mut events = Vec::new();
-    for u in &users {
+    for (n, u) in users.iter().enumerate() {
         let mut r = agent
             .get(&format!(
                 "{server}/v1/users/{u}/recommendations?k=5&explain=false"
@@ -189,6 +189,7 @@ fn experiments_from_the_command_line() {
         let tag = |mut e: serde_json::Value| {
             e["experiment"] = v["experiment"].clone();
             e["arm"] = v["arm"].clone();
+            e["attrs"] = serde_json::json!({"country": if n % 2 == 0 { "NL" } else { "US" }});
             e
         };
         events.push(tag(
@@ -236,6 +237,29 @@ fn experiments_from_the_command_line() {
     assert!(ok, "{err}");
     let html = std::fs::read_to_string(p("r.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("knn-vs-pop"));
+    // Broken down by a user attribute the events carry.
+    let (ok, out, err) = tastebud(
+        &[
+            "experiment",
+            "report",
+            "knn-vs-pop",
+            "--segment-by",
+            "country",
+        ],
+        &server,
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("country=NL") && out.contains("country=US"),
+        "{out}"
+    );
+    let (ok, _, err) = tastebud(
+        &["experiment", "report", "knn-vs-pop", "--segment-by", "a b"],
+        &server,
+        None,
+    );
+    assert!(!ok && err.contains("letters, digits"), "{err}");
     let (ok, _, err) = tastebud(&["experiment", "report", "nope"], &server, None);
     assert!(!ok && err.contains("no experiment `nope`"), "{err}");
 

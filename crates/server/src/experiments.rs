@@ -968,3 +968,38 @@ pub async fn report(
         _ => Json(r).into_response(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A damaged `experiments.json` stops the server from starting, naming the file and the parse error,
+    /// rather than starting with the experiments silently gone (a stop would be undone).
+    #[test]
+    fn a_corrupt_experiments_file_is_a_clear_startup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        assert!(Experiments::open(&config).unwrap().defs().is_empty());
+        std::fs::write(
+            dir.path().join("experiments.json"),
+            b"[{\"id\": \"x\", \"arms\": [",
+        )
+        .unwrap();
+        let err = Experiments::open(&config)
+            .err()
+            .expect("corrupt file refused");
+        assert!(err.contains("experiments.json"), "{err}");
+        assert!(err.contains("EOF"), "{err}");
+        std::fs::write(dir.path().join("experiments.json"), b"{}").unwrap();
+        let err = Experiments::open(&config)
+            .err()
+            .expect("wrong shape refused");
+        assert!(
+            err.contains("experiments.json") && err.contains("expected a sequence"),
+            "{err}"
+        );
+    }
+}
