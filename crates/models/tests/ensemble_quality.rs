@@ -2,64 +2,11 @@
 //! the split of ../shared/bench/RESULTS.md): NDCG@10 and Recall@10, full ranking, binary train values as in
 //! `implicit_quality.rs`. Run with `--release -- --nocapture` for the table.
 
-use std::path::PathBuf;
-
-use tastebud_core::{Dataset, Feedback, Interactions};
-use tastebud_eval::metrics::{MetricKind, MetricSet};
-use tastebud_eval::{EvalData, EvalOptions, evaluate};
+use tastebud_models::NoProgress;
 use tastebud_models::registry::{ModelSpec, fit};
-use tastebud_models::{NoProgress, Recommender};
 
-fn shared() -> PathBuf {
-    let data = std::env::var_os("TASTEBUD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        data.join("ml-100k/u.data").is_file(),
-        "real data not found at {} (set TASTEBUD_DATA)",
-        data.display()
-    );
-    data
-}
-
-fn split() -> (Dataset, Interactions) {
-    let data = shared();
-    let dir = data.join("../bench/splits/ml-100k");
-    let (train, test) = tastebud_data::load_pair(
-        Some(&data.join("ml-100k")),
-        &dir.join("train.tsv"),
-        &dir.join("test.tsv"),
-        &Default::default(),
-    )
-    .unwrap();
-    assert_eq!((train.interactions.nnz(), test.nnz()), (44_679, 10_696));
-    let t: Vec<(u32, u32, f32)> = train
-        .interactions
-        .iter()
-        .map(|r| (r.user.0, r.item.0, 1.0))
-        .collect();
-    let x = Interactions::from_triplets(train.n_users(), train.n_items(), &t, Feedback::Implicit)
-        .unwrap();
-    (train.with_interactions(x).unwrap(), test)
-}
-
-fn quality(model: &dyn Recommender, train: &Dataset, test: &Interactions) -> (f64, f64) {
-    let opts = EvalOptions {
-        metrics: MetricSet::new(&[MetricKind::Ndcg, MetricKind::Recall], &[10]),
-        beyond: false,
-        ..EvalOptions::default()
-    };
-    let data = EvalData {
-        train: &train.interactions,
-        test,
-        fold_in: None,
-        item_features: None,
-        user_features: None,
-    };
-    let e = evaluate(model, &data, &opts, false).unwrap();
-    assert_eq!(e.users.len(), 938);
-    (e.means["ndcg@10"], e.means["recall@10"])
-}
+mod common;
+use common::{fixed_split_binary as split, ndcg_recall_at_10 as quality};
 
 fn spec(name: &str, params: &[&str]) -> ModelSpec {
     params

@@ -6,68 +6,14 @@
 //! train positives, K = 10, tastebud_eval's definitions (checked against pytrec_eval in tastebud-eval's
 //! tests). Run with `--release` (the BPR fit is slow without optimisations).
 
-use std::path::PathBuf;
-
-use tastebud_core::{Dataset, Feedback, Interactions, Result, UserIdx};
-use tastebud_eval::metrics::{MetricKind, MetricSet};
-use tastebud_eval::{EvalData, EvalOptions, evaluate};
+use tastebud_core::{Dataset, Interactions, Result, UserIdx};
 use tastebud_models::als::AlsParams;
 use tastebud_models::bpr::BprParams;
 use tastebud_models::ease::EaseParams;
 use tastebud_models::{Fit, NoProgress, Query, Recommender, Scored};
 
-fn shared() -> PathBuf {
-    let data = std::env::var_os("TASTEBUD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        data.join("ml-100k/u.data").is_file(),
-        "real data not found at {} (set TASTEBUD_DATA)",
-        data.display()
-    );
-    data
-}
-
-/// The same interactions with every value set to 1.0 (the peer's binary input).
-fn ones(x: &Interactions) -> Interactions {
-    let t: Vec<(u32, u32, f32)> = x.iter().map(|r| (r.user.0, r.item.0, 1.0)).collect();
-    Interactions::from_triplets(x.n_users(), x.n_items(), &t, Feedback::Implicit).unwrap()
-}
-
-/// ML-100K's fixed split: binary train (as a dataset) and test.
-fn split() -> (Dataset, Interactions) {
-    let data = shared();
-    let dir = data.join("../bench/splits/ml-100k");
-    let (train, test) = tastebud_data::load_pair(
-        Some(&data.join("ml-100k")),
-        &dir.join("train.tsv"),
-        &dir.join("test.tsv"),
-        &Default::default(),
-    )
-    .unwrap();
-    assert_eq!((train.interactions.nnz(), test.nnz()), (44_679, 10_696));
-    let binary = ones(&train.interactions);
-    (train.with_interactions(binary).unwrap(), test)
-}
-
-/// (NDCG@10, Recall@10) of a model, full ranking.
-fn quality(model: &dyn Recommender, train: &Dataset, test: &Interactions) -> (f64, f64) {
-    let opts = EvalOptions {
-        metrics: MetricSet::new(&[MetricKind::Ndcg, MetricKind::Recall], &[10]),
-        beyond: false,
-        ..EvalOptions::default()
-    };
-    let data = EvalData {
-        train: &train.interactions,
-        test,
-        fold_in: None,
-        item_features: None,
-        user_features: None,
-    };
-    let e = evaluate(model, &data, &opts, false).unwrap();
-    assert_eq!(e.users.len(), 938);
-    (e.means["ndcg@10"], e.means["recall@10"])
-}
+mod common;
+use common::{fixed_split_binary as split, ndcg_recall_at_10 as quality};
 
 /// A model queried without the user index: every query goes through the history fold-in.
 struct ForgetUser<'a, M>(&'a M);

@@ -2,43 +2,14 @@
 //! ItemKNN cosine vs implicit's `CosineRecommender(K=20)` on ML-100K's fixed implicit split, and Surprise's
 //! KNNBasic / KNNWithMeans / KNNBaseline 5-fold CV RMSE on ML-100K.
 
-use std::path::PathBuf;
-
-use tastebud_core::{Dataset, Feedback, Interactions, SplitSpec};
+use tastebud_core::SplitSpec;
 use tastebud_eval::metrics::{MetricKind, MetricSet};
 use tastebud_eval::{EvalData, EvalOptions, evaluate};
 use tastebud_models::knn::{ItemKnnParams, KnnRatingParams};
 use tastebud_models::{Fit, NoProgress, Recommender};
 
-fn shared() -> PathBuf {
-    let data = std::env::var_os("TASTEBUD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        data.join("ml-100k/u.data").is_file(),
-        "real data not found at {} (set TASTEBUD_DATA)",
-        data.display()
-    );
-    data
-}
-
-/// The fixed implicit split with train values set to 1.0 (the peer fits on ones).
-fn fixed_split() -> (Dataset, Interactions) {
-    let data = shared();
-    let split_dir = data.join("../bench/splits/ml-100k");
-    let (train, test) = tastebud_data::load_pair(
-        Some(&data.join("ml-100k")),
-        &split_dir.join("train.tsv"),
-        &split_dir.join("test.tsv"),
-        &Default::default(),
-    )
-    .unwrap();
-    let x = &train.interactions;
-    let ones: Vec<(u32, u32, f32)> = x.iter().map(|t| (t.user.0, t.item.0, 1.0)).collect();
-    let bin =
-        Interactions::from_triplets(x.n_users(), x.n_items(), &ones, Feedback::Implicit).unwrap();
-    (train.with_interactions(bin).unwrap(), test)
-}
+mod common;
+use common::{fixed_split_binary as fixed_split, shared};
 
 #[test]
 fn itemknn_cosine_matches_implicit_on_ml100k() {

@@ -1,7 +1,5 @@
 //! The re-rankers' effects on a skewed synthetic candidate list, and on EASE's lists for ML-100K users.
 
-use std::path::PathBuf;
-
 use tastebud_core::{FeatureTable, ItemIdx, UserIdx};
 use tastebud_models::ease::EaseParams;
 use tastebud_models::rerank::{
@@ -9,6 +7,9 @@ use tastebud_models::rerank::{
     long_tail_mask, miscalibration, normalised_relevance,
 };
 use tastebud_models::{Fit, NoProgress, Query, Recommender, Scored};
+
+mod common;
+use common::shared;
 
 const GENRES: [&str; 5] = ["A", "B", "C", "D", "E"];
 const N_CAND: usize = 100;
@@ -348,18 +349,6 @@ fn parameters_and_context_are_checked() {
             .rerank(&out_of_range, 1, &ctx)
             .is_err()
     );
-}
-
-fn shared() -> PathBuf {
-    let data = std::env::var_os("TASTEBUD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        data.join("ml-100k/u.data").is_file(),
-        "real data not found at {} (set TASTEBUD_DATA)",
-        data.display()
-    );
-    data
 }
 
 /// EASE's top 100 for 100 ML-100K users, re-ranked to 10: diversity and long-tail share go up.

@@ -4,7 +4,6 @@
 //! The peers are the popularity and cosine item-kNN numbers of ../shared/bench/RESULTS.md on the same
 //! split (numpy popularity 0.1499, implicit item-kNN 0.2577). Run with `--release -- --nocapture`.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use tastebud_core::{Dataset, Feedback, Interactions, ItemIdx, UserIdx};
@@ -14,36 +13,17 @@ use tastebud_models::reason::{Reason, reason_for};
 use tastebud_models::rules::{RulesParams, baskets};
 use tastebud_models::{Fit, NoProgress, Query, Recommender};
 
-const POPULARITY_PEER: f64 = 0.1499;
-const ITEMKNN_PEER: f64 = 0.2577;
-
-fn shared() -> PathBuf {
-    let data = std::env::var_os("TASTEBUD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        data.join("ml-100k/u.data").is_file(),
-        "real data not found at {} (set TASTEBUD_DATA)",
-        data.display()
-    );
-    data
-}
+mod common;
 
 /// The fixed split: train with timestamps, and test.
 fn split() -> (Dataset, Interactions) {
-    let data = shared();
-    let dir = data.join("../bench/splits/ml-100k");
-    let (train, test) = tastebud_data::load_pair(
-        Some(&data.join("ml-100k")),
-        &dir.join("train.tsv"),
-        &dir.join("test.tsv"),
-        &Default::default(),
-    )
-    .unwrap();
-    assert_eq!((train.interactions.nnz(), test.nnz()), (44_679, 10_696));
+    let (train, test) = common::fixed_split();
     assert!(train.interactions.has_times());
     (train, test)
 }
+
+const POPULARITY_PEER: f64 = 0.1499;
+const ITEMKNN_PEER: f64 = 0.2577;
 
 fn quality(model: &dyn Recommender, train: &Interactions, test: &Interactions) -> (f64, f64) {
     let opts = EvalOptions {
