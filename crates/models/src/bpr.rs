@@ -609,6 +609,32 @@ mod tests {
         Dataset::from_parts("blocks", x, users, items).unwrap()
     }
 
+    /// A user who liked the whole catalogue leaves no negative to draw: the sampler gives up after
+    /// `MAX_REDRAWS` and skips, so training and the fold-in finish with finite vectors, and the other users
+    /// still learn.
+    #[test]
+    fn a_user_who_liked_everything_does_not_stall_the_sampler() {
+        let mut t: Vec<(u32, u32, f32)> = (0..5).map(|i| (0, i, 1.0)).collect();
+        t.extend([(1, 0, 1.0), (1, 1, 1.0), (2, 3, 1.0), (2, 4, 1.0)]);
+        let x = Interactions::from_triplets(3, 5, &t, Feedback::Implicit).unwrap();
+        let d = Dataset::from_parts("full", x, ["a", "b", "c"], ["v", "w", "x", "y", "z"]).unwrap();
+        let m = BprParams::default()
+            .factors(4)
+            .iterations(20)
+            .threads(1)
+            .fit(&d, &NoProgress)
+            .unwrap();
+        assert!(m.user_factors().iter().all(|v| v.is_finite()));
+        let full = d.interactions.history(UserIdx(0));
+        let v = m.user_vector(None, &full).unwrap();
+        assert!(v.iter().all(|x| x.is_finite()));
+        // Everything the user has seen is excluded: nothing left to recommend.
+        assert!(m.recommend(&Query::new(&full), 3).unwrap().is_empty());
+        // User 1 (items 0, 1) still gets the catalogue's other items.
+        let h = d.interactions.history(UserIdx(1));
+        assert_eq!(m.recommend(&Query::new(&h), 10).unwrap().len(), 3);
+    }
+
     fn params() -> BprParams {
         BprParams::default()
             .factors(8)
