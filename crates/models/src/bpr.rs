@@ -432,19 +432,16 @@ impl Fit for BprParams {
             history_fingerprints,
         };
         if self.refit_users {
-            // Each fold-in is seeded from its history: the same vectors whatever the thread count.
-            let refit: Vec<Option<Vec<f32>>> = (0..n_users)
-                .into_par_iter()
-                .map(|u| {
-                    let items = x.user_items(UserIdx(u as u32));
-                    (!items.is_empty()).then(|| model.fold_in(items, model.history_fingerprints[u]))
-                })
-                .collect();
-            for (row, v) in model.user_factors.chunks_exact_mut(w).zip(refit) {
-                if let Some(v) = v {
-                    row.copy_from_slice(&v);
+            // Each fold-in is seeded from its history: the same vectors whatever the thread count. The fold-in
+            // reads only the item side, so the user rows are rewritten in place.
+            let mut users = std::mem::take(&mut model.user_factors);
+            users.par_chunks_mut(w).enumerate().for_each(|(u, row)| {
+                let items = x.user_items(UserIdx(u as u32));
+                if !items.is_empty() {
+                    row.copy_from_slice(&model.fold_in(items, model.history_fingerprints[u]));
                 }
-            }
+            });
+            model.user_factors = users;
         }
         Ok(model)
     }
