@@ -974,28 +974,8 @@ fn tradeoff_chart(sw: &crate::sweep::Sweep, xcol: &str, xlabel: &str) -> Option<
         &format!("{} vs {} ({})", base(&ycol), base(xcol), sw.model),
         rows,
     );
-    let xa = Axis {
-        lo: xlo,
-        hi: xhi,
-        log: false,
-        px0: c.x0,
-        px1: c.x1,
-    };
-    let ya = Axis {
-        lo: ylo,
-        hi: yhi,
-        log: false,
-        px0: c.y0,
-        px1: c.y1,
-    };
-    let xticks: Vec<(f64, String)> = ticks(xlo, xhi, xstep)
-        .into_iter()
-        .map(|(v, l)| (xa.map(v), l))
-        .collect();
-    let yticks: Vec<(f64, String)> = ticks(ylo, yhi, ystep)
-        .into_iter()
-        .map(|(v, l)| (ya.map(v), l))
-        .collect();
+    let (xa, xticks) = c.linear_axis((xlo, xhi, xstep), true);
+    let (ya, yticks) = c.linear_axis((ylo, yhi, ystep), false);
     c.frame(&xticks, &yticks, xlabel, &ycol);
     for (i, (pts, curve)) in series.iter().zip(&sw.curves).enumerate() {
         if pts.len() >= 2 {
@@ -1194,6 +1174,32 @@ impl Chart {
             y0: H - BOTTOM,
             y1: TOP,
         }
+    }
+
+    /// A linear axis over `[lo, hi]` along x (`horizontal`) or y, and its ticks every `step` as
+    /// `(pixel, label)`.
+    fn linear_axis(
+        &self,
+        (lo, hi, step): (f64, f64, f64),
+        horizontal: bool,
+    ) -> (Axis, Vec<(f64, String)>) {
+        let (px0, px1) = if horizontal {
+            (self.x0, self.x1)
+        } else {
+            (self.y0, self.y1)
+        };
+        let axis = Axis {
+            lo,
+            hi,
+            log: false,
+            px0,
+            px1,
+        };
+        let ticks = ticks(lo, hi, step)
+            .into_iter()
+            .map(|(v, l)| (axis.map(v), l))
+            .collect();
+        (axis, ticks)
     }
 
     /// Grid lines, axes, tick labels and axis labels. Ticks are `(pixel, label)`.
@@ -1412,13 +1418,7 @@ fn curve_chart(r: &Report, metric: &str, ks: &[usize]) -> Option<String> {
             px1: c.x1,
         }
     };
-    let ya = Axis {
-        lo: ylo,
-        hi: yhi,
-        log: false,
-        px0: c.y0,
-        px1: c.y1,
-    };
+    let (ya, yticks) = c.linear_axis((ylo, yhi, ystep), false);
     // K tick labels, dropping any that would touch the previous one.
     let mut xticks: Vec<(f64, String)> = Vec::new();
     for &k in ks {
@@ -1431,10 +1431,6 @@ fn curve_chart(r: &Report, metric: &str, ks: &[usize]) -> Option<String> {
             xticks.push((px, label));
         }
     }
-    let yticks: Vec<(f64, String)> = ticks(ylo, yhi, ystep)
-        .into_iter()
-        .map(|(v, l)| (ya.map(v), l))
-        .collect();
     c.frame(
         &xticks,
         &yticks,
@@ -1515,28 +1511,8 @@ fn scatter_chart(r: &Report) -> Option<(String, String, String)> {
     let (xlo, xhi, xstep) = nice(fold(f64::min, |p| p.2), fold(f64::max, |p| p.2) * 1.04);
     let (ylo, yhi, ystep) = nice(fold(f64::min, |p| p.3), fold(f64::max, |p| p.3) * 1.04);
     let mut c = Chart::new("scatter", &format!("{} vs {}", base(&ycol), base(&xcol)), 0);
-    let xa = Axis {
-        lo: xlo,
-        hi: xhi,
-        log: false,
-        px0: c.x0,
-        px1: c.x1,
-    };
-    let ya = Axis {
-        lo: ylo,
-        hi: yhi,
-        log: false,
-        px0: c.y0,
-        px1: c.y1,
-    };
-    let xticks: Vec<(f64, String)> = ticks(xlo, xhi, xstep)
-        .into_iter()
-        .map(|(v, l)| (xa.map(v), l))
-        .collect();
-    let yticks: Vec<(f64, String)> = ticks(ylo, yhi, ystep)
-        .into_iter()
-        .map(|(v, l)| (ya.map(v), l))
-        .collect();
+    let (xa, xticks) = c.linear_axis((xlo, xhi, xstep), true);
+    let (ya, yticks) = c.linear_axis((ylo, yhi, ystep), false);
     c.frame(&xticks, &yticks, &xcol, &ycol);
     // Labels to the right of the point (left when that would leave the chart), moved down or up until they
     // no longer overlap a label already placed.
@@ -1614,17 +1590,7 @@ fn segment_chart(r: &Report, metric: &str, buckets: &[String]) -> Option<String>
     let names = model_names(r);
     let (layout, rows) = legend_layout(&names);
     let mut c = Chart::new("segments", &format!("{metric} by training history"), rows);
-    let ya = Axis {
-        lo: ylo,
-        hi: yhi,
-        log: false,
-        px0: c.y0,
-        px1: c.y1,
-    };
-    let yticks: Vec<(f64, String)> = ticks(ylo, yhi, ystep)
-        .into_iter()
-        .map(|(v, l)| (ya.map(v), l))
-        .collect();
+    let (ya, yticks) = c.linear_axis((ylo, yhi, ystep), false);
     let nb = buckets.len() as f64;
     let gw = (c.x1 - c.x0) / nb;
     let xticks: Vec<(f64, String)> = buckets
