@@ -1,23 +1,15 @@
 //! Every registered model gives a human-readable reason for each item it recommends on ML-100K, and the
 //! models that can attribute a score to history items name those items.
 
-use std::path::PathBuf;
-
 use tastebud_core::{FeatureValues, ItemIdx, UserIdx};
 use tastebud_models::reason::{Reason, RenderContext, reason_for};
 use tastebud_models::registry::{MODELS, ModelSpec, fit};
 use tastebud_models::{NoProgress, Query};
 
+mod common;
+
 fn ml100k() -> tastebud_core::Dataset {
-    let data = std::env::var_os("TASTEBUD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        data.join("ml-100k/u.data").is_file(),
-        "real data not found at {} (set TASTEBUD_DATA)",
-        data.display()
-    );
-    tastebud_data::load(&data.join("ml-100k"), &Default::default()).unwrap()
+    tastebud_data::load(&common::shared().join("ml-100k"), &Default::default()).unwrap()
 }
 
 /// Small settings so every model fits in seconds in a test build.

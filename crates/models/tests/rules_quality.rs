@@ -7,8 +7,6 @@
 use std::time::Instant;
 
 use tastebud_core::{Dataset, Feedback, Interactions, ItemIdx, UserIdx};
-use tastebud_eval::metrics::{MetricKind, MetricSet};
-use tastebud_eval::{EvalData, EvalOptions, evaluate};
 use tastebud_models::reason::{Reason, reason_for};
 use tastebud_models::rules::{RulesParams, baskets};
 use tastebud_models::{Fit, NoProgress, Query, Recommender};
@@ -24,24 +22,6 @@ fn split() -> (Dataset, Interactions) {
 
 const POPULARITY_PEER: f64 = 0.1499;
 const ITEMKNN_PEER: f64 = 0.2577;
-
-fn quality(model: &dyn Recommender, train: &Interactions, test: &Interactions) -> (f64, f64) {
-    let opts = EvalOptions {
-        metrics: MetricSet::new(&[MetricKind::Ndcg, MetricKind::Recall], &[10]),
-        beyond: false,
-        ..EvalOptions::default()
-    };
-    let data = EvalData {
-        train,
-        test,
-        fold_in: None,
-        item_features: None,
-        user_features: None,
-    };
-    let e = evaluate(model, &data, &opts, false).unwrap();
-    assert_eq!(e.users.len(), 938);
-    (e.means["ndcg@10"], e.means["recall@10"])
-}
 
 /// A model whose queries carry the user's training history oldest first (so `recent` means recent).
 struct TimeOrdered<'a, M> {
@@ -119,7 +99,7 @@ fn rules_on_ml100k_sessions() {
         let t = Instant::now();
         let m = p.fit(&train, &NoProgress).unwrap();
         let secs = t.elapsed().as_secs_f64();
-        let (ndcg, recall) = quality(&m, x, &test);
+        let (ndcg, recall) = common::ndcg_recall_at_10(&m, &train, &test);
         println!(
             "| {} | {support} | {} | {secs:.2} | {ndcg:.4} | {recall:.4} |",
             gap.map_or("user histories".into(), |g| format!(
@@ -139,12 +119,12 @@ fn rules_on_ml100k_sessions() {
         .recent(20)
         .fit(&train, &NoProgress)
         .unwrap();
-    let (ndcg, recall) = quality(
+    let (ndcg, recall) = common::ndcg_recall_at_10(
         &TimeOrdered {
             inner: &recent,
             train: x,
         },
-        x,
+        &train,
         &test,
     );
     println!(
