@@ -64,9 +64,11 @@ pub struct Kpis {
     pub rec_p50_seconds: Option<f64>,
     /// 99th percentile latency of the recommendation route since the server started, seconds.
     pub rec_p99_seconds: Option<f64>,
-    /// Median latency of every route since the server started, seconds.
+    /// Median latency of every route but the monitoring ones
+    /// ([`MONITORING_ROUTES`](crate::metrics::MONITORING_ROUTES): `/metrics`, this dashboard, health
+    /// probes) since the server started, seconds.
     pub all_p50_seconds: Option<f64>,
-    /// 99th percentile latency of every route since the server started, seconds.
+    /// 99th percentile latency of the same routes since the server started, seconds.
     pub all_p99_seconds: Option<f64>,
     /// HTTP requests per second over the last minute.
     pub requests_per_sec: f64,
@@ -414,7 +416,7 @@ pub fn render_page(s: &DashboardSummary, user: &str) -> String {
         .replace('<', "\\u003c");
     let mut h = String::with_capacity(32 * 1024);
     h.push_str(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Tastebud dashboard</title><style>"#,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Tastebud dashboard</title><link rel="icon" href="data:,"><style>"#,
     );
     h.push_str(CSS);
     h.push_str("</style></head><body>");
@@ -479,11 +481,11 @@ pub fn render_page(s: &DashboardSummary, user: &str) -> String {
         "GET /v1/users/{id}/recommendations",
     ));
     h.push_str(&latency_tile(
-        "Latency, all routes",
+        "API latency",
         "all",
         k.all_p50_seconds,
         k.all_p99_seconds,
-        "every route",
+        "every route but /metrics, the dashboard and health probes",
     ));
     h.push_str(&rate_tile(
         "Requests / s",

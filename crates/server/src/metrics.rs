@@ -67,6 +67,30 @@ impl Default for Monitoring {
 /// The route template of personalised recommendations (the dashboard's "recommendation latency").
 pub const RECOMMENDATION_ROUTE: &str = "/v1/users/{id}/recommendations";
 
+/// Route templates that watch the server rather than serve its clients: Prometheus scrapes, the
+/// dashboard and its polling, health probes. They are counted in `tastebud_http_request_duration_seconds`
+/// like every route, but left out of the dashboard's "API latency" ([`Metrics::latency_quantile`] with
+/// `None`), which would otherwise drift with how often somebody looks: at low traffic a dashboard
+/// polling every few seconds and a probe every ten are most of the requests.
+pub const MONITORING_ROUTES: &[&str] = &[
+    "/metrics",
+    "/dashboard",
+    "/v1/dashboard/summary",
+    "/healthz",
+    "/readyz",
+];
+
+/// Whether `route` is one of the [`MONITORING_ROUTES`].
+///
+/// ```
+/// use tastebud_server::metrics::is_monitoring_route;
+/// assert!(is_monitoring_route("/metrics"));
+/// assert!(!is_monitoring_route("/v1/users/{id}/recommendations"));
+/// ```
+pub fn is_monitoring_route(route: &str) -> bool {
+    MONITORING_ROUTES.contains(&route)
+}
+
 /// Upper bounds of the `tastebud_http_request_duration_seconds` buckets (`+Inf` implied).
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -86,7 +110,7 @@ struct Bucket {
     events: u64,
     /// Requests to [`RECOMMENDATION_ROUTE`] per latency bucket (not cumulative; the last is `+Inf`).
     latency_rec: Vec<u64>,
-    /// Requests to every route per latency bucket.
+    /// Requests to every route but the [`MONITORING_ROUTES`] per latency bucket.
     latency_all: Vec<u64>,
     served: HashMap<ItemIdx, u32>,
 }
@@ -414,8 +438,10 @@ impl Metrics {
         second_in(&mut w, now).requests += 1;
         self.bucket_in(&mut w, now, |b| {
             b.requests += 1;
-            b.latency_all.resize(LATENCY_BUCKETS.len() + 1, 0);
-            b.latency_all[le] += 1;
+            if !is_monitoring_route(route) {
+                b.latency_all.resize(LATENCY_BUCKETS.len() + 1, 0);
+                b.latency_all[le] += 1;
+            }
             if route == RECOMMENDATION_ROUTE {
                 b.latency_rec.resize(LATENCY_BUCKETS.len() + 1, 0);
                 b.latency_rec[le] += 1;
@@ -606,21 +632,27 @@ impl Metrics {
             served_items: served.len() as u64,
         }
     }
+
     /// A quantile of `tastebud_http_request_duration_seconds` since the server started, over the series
-    /// of one route template (`None`: every route), computed like Prometheus'
-    /// `histogram_quantile(q, sum by (le) (tastebud_http_request_duration_seconds_bucket{route="..."}))`
-    /// ([`histogram_quantile`]). `None` when no request was observed.
+    /// of one route template (`None`: every route but the [`MONITORING_ROUTES`]), computed like
+    /// Prometheus' `histogram_quantile(q, sum by (le) (tastebud_http_request_duration_seconds_bucket{route="..."}))`
+    /// (with `None`: `{route!~"/metrics|/dashboard|..."}`; [`histogram_quantile`]). `None` when no
+    /// request was observed.
     pub fn latency_quantile(&self, q: f64, route: Option<&str>) -> Option<f64> {
         use prometheus::core::Collector;
         let mut cumulative = vec![0u64; LATENCY_BUCKETS.len()];
         let mut count = 0u64;
         for family in self.http_duration.collect() {
             for m in family.get_metric() {
-                let matches = route.is_none_or(|r| {
-                    m.get_label()
-                        .iter()
-                        .any(|l| l.name() == "route" && l.value() == r)
-                });
+                let series_route = m
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "route")
+                    .map_or("", |l| l.value());
+                let matches = match route {
+                    Some(r) => series_route == r,
+                    None => !is_monitoring_route(series_route),
+                };
                 if !matches {
                     continue;
                 }
@@ -833,9 +865,9 @@ pub struct SeriesPoint {
     pub rec_p50_seconds: Option<f64>,
     /// 99th percentile latency of the recommendation route in this bucket, seconds.
     pub rec_p99_seconds: Option<f64>,
-    /// Median latency of every route in this bucket, seconds.
+    /// Median latency of every route but the [`MONITORING_ROUTES`] in this bucket, seconds.
     pub all_p50_seconds: Option<f64>,
-    /// 99th percentile latency of every route in this bucket, seconds.
+    /// 99th percentile latency of every route but the [`MONITORING_ROUTES`] in this bucket, seconds.
     pub all_p99_seconds: Option<f64>,
 }
 
@@ -897,6 +929,7 @@ mod tests {
             m.http(RECOMMENDATION_ROUTE, "GET", 200, "ease", "none", 0.03);
         }
         m.http("/metrics", "GET", 200, "ease", "none", 0.3);
+        m.http("/v1/dashboard/summary", "GET", 200, "ease", "none", 0.3);
         // 90 in (0.001, 0.002], 10 in (0.02, 0.05]: the median is 0.001 + 0.001 * 50/90.
         let p50 = m.latency_quantile(0.5, Some(RECOMMENDATION_ROUTE)).unwrap();
         assert!((p50 - (0.001 + 0.001 * 50.0 / 90.0)).abs() < 1e-12);
@@ -904,20 +937,25 @@ mod tests {
             .latency_quantile(0.99, Some(RECOMMENDATION_ROUTE))
             .unwrap();
         assert!((p99 - (0.02 + 0.03 * 9.0 / 10.0)).abs() < 1e-12);
+        // The API latency leaves the scrape and the dashboard's poll out: its maximum is the top of
+        // (0.02, 0.05], not of the monitoring requests' (0.25, 0.5].
         let all = m.latency_quantile(1.0, None).unwrap();
-        assert!((all - 0.5).abs() < 1e-12);
+        assert!((all - 0.05).abs() < 1e-12, "{all}");
+        let scrape = m.latency_quantile(1.0, Some("/metrics")).unwrap();
+        assert!((scrape - 0.5).abs() < 1e-12, "{scrape}");
         assert_eq!(m.latency_quantile(0.5, Some("/nowhere")), None);
         let now = crate::now_unix();
         let series = m.window_series(now);
         assert_eq!(series.len(), BUCKETS as usize);
         let last = series.last().unwrap();
-        assert_eq!(last.requests, 101);
+        assert_eq!(last.requests, 102);
         assert_eq!(last.rec_p50_seconds, Some(p50));
+        assert_eq!(last.all_p99_seconds, m.latency_quantile(0.99, None));
         let (rps, _) = m.rates(now);
         assert!(rps > 0.0);
         assert_eq!(
             m.last_minute(now).iter().map(|s| s.requests).sum::<u64>(),
-            101
+            102
         );
     }
 }

@@ -418,6 +418,46 @@ fn wait_compared(s: &Server, n: u64) -> serde_json::Value {
     panic!("the shadow did not compare {n} requests");
 }
 
+/// `shadow.sample` below 1 mirrors that fraction of requests: the compared count is binomial, and every
+/// response is production's.
+#[test]
+fn shadow_sample_mirrors_a_fraction_of_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Config::default();
+    c.cache.enabled = false;
+    c.shadow = Some(tastebud_server::shadow::ShadowConfig {
+        model: model_file(dir.path(), "popularity", &[]),
+        sample: 0.25,
+        ..Default::default()
+    });
+    let s = Server::start(c, None);
+    let n = 400u64;
+    for r in 0..n {
+        let (st, v) = s.get(&format!(
+            "/v1/users/u{}/recommendations?k=5&explain=false",
+            r % 40
+        ));
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["model"], "ease", "the response is production's");
+    }
+    // Mirrored requests finish in the background: wait until the count stops moving.
+    let mut last = u64::MAX;
+    let mut report = serde_json::Value::Null;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let (_, r) = s.get("/v1/shadow/report");
+        let seen = r["compared"].as_u64().unwrap() + r["errors"].as_u64().unwrap_or(0);
+        report = r;
+        if seen == last {
+            break;
+        }
+        last = seen;
+    }
+    // Binomial(400, 0.25): mean 100, sd 8.7; the bounds are more than 5 sd away.
+    assert_eq!(report["errors"].as_u64().unwrap_or(0), 0, "{report}");
+    assert!((55..=145).contains(&last), "{last} of {n} mirrored at sample 0.25: {report}");
+}
+
 /// The shadow answers mirrored requests without changing responses; identical models overlap fully,
 /// a different one less; clicks arriving later are scored against both lists.
 #[test]
