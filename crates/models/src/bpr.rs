@@ -20,7 +20,9 @@
 //!
 //! Values are ignored: every stored interaction is a positive.
 //!
-//! **Threads.** `threads = 1` runs the SGD on one thread and is deterministic for a given seed. Any other
+//! **Threads.** `threads = 1` runs the SGD and the user refit on one thread and is deterministic for a
+//! given seed (the refit is deterministic on any number of threads: each fold-in is seeded from its
+//! history). Any other
 //! value (`0` = every thread of the current rayon pool, the default) runs lock-free "Hogwild" SGD: threads
 //! update shared factors without locks, so the result depends on scheduling and is **not reproducible**
 //! bit for bit (implicit's multi-threaded BPR behaves the same way).
@@ -433,14 +435,24 @@ impl Fit for BprParams {
         };
         if self.refit_users {
             // Each fold-in is seeded from its history: the same vectors whatever the thread count. The fold-in
-            // reads only the item side, so the user rows are rewritten in place.
+            // reads only the item side, so the user rows are rewritten in place, in `threads` blocks of
+            // consecutive users (one block, one thread, with `threads = 1`).
             let mut users = std::mem::take(&mut model.user_factors);
-            users.par_chunks_mut(w).enumerate().for_each(|(u, row)| {
-                let items = x.user_items(UserIdx(u as u32));
-                if !items.is_empty() {
-                    row.copy_from_slice(&model.fold_in(items, model.history_fingerprints[u]));
-                }
-            });
+            let per_block = x.n_users().div_ceil(threads).max(1);
+            users
+                .par_chunks_mut(per_block * w)
+                .enumerate()
+                .for_each(|(b, block)| {
+                    for (r, row) in block.chunks_mut(w).enumerate() {
+                        let u = b * per_block + r;
+                        let items = x.user_items(UserIdx(u as u32));
+                        if !items.is_empty() {
+                            row.copy_from_slice(
+                                &model.fold_in(items, model.history_fingerprints[u]),
+                            );
+                        }
+                    }
+                });
             model.user_factors = users;
         }
         Ok(model)

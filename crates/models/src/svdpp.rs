@@ -457,7 +457,8 @@ impl Svdpp {
             (self.bu[u], self.row(&self.pu, u).to_vec())
         } else {
             let r = self.params.rates().expect("validated at fit");
-            let (mut b, mut p) = (0f32, vec![0f32; k]);
+            // From where training starts `p` (see `Svd`'s fold-in).
+            let (mut b, mut p) = (0f32, vec![self.params.init_mean as f32; k]);
             for _ in 0..self.params.n_epochs {
                 for &(i, rating) in &known {
                     let q = self.row(&self.qi, i);
@@ -633,6 +634,25 @@ mod tests {
         close(&m.pu[..12 * k], &naive[2][..12 * k], "pu");
         close(&m.qi[..10 * k], &naive[3][..10 * k], "qi");
         close(&m.yj[..10 * k], &naive[4][..10 * k], "yj");
+    }
+
+    #[test]
+    fn fold_in_starts_where_training_starts_a_user() {
+        // With no epochs a trained user is its starting point; the fold-in of its history must be too.
+        let d = toy();
+        let m = SvdppParams::default()
+            .n_epochs(0)
+            .init_mean(0.2)
+            .fit(&d, &NoProgress)
+            .unwrap();
+        for u in 0..12u32 {
+            let h = d.interactions.history(UserIdx(u));
+            for i in 0..10u32 {
+                let known = m.predict(Some(UserIdx(u)), &h, ItemIdx(i)).unwrap();
+                let folded = m.predict(None, &h, ItemIdx(i)).unwrap();
+                assert_eq!(known, folded, "user {u} item {i}");
+            }
+        }
     }
 
     #[test]

@@ -455,7 +455,10 @@ fn shadow_sample_mirrors_a_fraction_of_requests() {
     }
     // Binomial(400, 0.25): mean 100, sd 8.7; the bounds are more than 5 sd away.
     assert_eq!(report["errors"].as_u64().unwrap_or(0), 0, "{report}");
-    assert!((55..=145).contains(&last), "{last} of {n} mirrored at sample 0.25: {report}");
+    assert!(
+        (55..=145).contains(&last),
+        "{last} of {n} mirrored at sample 0.25: {report}"
+    );
 }
 
 /// The shadow answers mirrored requests without changing responses; identical models overlap fully,
