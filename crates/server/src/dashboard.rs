@@ -64,9 +64,8 @@ pub struct Kpis {
     pub rec_p50_seconds: Option<f64>,
     /// 99th percentile latency of the recommendation route since the server started, seconds.
     pub rec_p99_seconds: Option<f64>,
-    /// Median latency of every route but the monitoring ones
-    /// ([`MONITORING_ROUTES`](crate::metrics::MONITORING_ROUTES): `/metrics`, this dashboard, health
-    /// probes) since the server started, seconds.
+    /// Median latency of every route but the monitoring ones (`/metrics`, `/dashboard`,
+    /// `/v1/dashboard/summary`, `/healthz`, `/readyz`) since the server started, seconds.
     pub all_p50_seconds: Option<f64>,
     /// 99th percentile latency of the same routes since the server started, seconds.
     pub all_p99_seconds: Option<f64>,

@@ -53,6 +53,8 @@ pub struct Experiments {
     counts: Mutex<HashMap<String, ArmCounts>>,
     /// Serialises create/stop (read, validate, write, swap).
     write: Mutex<()>,
+    /// Running report aggregates, by experiment id (see [`aggregate`]).
+    runs: Mutex<HashMap<String, Running>>,
 }
 
 /// One consistent set of definitions with its assigner and arm models.
@@ -107,6 +109,7 @@ impl Experiments {
             live: RwLock::new(Arc::new(live)),
             counts: Mutex::new(HashMap::new()),
             write: Mutex::new(()),
+            runs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -241,6 +244,12 @@ impl Experiments {
             self.observe(&events);
         }
         Ok(())
+    }
+
+    /// Drops the running report aggregates (after a user's data is deleted: the next report reads the
+    /// log again, without them).
+    pub fn forget_reports(&self) {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The counts a bandit experiment's policy reads now: `(items shown, clicks)` per arm.
@@ -491,6 +500,22 @@ impl Acc {
         }
     }
 
+    /// Adds another accumulator's counts, users and conversions.
+    fn merge(&mut self, other: &Acc) {
+        self.d.impressions += other.d.impressions;
+        self.d.clicks += other.d.clicks;
+        self.d.conversions += other.d.conversions;
+        self.d.views += other.d.views;
+        self.d.bounces += other.d.bounces;
+        self.d.dwell_ms.extend_from_slice(&other.d.dwell_ms);
+        for (u, &(c, n)) in &other.users {
+            let e = self.users.entry(u.clone()).or_default();
+            e.0 += c;
+            e.1 += n;
+        }
+        self.converted.extend(other.converted.iter().cloned());
+    }
+
     fn data(&self) -> ArmData {
         let mut d = self.d.clone();
         d.users = self.users.len() as u64;
@@ -516,11 +541,185 @@ pub struct Aggregate {
     pub per_user: Vec<Vec<(f64, f64)>>,
 }
 
+/// What a running aggregate depends on besides the log: when it changes, the aggregate starts over.
+#[derive(Clone, Debug, PartialEq)]
+struct RunKey {
+    start_unix: i64,
+    arms: Vec<String>,
+    /// The served model's version: it decides who is `new` (never seen in training).
+    model_version: String,
+    segment_by: Option<String>,
+}
+
+/// One experiment's aggregate over the log up to `seq`, kept between reports so that a report reads only
+/// the events logged since the last one (the dashboard asks every few seconds). Feeding the log in two
+/// parts gives exactly what one pass gives: every step depends only on the events before it in log order.
+struct Running {
+    key: RunKey,
+    /// The last sequence number fed.
+    seq: u64,
+    total: Vec<Acc>,
+    seg_new: Vec<Acc>,
+    seg_ret: Vec<Acc>,
+    seg_attr: BTreeMap<String, Vec<Acc>>,
+    /// Per day since the start (not cumulative), as many as the events reach (at most 366); days past the
+    /// report's last day are folded into it when the report is made.
+    per_day: Vec<Vec<Acc>>,
+    first_seen: HashMap<String, i64>,
+    /// CUPED: each experiment user's arm and clicks, and everyone's clicks before the start.
+    user_arm: HashMap<String, (usize, f64)>,
+    pre_clicks: HashMap<String, f64>,
+}
+
+/// The most days a report covers.
+const MAX_DAYS: usize = 366;
+
+impl Running {
+    fn new(def: &ExperimentDef, key: RunKey) -> Self {
+        let fresh = fresh_accs(def);
+        Self {
+            key,
+            seq: 0,
+            total: fresh.clone(),
+            seg_new: fresh.clone(),
+            seg_ret: fresh,
+            seg_attr: BTreeMap::new(),
+            per_day: Vec::new(),
+            first_seen: HashMap::new(),
+            user_arm: HashMap::new(),
+            pre_clicks: HashMap::new(),
+        }
+    }
+
+    /// Feeds the events logged after `self.seq` up to `head`, a page at a time (`seq` moves after each
+    /// whole page, so an error leaves a consistent aggregate).
+    fn catch_up(
+        &mut self,
+        state: &AppState,
+        def: &ExperimentDef,
+        serving: &Serving,
+        head: u64,
+    ) -> Result<(), String> {
+        let bounce_ms = state.config.monitoring.bounce_ms as f64;
+        let arm_of: HashMap<&str, usize> = def
+            .arms
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i))
+            .collect();
+        while self.seq < head {
+            let page = state
+                .store
+                .scan(self.seq, 100_000)
+                .map_err(|e| e.to_string())?;
+            let Some(last) = page.last() else { break };
+            let last = last.seq;
+            for s in &page {
+                self.feed(&s.event, def, serving, &arm_of, bounce_ms);
+            }
+            self.seq = last;
+        }
+        Ok(())
+    }
+
+    fn feed(
+        &mut self,
+        e: &Event,
+        def: &ExperimentDef,
+        serving: &Serving,
+        arm_of: &HashMap<&str, usize>,
+        bounce_ms: f64,
+    ) {
+        let first = *self.first_seen.entry(e.user.clone()).or_insert(e.timestamp);
+        if e.timestamp < def.start_unix && e.kind == EventType::Click {
+            *self.pre_clicks.entry(e.user.clone()).or_default() += 1.0;
+        }
+        if e.experiment.as_deref() != Some(def.id.as_str()) {
+            return;
+        }
+        let Some(&a) = e.arm.as_deref().and_then(|a| arm_of.get(a)) else {
+            return;
+        };
+        let ua = self.user_arm.entry(e.user.clone()).or_insert((a, 0.0));
+        if e.kind == EventType::Click {
+            ua.1 += 1.0;
+        }
+        self.total[a].add(e, bounce_ms);
+        let is_new = first >= def.start_unix && serving.user(&e.user).is_none();
+        if is_new {
+            self.seg_new[a].add(e, bounce_ms)
+        } else {
+            self.seg_ret[a].add(e, bounce_ms)
+        }
+        if let Some(key) = &self.key.segment_by {
+            let value = e.attrs.get(key).map_or("(none)", String::as_str);
+            self.seg_attr
+                .entry(format!("{key}={value}"))
+                .or_insert_with(|| fresh_accs(def))[a]
+                .add(e, bounce_ms);
+        }
+        let day = (((e.timestamp - def.start_unix).max(0) / DAY) as usize).min(MAX_DAYS - 1);
+        if self.per_day.len() <= day {
+            self.per_day.resize_with(day + 1, || fresh_accs(def));
+        }
+        self.per_day[day][a].add(e, bounce_ms);
+    }
+
+    /// The aggregate as of `now`: days cumulated up to the report's last day.
+    fn finish(&self, def: &ExperimentDef, now: i64) -> Aggregate {
+        let n_days = (((def.end_unix.unwrap_or(now).min(now) - def.start_unix).max(0) + DAY - 1)
+            / DAY)
+            .clamp(1, MAX_DAYS as i64) as usize;
+        // Cumulate the days (users are unique over the cumulative window); the events of days after the
+        // last one count on the last one.
+        let mut days = Vec::with_capacity(n_days);
+        let mut run = fresh_accs(def);
+        for day in 0..n_days {
+            let last = day + 1 == n_days;
+            for (raw, accs) in self.per_day.iter().enumerate().skip(day) {
+                if raw > day && !last {
+                    break;
+                }
+                for (r, d) in run.iter_mut().zip(accs) {
+                    r.merge(d);
+                }
+            }
+            days.push(run.iter().map(Acc::data).collect());
+        }
+        let data = |v: &[Acc]| v.iter().map(Acc::data).collect::<Vec<_>>();
+        let mut per_user = vec![Vec::new(); def.arms.len()];
+        for (user, &(a, clicks)) in &self.user_arm {
+            per_user[a].push((clicks, self.pre_clicks.get(user).copied().unwrap_or(0.0)));
+        }
+        Aggregate {
+            per_user,
+            arms: data(&self.total),
+            segments: [
+                ("new".to_owned(), data(&self.seg_new)),
+                ("returning".to_owned(), data(&self.seg_ret)),
+            ]
+            .into_iter()
+            .chain(self.seg_attr.iter().map(|(k, v)| (k.clone(), data(v))))
+            .collect(),
+            days,
+        }
+    }
+}
+
+fn fresh_accs(def: &ExperimentDef) -> Vec<Acc> {
+    def.arms.iter().map(|a| Acc::new(&a.name)).collect()
+}
+
 /// Aggregates the log's events of experiment `def` per arm, per segment and per day. A user is `new`
 /// when the served model never saw them in training and their first logged event is not before the
 /// experiment's start. With `segment_by = Some(key)` the events are also grouped by the value of the
 /// attribute `key` they carry (`attrs`, echoed by the client; `(none)` without it), as segments named
 /// `key=value`.
+///
+/// Without `segment_by`, the aggregate is kept between calls (per experiment) and a call reads only the
+/// events logged since the previous one; it starts over when the experiment's start or arms or the served
+/// model change, and after a user's data is deleted ([`Experiments::forget_reports`]). With `segment_by`
+/// (an analyst's question, any attribute) the whole log is read.
 ///
 /// # Errors
 ///
@@ -531,106 +730,32 @@ pub fn aggregate(
     now: i64,
     segment_by: Option<&str>,
 ) -> Result<Aggregate, String> {
-    let n_days = (((def.end_unix.unwrap_or(now).min(now) - def.start_unix).max(0) + DAY - 1) / DAY)
-        .clamp(1, 366) as usize;
-    let arm_of: HashMap<&str, usize> = def
-        .arms
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.name.as_str(), i))
-        .collect();
-    let fresh = || -> Vec<Acc> { def.arms.iter().map(|a| Acc::new(&a.name)).collect() };
-    let mut total = fresh();
-    let mut seg_new = fresh();
-    let mut seg_ret = fresh();
-    let mut seg_attr: BTreeMap<String, Vec<Acc>> = BTreeMap::new();
-    let mut per_day: Vec<Vec<Acc>> = vec![fresh(); n_days];
-    let mut first_seen: HashMap<String, i64> = HashMap::new();
-    // CUPED: each experiment user's arm and clicks, and everyone's clicks before the start.
-    let mut user_arm: HashMap<String, (usize, f64)> = HashMap::new();
-    let mut pre_clicks: HashMap<String, f64> = HashMap::new();
     let serving = state.serving();
+    let key = RunKey {
+        start_unix: def.start_unix,
+        arms: def.arms.iter().map(|a| a.name.clone()).collect(),
+        model_version: serving.version.clone(),
+        segment_by: segment_by.map(str::to_owned),
+    };
     let head = state.store.last_seq().map_err(|e| e.to_string())?;
-    let bounce_ms = state.config.monitoring.bounce_ms as f64;
-    let mut after = 0;
-    while after < head {
-        let page = state
-            .store
-            .scan(after, 100_000)
-            .map_err(|e| e.to_string())?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for s in &page {
-            let e = &s.event;
-            let first = *first_seen.entry(e.user.clone()).or_insert(e.timestamp);
-            if e.timestamp < def.start_unix && e.kind == EventType::Click {
-                *pre_clicks.entry(e.user.clone()).or_default() += 1.0;
-            }
-            if e.experiment.as_deref() != Some(def.id.as_str()) {
-                continue;
-            }
-            let Some(&a) = e.arm.as_deref().and_then(|a| arm_of.get(a)) else {
-                continue;
-            };
-            let ua = user_arm.entry(e.user.clone()).or_insert((a, 0.0));
-            if e.kind == EventType::Click {
-                ua.1 += 1.0;
-            }
-            total[a].add(e, bounce_ms);
-            let is_new = first >= def.start_unix && serving.user(&e.user).is_none();
-            if is_new {
-                seg_new[a].add(e, bounce_ms)
-            } else {
-                seg_ret[a].add(e, bounce_ms)
-            }
-            if let Some(key) = segment_by {
-                let value = e.attrs.get(key).map_or("(none)", String::as_str);
-                seg_attr
-                    .entry(format!("{key}={value}"))
-                    .or_insert_with(fresh)[a]
-                    .add(e, bounce_ms);
-            }
-            let day = ((e.timestamp - def.start_unix).max(0) / DAY) as usize;
-            per_day[day.min(n_days - 1)][a].add(e, bounce_ms);
-        }
+    if segment_by.is_some() {
+        let mut r = Running::new(def, key);
+        r.catch_up(state, def, &serving, head)?;
+        return Ok(r.finish(def, now));
     }
-    // Cumulate the days (users are unique over the cumulative window).
-    let mut days = Vec::with_capacity(n_days);
-    let mut run = fresh();
-    for day in per_day {
-        for (r, d) in run.iter_mut().zip(day) {
-            r.d.impressions += d.d.impressions;
-            r.d.clicks += d.d.clicks;
-            r.d.conversions += d.d.conversions;
-            r.d.views += d.d.views;
-            r.d.bounces += d.d.bounces;
-            r.d.dwell_ms.extend(d.d.dwell_ms);
-            for (u, (c, n)) in d.users {
-                let e = r.users.entry(u).or_default();
-                e.0 += c;
-                e.1 += n;
-            }
-            r.converted.extend(d.converted);
-        }
-        days.push(run.iter().map(Acc::data).collect());
+    let mut runs = state
+        .experiments
+        .runs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let r = runs
+        .entry(def.id.clone())
+        .or_insert_with(|| Running::new(def, key.clone()));
+    if r.key != key {
+        *r = Running::new(def, key);
     }
-    let data = |v: &[Acc]| v.iter().map(Acc::data).collect::<Vec<_>>();
-    let mut per_user = vec![Vec::new(); def.arms.len()];
-    for (user, (a, clicks)) in user_arm {
-        per_user[a].push((clicks, pre_clicks.get(&user).copied().unwrap_or(0.0)));
-    }
-    Ok(Aggregate {
-        per_user,
-        arms: data(&total),
-        segments: [
-            ("new".to_owned(), data(&seg_new)),
-            ("returning".to_owned(), data(&seg_ret)),
-        ]
-        .into_iter()
-        .chain(seg_attr.iter().map(|(k, v)| (k.clone(), data(v))))
-        .collect(),
-        days,
-    })
+    r.catch_up(state, def, &serving, head)?;
+    Ok(r.finish(def, now))
 }
 
 /// Aggregates the log's events of experiment `id` per arm (see [`aggregate`]).

@@ -865,9 +865,10 @@ pub struct SeriesPoint {
     pub rec_p50_seconds: Option<f64>,
     /// 99th percentile latency of the recommendation route in this bucket, seconds.
     pub rec_p99_seconds: Option<f64>,
-    /// Median latency of every route but the [`MONITORING_ROUTES`] in this bucket, seconds.
+    /// Median latency of every route but the monitoring ones (`/metrics`, `/dashboard`,
+    /// `/v1/dashboard/summary`, `/healthz`, `/readyz`) in this bucket, seconds.
     pub all_p50_seconds: Option<f64>,
-    /// 99th percentile latency of every route but the [`MONITORING_ROUTES`] in this bucket, seconds.
+    /// 99th percentile latency of the same routes in this bucket, seconds.
     pub all_p99_seconds: Option<f64>,
 }
 

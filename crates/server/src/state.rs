@@ -176,9 +176,11 @@ impl AppState {
         }
     }
 
-    /// Forgets everything in memory about a user; returns the cache entries dropped.
+    /// Forgets everything in memory about a user (cached lists; the running experiment reports start
+    /// over); returns the cache entries dropped.
     pub fn forget(&self, user: &str) -> u64 {
         self.last_seq.invalidate(user);
+        self.experiments.forget_reports();
         let Some(cache) = &self.cache else {
             return 0;
         };

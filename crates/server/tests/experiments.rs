@@ -396,6 +396,144 @@ fn report_has_segments_a_timeline_and_an_html_page() {
     assert_eq!(st, 400);
 }
 
+/// `a` and `b` are the same JSON, numbers equal to 1e-9 (relative): per-user sums run over hash maps, in
+/// an order that differs between two aggregates of the same events.
+fn assert_same(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                "{path}: {x} vs {y}"
+            );
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}: lengths");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_same(x, y, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |m: &serde_json::Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(x), keys(y), "{path}: keys");
+            for (k, v) in x {
+                assert_same(v, &y[k], &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
+}
+
+/// A report keeps its aggregate between requests and reads only the events logged since: after every
+/// batch, after a user's data is deleted and after a model swap it equals a report that reads the whole
+/// log (`segment_by` always does), less the attribute segments and the clock.
+#[test]
+fn a_report_reads_only_new_events_and_equals_a_full_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let pop = model_file(dir.path(), "popularity", &[]);
+    let mut c = admin_config();
+    let start = tastebud_server::now_unix() - 3 * 86_400 - 600;
+    let mut def = ExperimentDef::new(
+        "feed",
+        vec![arm("control", None), arm("treatment", None)],
+        start,
+    );
+    def.end_unix = Some(start + 2 * 86_400 + 600);
+    c.experiments = vec![def];
+    let s = Server::start(c, None);
+    let report = |query: &str| {
+        let (st, mut r) = s.get(&format!("/v1/experiments/feed/report{query}"));
+        assert_eq!(st, 200, "{r}");
+        r["segments"]
+            .as_object_mut()
+            .unwrap()
+            .retain(|k, _| !k.contains('='));
+        r.as_object_mut().unwrap().remove("days_running");
+        r
+    };
+    let check = |when: &str| {
+        let (cached, full) = (report(""), report("?segment_by=country"));
+        assert_same(&cached, &full, when);
+        cached
+    };
+    let mut users_before = 0;
+    for round in 0..3i64 {
+        let mut batch = Vec::new();
+        for u in 0..30 {
+            let user = if u % 3 == 0 {
+                format!("n{}", u + 30 * round)
+            } else {
+                format!("u{u}")
+            };
+            let (_, v) = s.get(&format!(
+                "/v1/users/{user}/recommendations?k=4&explain=false"
+            ));
+            let a = ["control", "treatment"][(u % 2) as usize];
+            // Days 0..3 since the start, some before it. The experiment ended during day 2: what is
+            // logged later (clients still echoing the arm) counts on its last day.
+            let ts = match (u + round) % 5 {
+                4 => start - 3_600,
+                d => start + d * 86_400 + 60 * u,
+            };
+            let mut imp =
+                json!({"user": user, "items": items(&v), "type": "impression", "timestamp": ts});
+            imp["experiment"] = json!("feed");
+            imp["arm"] = json!(a);
+            batch.push(imp);
+            for i in items(&v).iter().take(1 + (u % 3) as usize) {
+                let mut e = event(&user, i, "click");
+                e["timestamp"] = json!(ts + 30);
+                e["experiment"] = json!("feed");
+                e["arm"] = json!(a);
+                batch.push(e);
+            }
+            let mut view = event(&user, &items(&v)[0], "view");
+            view["dwell_ms"] = json!(1000 * (u % 7));
+            view["experiment"] = json!("feed");
+            view["arm"] = json!(a);
+            batch.push(view);
+        }
+        let (st, r) = s.post_json("/v1/events", &json!(batch));
+        assert_eq!(st, 200, "{r}");
+        let r = check(&format!("round {round}"));
+        let users: u64 = r["arms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["users"].as_u64().unwrap())
+            .sum();
+        assert!(users > users_before, "round {round}: {users} users");
+        // The timeline is cumulative: its last day is the totals.
+        let tl = r["timeline"].as_array().unwrap();
+        assert_eq!(tl.len(), 3);
+        for (i, a) in r["arms"].as_array().unwrap().iter().enumerate() {
+            let day = &tl[2]["arms"][i];
+            for field in ["impressions", "users"] {
+                assert_eq!(day[field], a[field], "{field}: {day} vs {a}");
+            }
+            assert_eq!(day["ctr"], a["ctr"]["value"], "{day} vs {a}");
+            assert!(tl[1]["arms"][i]["impressions"].as_u64() < a["impressions"].as_u64());
+        }
+        users_before = users;
+    }
+    // A deleted user leaves the running aggregate too.
+    let (st, d) = s.delete("/v1/users/u1");
+    assert_eq!(st, 200, "{d}");
+    let r = check("after a deletion");
+    let users: u64 = r["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["users"].as_u64().unwrap())
+        .sum();
+    assert_eq!(users, users_before - 1);
+    let body = json!({"path": pop}).to_string();
+    let (st, r) = s.admin("POST", "/v1/admin/reload", Some("k3y"), &body);
+    assert_eq!(st, 200, "{r}");
+    check("after a model swap");
+}
+
 fn shadow_server(shadow_model: &str) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Config::default();
