@@ -1,0 +1,294 @@
+//! `bench-report`: what an experiment report costs as the event log grows: reading the whole log (what
+//! every report did before the running aggregate, and what `segment_by` still does) against reading only
+//! the events logged since the previous report.
+//!
+//! ```text
+//! cargo run --release -p tastebud-server --bin bench-report -- \
+//!     [--data DIR] [--sizes 100000,1000000] [--new 1000] [--reps 5] [--json]
+//! ```
+//!
+//! It fits a popularity model on ML-100K (the served model decides who is a new user), opens a store in a
+//! temporary folder and, for each log size, appends synthetic traffic of one two-arm experiment (visits of
+//! ML-100K users and of new users over 14 days: an impression of 10 items, a click on a third of them, a
+//! view with a dwell time on half) straight through the store, then times `full_report` (the JSON report
+//! of `GET /v1/experiments/{id}/report`) in three states, the median of `--reps`:
+//!
+//! - *whole log*: the running aggregate dropped first, so the report reads every event;
+//! - *+N new*: `--new` events appended since the previous report;
+//! - *nothing new*: a second report at once (only the per-user and per-day summaries are rebuilt).
+//!
+//! Prints a Markdown table (or JSON with `--json`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+use tastebud_experiment::assign::{ArmDef, ExperimentDef};
+use tastebud_experiment::report::ReportOptions;
+use tastebud_models::NoProgress;
+use tastebud_models::file::ModelFile;
+use tastebud_models::registry::{ModelSpec, fit};
+use tastebud_server::experiments::full_report;
+use tastebud_server::serving::Serving;
+use tastebud_server::{AppState, Config};
+use tastebud_store::{Event, Store};
+
+const USAGE: &str = "\
+bench-report: experiment report cost, whole-log read vs events since the last report
+
+USAGE:
+    bench-report [--data DIR] [--sizes N,N,...] [--new N] [--reps N] [--json]
+
+    --data DIR     the data folder holding ml-100k [default: $TASTEBUD_DATA, else ../shared/data]
+    --sizes LIST   event-log sizes to measure at, increasing [default: 100000,1000000]
+    --new N        events appended between two reports [default: 1000]
+    --reps N       reports timed per state (the median is shown) [default: 5]
+    --json         print JSON on stdout (the table goes to stderr)
+";
+
+/// One log size's timings (milliseconds, medians).
+#[derive(Debug, Serialize)]
+struct Row {
+    events: u64,
+    whole_log_ms: f64,
+    new_events: u64,
+    since_last_ms: f64,
+    nothing_new_ms: f64,
+    speed_up: f64,
+}
+
+/// Synthetic traffic: visit `v` of the experiment `home`.
+struct Traffic {
+    users: Vec<String>,
+    items: Vec<String>,
+    start: i64,
+    next_visit: u64,
+}
+
+impl Traffic {
+    /// The events of the next visits, at least `n` of them.
+    fn events(&mut self, n: u64) -> Vec<Event> {
+        let mut out = Vec::with_capacity(n as usize + 3);
+        while (out.len() as u64) < n {
+            let v = self.next_visit;
+            self.next_visit += 1;
+            let h = splitmix(v);
+            // A third of the visits are by users the model never saw.
+            let user = if h.is_multiple_of(3) {
+                format!("new-{}", (h >> 8) % 200_000)
+            } else {
+                self.users[(h >> 8) as usize % self.users.len()].clone()
+            };
+            let arm = if splitmix(h).is_multiple_of(2) {
+                "control"
+            } else {
+                "treatment"
+            };
+            let ts = self.start + ((h >> 20) % (14 * 86_400)) as i64;
+            let shown: Vec<String> = (0..10)
+                .map(|k| self.items[(splitmix(h + k) as usize) % self.items.len()].clone())
+                .collect();
+            let event = |kind: &str, extra: serde_json::Value| -> Event {
+                let mut e = json!({"user": user, "type": kind, "timestamp": ts,
+                    "experiment": "home", "arm": arm});
+                for (k, val) in extra.as_object().unwrap() {
+                    e[k] = val.clone();
+                }
+                serde_json::from_value(e).expect("a valid event")
+            };
+            out.push(event("impression", json!({ "items": shown })));
+            if h % 3 == 1 {
+                out.push(event("click", json!({ "item": shown[0] })));
+            }
+            if h.is_multiple_of(2) {
+                out.push(event(
+                    "view",
+                    json!({"item": shown[1], "dwell_ms": 500 + (h >> 40) % 60_000}),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn append(store: &Store, events: Vec<Event>) -> Result<(), String> {
+    for chunk in events.chunks(20_000) {
+        store.append(chunk.to_vec()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn run(args: &[String]) -> Result<(Vec<Row>, bool), String> {
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|k| args.get(k + 1))
+            .cloned()
+    };
+    let data_dir = flag("--data")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("TASTEBUD_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+        .join("ml-100k");
+    let sizes: Vec<u64> = flag("--sizes")
+        .unwrap_or_else(|| "100000,1000000".into())
+        .split(',')
+        .map(|s| s.trim().parse().map_err(|e| format!("--sizes {s}: {e}")))
+        .collect::<Result<_, _>>()?;
+    let new: u64 = flag("--new")
+        .map_or(Ok(1000), |s| s.parse())
+        .map_err(|e| format!("--new: {e}"))?;
+    let reps: usize = flag("--reps")
+        .map_or(Ok(5), |s| s.parse())
+        .map_err(|e| format!("--reps: {e}"))?;
+    if reps == 0 || new == 0 {
+        return Err("--reps and --new must be at least 1".into());
+    }
+
+    let data = tastebud_data::load(&data_dir, &Default::default())
+        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let work = tempfile_dir()?;
+    let model_path = work.join("popularity.tbm");
+    let spec = ModelSpec::new("popularity").map_err(|e| e.to_string())?;
+    let (m, p) = fit(&spec, &data, &NoProgress).map_err(|e| e.to_string())?;
+    ModelFile::new(m, p, &data, true)
+        .save(&model_path)
+        .map_err(|e| e.to_string())?;
+    let serving = Serving::load(&model_path, &Default::default())?;
+    let store = Store::open(&work.join("events.redb")).map_err(|e| e.to_string())?;
+    let now = tastebud_server::now_unix();
+    let start = now - 14 * 86_400;
+    let def = ExperimentDef::new(
+        "home",
+        ["control", "treatment"]
+            .iter()
+            .map(|n| ArmDef {
+                name: (*n).to_owned(),
+                weight: 1.0,
+                model: None,
+            })
+            .collect(),
+        start,
+    );
+    let config = Config {
+        data_dir: work.join("data"),
+        experiments: vec![def.clone()],
+        ..Config::default()
+    };
+    let state = Arc::new(AppState::new(config, serving, store)?);
+    let mut traffic = Traffic {
+        users: (0..data.n_users() as u32)
+            .filter_map(|u| data.users.id(tastebud_core::UserIdx(u)).map(str::to_owned))
+            .collect(),
+        items: (0..data.n_items() as u32)
+            .filter_map(|i| data.items.id(tastebud_core::ItemIdx(i)).map(str::to_owned))
+            .collect(),
+        start,
+        next_visit: 0,
+    };
+    let opts = ReportOptions {
+        now_unix: now,
+        alpha: 0.05,
+        mde: 0.1,
+        power: 0.8,
+    };
+    let report = || -> Result<f64, String> {
+        let t = Instant::now();
+        let r = full_report(&state, &def, &opts, None).map_err(|e| e.message)?;
+        std::hint::black_box(r);
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    };
+    let mut rows = Vec::new();
+    for &size in &sizes {
+        let have = state.store.event_count().map_err(|e| e.to_string())?;
+        if size > have {
+            eprintln!("appending {} events (log: {have})", size - have);
+            append(&state.store, traffic.events(size - have))?;
+        }
+        let events = state.store.event_count().map_err(|e| e.to_string())?;
+        let mut whole = Vec::new();
+        for _ in 0..reps {
+            state.experiments.forget_reports();
+            whole.push(report()?);
+        }
+        let (mut since, mut nothing) = (Vec::new(), Vec::new());
+        let mut appended = 0;
+        for _ in 0..reps {
+            let batch = traffic.events(new);
+            appended += batch.len() as u64;
+            append(&state.store, batch)?;
+            since.push(report()?);
+            nothing.push(report()?);
+        }
+        let (whole_log_ms, since_last_ms) = (median(whole), median(since));
+        let row = Row {
+            events,
+            whole_log_ms,
+            new_events: appended / reps as u64,
+            since_last_ms,
+            nothing_new_ms: median(nothing),
+            speed_up: whole_log_ms / since_last_ms,
+        };
+        eprintln!("{row:?}");
+        rows.push(row);
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok((rows, args.iter().any(|a| a == "--json")))
+}
+
+fn tempfile_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("bench-report-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    match run(&args) {
+        Ok((rows, json)) => {
+            let mut t = String::from(
+                "| events in the log | report reading the whole log | report after N new events | report, nothing new | speed-up |\n|---|---|---|---|---|\n",
+            );
+            for r in &rows {
+                t.push_str(&format!(
+                    "| {} | {:.1} ms | {:.2} ms (N = {}) | {:.2} ms | {:.0}x |\n",
+                    r.events,
+                    r.whole_log_ms,
+                    r.since_last_ms,
+                    r.new_events,
+                    r.nothing_new_ms,
+                    r.speed_up
+                ));
+            }
+            if json {
+                eprint!("{t}");
+                println!("{}", serde_json::to_string_pretty(&rows).unwrap());
+            } else {
+                print!("{t}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench-report: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
