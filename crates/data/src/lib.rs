@@ -30,3 +30,17 @@ pub mod write;
 
 pub use builder::{BadLines, DatasetBuilder, LoadOptions};
 pub use formats::{Format, GenericSpec, detect, load, load_as, load_pair};
+
+/// The folder of the shared datasets: `flag` (a program's `--data` argument) when given, else
+/// `$TASTEBUD_DATA`, else `../shared/data` beside the workspace. The benchmark programs read it.
+///
+/// ```
+/// let d = tastebud_data::data_root(Some("/data".into()));
+/// assert_eq!(d, std::path::PathBuf::from("/data"));
+/// ```
+pub fn data_root(flag: Option<String>) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    flag.map(PathBuf::from)
+        .or_else(|| std::env::var_os("TASTEBUD_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+}

@@ -457,6 +457,14 @@ fn a_report_reads_only_new_events_and_equals_a_full_read() {
         assert_same(&cached, &full, when);
         cached
     };
+    let total_users = |r: &serde_json::Value| -> u64 {
+        r["arms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["users"].as_u64().unwrap())
+            .sum()
+    };
     let mut users_before = 0;
     for round in 0..3i64 {
         let mut batch = Vec::new();
@@ -497,12 +505,7 @@ fn a_report_reads_only_new_events_and_equals_a_full_read() {
         let (st, r) = s.post_json("/v1/events", &json!(batch));
         assert_eq!(st, 200, "{r}");
         let r = check(&format!("round {round}"));
-        let users: u64 = r["arms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["users"].as_u64().unwrap())
-            .sum();
+        let users = total_users(&r);
         assert!(users > users_before, "round {round}: {users} users");
         // The timeline is cumulative: its last day is the totals.
         let tl = r["timeline"].as_array().unwrap();
@@ -521,13 +524,7 @@ fn a_report_reads_only_new_events_and_equals_a_full_read() {
     let (st, d) = s.delete("/v1/users/u1");
     assert_eq!(st, 200, "{d}");
     let r = check("after a deletion");
-    let users: u64 = r["arms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["users"].as_u64().unwrap())
-        .sum();
-    assert_eq!(users, users_before - 1);
+    assert_eq!(total_users(&r), users_before - 1);
     let body = json!({"path": pop}).to_string();
     let (st, r) = s.admin("POST", "/v1/admin/reload", Some("k3y"), &body);
     assert_eq!(st, 200, "{r}");

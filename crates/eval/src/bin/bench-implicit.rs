@@ -259,10 +259,7 @@ fn main() {
             .and_then(|k| args.get(k + 1))
             .cloned()
     };
-    let data = flag("--data")
-        .or_else(|| std::env::var("TASTEBUD_DATA").ok())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let data = tastebud_data::data_root(flag("--data"));
     let python = flag("--python").unwrap_or_else(|| "/work/venv-bench/bin/python".into());
     let runs: usize = flag("--runs").and_then(|v| v.parse().ok()).unwrap_or(3);
     let no_peer = args.iter().any(|a| a == "--no-peer");

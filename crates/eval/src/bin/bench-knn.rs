@@ -96,10 +96,7 @@ fn main() {
             .and_then(|k| args.get(k + 1))
             .cloned()
     };
-    let data = flag("--data")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("TASTEBUD_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let data = tastebud_data::data_root(flag("--data"));
     assert!(
         data.join("ml-100k/u.data").is_file(),
         "ML-100K not found under {}",

@@ -144,11 +144,7 @@ fn main() {
             .and_then(|k| args.get(k + 1))
             .cloned()
     };
-    let data_dir = flag("--data")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("TASTEBUD_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
-        .join("ml-100k");
+    let data_dir = tastebud_data::data_root(flag("--data")).join("ml-100k");
     let python = flag("--python").unwrap_or_else(|| "python3".into());
     let algos = flag("--algos")
         .unwrap_or_else(|| "SVD,SVDpp,BaselineOnly,BaselineOnlySGD,NMF,SlopeOne".into());

@@ -139,11 +139,7 @@ fn run(args: &[String]) -> Result<(Vec<Row>, bool), String> {
             .and_then(|k| args.get(k + 1))
             .cloned()
     };
-    let data_dir = flag("--data")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("TASTEBUD_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
-        .join("ml-100k");
+    let data_dir = tastebud_data::data_root(flag("--data")).join("ml-100k");
     let sizes: Vec<u64> = flag("--sizes")
         .unwrap_or_else(|| "100000,1000000".into())
         .split(',')
