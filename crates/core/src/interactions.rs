@@ -417,6 +417,21 @@ impl Interactions {
             })
     }
 
+    /// The same user-item pairs with every value 1.0 and no times, as implicit feedback (the binary input
+    /// of libraries such as implicit); the shape is unchanged.
+    ///
+    /// ```
+    /// use tastebud_core::{Feedback, Interactions};
+    /// let x = Interactions::from_triplets(2, 3, &[(0, 1, 4.0), (1, 2, 2.5)], Feedback::Explicit).unwrap();
+    /// let b = x.binary();
+    /// assert_eq!((b.values(), b.kind(), b.n_items()), (&[1.0, 1.0][..], Feedback::Implicit, 3));
+    /// ```
+    pub fn binary(&self) -> Self {
+        let t: Vec<(u32, u32, f32)> = self.iter().map(|r| (r.user.0, r.item.0, 1.0)).collect();
+        Self::from_triplets(self.n_users, self.n_items, &t, Feedback::Implicit)
+            .expect("the pairs of a valid matrix")
+    }
+
     /// Keeps the interactions whose CSR position satisfies `keep`; the shape is unchanged.
     ///
     /// Positions are those of [`Self::iter`]. This is how splitters cut a dataset: a mask over positions.

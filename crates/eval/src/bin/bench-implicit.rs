@@ -22,19 +22,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use tastebud_core::{Dataset, Feedback, Interactions};
+use tastebud_core::{Dataset, Interactions};
 use tastebud_eval::metrics::{MetricKind, MetricSet};
 use tastebud_eval::{EvalData, EvalOptions, evaluate};
 use tastebud_models::als::AlsParams;
 use tastebud_models::bpr::BprParams;
 use tastebud_models::ease::EaseParams;
 use tastebud_models::{Fit, NoProgress, Recommender};
-
-fn ones(x: &Interactions) -> Interactions {
-    let t: Vec<(u32, u32, f32)> = x.iter().map(|r| (r.user.0, r.item.0, 1.0)).collect();
-    Interactions::from_triplets(x.n_users(), x.n_items(), &t, Feedback::Implicit)
-        .expect("binary matrix")
-}
 
 fn quality(model: &dyn Recommender, train: &Dataset, test: &Interactions) -> (f64, f64) {
     let opts = EvalOptions {
@@ -279,7 +273,7 @@ fn main() {
     )
     .expect("ML-100K fixed split (set --data or TASTEBUD_DATA)");
     let train = train
-        .with_interactions(ones(&train.interactions))
+        .with_interactions(train.interactions.binary())
         .expect("same shape");
 
     let als = AlsParams::default()

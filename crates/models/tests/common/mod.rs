@@ -4,16 +4,14 @@
 
 use std::path::PathBuf;
 
-use tastebud_core::{Dataset, Feedback, Interactions};
+use tastebud_core::{Dataset, Interactions};
 use tastebud_eval::metrics::{MetricKind, MetricSet};
 use tastebud_eval::{EvalData, EvalOptions, evaluate};
 use tastebud_models::Recommender;
 
 /// The folder named by `TASTEBUD_DATA` (default `../shared/data`); panics when ML-100K is not there.
 pub fn shared() -> PathBuf {
-    let data = std::env::var_os("TASTEBUD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let data = tastebud_data::data_root(None);
     assert!(
         data.join("ml-100k/u.data").is_file(),
         "real data not found at {} (set TASTEBUD_DATA)",
@@ -38,16 +36,10 @@ pub fn fixed_split() -> (Dataset, Interactions) {
     (train, test)
 }
 
-/// The same interactions with every value set to 1.0 (the implicit library's binary input).
-pub fn ones(x: &Interactions) -> Interactions {
-    let t: Vec<(u32, u32, f32)> = x.iter().map(|r| (r.user.0, r.item.0, 1.0)).collect();
-    Interactions::from_triplets(x.n_users(), x.n_items(), &t, Feedback::Implicit).unwrap()
-}
-
 /// The fixed split with a binary train (as the peer fits it).
 pub fn fixed_split_binary() -> (Dataset, Interactions) {
     let (train, test) = fixed_split();
-    let binary = ones(&train.interactions);
+    let binary = train.interactions.binary();
     (train.with_interactions(binary).unwrap(), test)
 }
 
