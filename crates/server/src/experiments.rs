@@ -54,7 +54,8 @@ pub struct Experiments {
     /// Serialises create/stop (read, validate, write, swap).
     write: Mutex<()>,
     /// Running report aggregates, by experiment id (see [`aggregate`]).
-    runs: Mutex<HashMap<String, Running>>,
+    /// One lock per experiment: a report on one does not wait for a report on another.
+    runs: Mutex<HashMap<String, Arc<Mutex<Running>>>>,
 }
 
 /// One consistent set of definitions with its assigner and arm models.
@@ -743,14 +744,15 @@ pub fn aggregate(
         r.catch_up(state, def, &serving, head)?;
         return Ok(r.finish(def, now));
     }
-    let mut runs = state
+    let run = state
         .experiments
         .runs
         .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let r = runs
+        .unwrap_or_else(|e| e.into_inner())
         .entry(def.id.clone())
-        .or_insert_with(|| Running::new(def, key.clone()));
+        .or_insert_with(|| Arc::new(Mutex::new(Running::new(def, key.clone()))))
+        .clone();
+    let mut r = run.lock().unwrap_or_else(|e| e.into_inner());
     if r.key != key {
         *r = Running::new(def, key);
     }
