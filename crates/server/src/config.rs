@@ -16,22 +16,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tastebud_store::EventType;
-
-pub use crate::feedback::EventRules;
-
-/// Where recommendations come from.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Every request is computed by the model, on the user's training history plus their events.
-    #[default]
-    Realtime,
-    /// Only precomputed lists (`tastebud batch --out store`); users without one get the cold-start chain.
-    Batch,
-    /// Precomputed lists for users with no new events since the batch, real time for the others.
-    Hybrid,
-}
+pub use tastebud_serve::config::{
+    Ann, ColdStart, EventRules, ExploreConfig, Freshness, Hybrid, Mode, PipelineConfig,
+    RerankConfig, RerankMethod,
+};
+use tastebud_serve::shadow::ShadowConfig;
 
 /// The whole configuration. Every section has defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,7 +36,7 @@ pub struct Config {
     pub limits: Limits,
     /// Cold-start fallback chain, tried in order for users with no history at all: `popularity` (most
     /// interacted items in the training data), `model` (the model on an empty history).
-    pub cold_start: Vec<String>,
+    pub cold_start: Vec<ColdStart>,
     /// In-process cache of computed lists.
     pub cache: CacheConfig,
     /// What is never or less often re-served.
@@ -76,113 +65,9 @@ pub struct Config {
     pub experiment_holdout: f64,
     /// Shadow deployment (`[shadow]`): a candidate model answers mirrored requests off the request
     /// path; `GET /v1/shadow/report` compares it with production.
-    pub shadow: Option<crate::shadow::ShadowConfig>,
+    pub shadow: Option<ShadowConfig>,
     /// Slate exploration (`[explore]`), off by default; a request can set `explore=EPSILON`.
     pub explore: ExploreConfig,
-}
-
-/// Epsilon-greedy exploration of every slate (see `engine::Explore`); responses then carry each item's
-/// propensity, which clients log with their events for off-policy evaluation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExploreConfig {
-    /// Exploration probability per slot in `[0, 1]`; 0 turns exploration off.
-    pub epsilon: f64,
-    /// The model's top `pool` items are the candidates explored.
-    pub pool: usize,
-}
-
-impl Default for ExploreConfig {
-    fn default() -> Self {
-        Self {
-            epsilon: 0.0,
-            pool: 50,
-        }
-    }
-}
-
-/// The re-ranker applied to every list (see `tastebud_models::rerank`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RerankConfig {
-    /// `none`, `mmr`, `calibration`, `long_tail` or `cap`.
-    pub method: String,
-    /// The method's parameter: λ for `mmr` (1 = no change) and `calibration` (0 = no change), the target
-    /// share for `long_tail`, the per-label maximum for `cap`.
-    pub param: f64,
-    /// Categorical item feature the re-rankers read (genres).
-    pub column: String,
-    /// `long_tail`: the head is the most popular items holding this share of interactions.
-    pub head_share: f64,
-    /// Candidates the model returns for re-ranking (at least k).
-    pub candidates: usize,
-}
-
-impl Default for RerankConfig {
-    fn default() -> Self {
-        RerankConfig {
-            method: "none".into(),
-            param: 1.0,
-            column: "genres".into(),
-            head_share: 0.5,
-            candidates: 100,
-        }
-    }
-}
-
-impl RerankConfig {
-    /// The re-ranker, or None for `none`. Errors name the method or parameter.
-    pub fn build(&self) -> Result<Option<Box<dyn tastebud_models::rerank::Rerank>>, String> {
-        use tastebud_models::rerank::{Calibration, FairShare, GroupCap, Mmr};
-        let e = |e: tastebud_core::Error| format!("rerank {}: {e}", self.method);
-        Ok(match self.method.as_str() {
-            "none" => None,
-            "mmr" => Some(Box::new(Mmr::new(self.param).map_err(e)?)),
-            "calibration" => Some(Box::new(Calibration::new(self.param).map_err(e)?)),
-            "long_tail" => Some(Box::new(
-                FairShare::long_tail(self.param, self.head_share).map_err(e)?,
-            )),
-            "cap" => {
-                if !(self.param >= 1.0 && self.param.fract() == 0.0) {
-                    return Err(format!(
-                        "rerank cap: the maximum per label must be a whole number >= 1, got {}",
-                        self.param
-                    ));
-                }
-                Some(Box::new(GroupCap::new(self.param as usize).map_err(e)?))
-            }
-            other => {
-                return Err(format!(
-                    "unknown re-ranker `{other}` (none, mmr, calibration, long_tail, cap)"
-                ));
-            }
-        })
-    }
-
-    /// This configuration with a request's `METHOD[:PARAM]` override.
-    pub fn with_override(&self, spec: &str) -> Result<RerankConfig, String> {
-        let mut c = self.clone();
-        let (m, p) = match spec.split_once(':') {
-            Some((m, p)) => (m, Some(p)),
-            None => (spec, None),
-        };
-        c.method = m.to_string();
-        if let Some(p) = p {
-            c.param = p
-                .parse()
-                .map_err(|_| format!("rerank `{spec}`: `{p}` is not a number"))?;
-        } else {
-            c.param = match m {
-                "mmr" => 0.7,
-                "calibration" => 0.5,
-                "long_tail" => 0.3,
-                "cap" => 3.0,
-                _ => c.param,
-            };
-        }
-        c.build()?;
-        Ok(c)
-    }
 }
 
 /// Retraining inside the server: every `every_secs`, check the triggers of the `retrain.toml` at
@@ -225,7 +110,7 @@ impl Default for Config {
             mode: Mode::Realtime,
             data_dir: PathBuf::from("tastebud-data"),
             limits: Limits::default(),
-            cold_start: vec!["popularity".into(), "model".into()],
+            cold_start: tastebud_serve::config::default_cold_start(),
             cache: CacheConfig::default(),
             freshness: Freshness::default(),
             events: EventRules::default(),
@@ -298,82 +183,6 @@ impl Default for CacheConfig {
     }
 }
 
-/// Freshness rules.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Freshness {
-    /// Never re-serve items the user consumed (training history and events). A request may still pass
-    /// `exclude_seen=false` (re-watchable catalogues: music, groceries).
-    pub exclude_consumed: bool,
-    /// Event types that mark an item consumed (besides the training history).
-    pub consumed_types: Vec<EventType>,
-    /// An item shown this many times without a click (or other positive event) starts to be demoted.
-    pub impressions_before_discount: u32,
-    /// Each further unclicked impression divides the item's rank weight by this (0 < decay <= 1; 1 turns
-    /// discounting off): its effective rank is `rank / decay^(n - threshold + 1)`.
-    pub impression_decay: f64,
-}
-
-impl Default for Freshness {
-    fn default() -> Self {
-        Freshness {
-            exclude_consumed: true,
-            consumed_types: vec![
-                EventType::Click,
-                EventType::View,
-                EventType::Rating,
-                EventType::Like,
-                EventType::Dislike,
-                EventType::AddToCart,
-                EventType::Purchase,
-            ],
-            impressions_before_discount: 2,
-            impression_decay: 0.5,
-        }
-    }
-}
-
-/// Hybrid serving.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Hybrid {
-    /// A user with at least this many events since the batch is computed in real time.
-    pub realtime_after_events: u64,
-    /// Precomputed lists older than this (seconds) are not used; 0 means no limit.
-    pub max_batch_age_secs: u64,
-}
-
-impl Default for Hybrid {
-    fn default() -> Self {
-        Hybrid {
-            realtime_after_events: 1,
-            max_batch_age_secs: 0,
-        }
-    }
-}
-
-/// ANN retrieval for embedding models (ALS, BPR).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Ann {
-    /// Use an HNSW index from this catalogue size on; smaller catalogues are scored exactly.
-    pub min_items: usize,
-    /// HNSW search breadth.
-    pub ef_search: usize,
-    /// Candidates retrieved per requested item before exact re-scoring.
-    pub oversample: usize,
-}
-
-impl Default for Ann {
-    fn default() -> Self {
-        Ann {
-            min_items: 50_000,
-            ef_search: 128,
-            oversample: 4,
-        }
-    }
-}
-
 /// Administration endpoints.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -421,53 +230,41 @@ impl Config {
         if l.request_timeout_ms == 0 || l.max_batch_events == 0 {
             return Err("limits.request_timeout_ms and max_batch_events must be positive".into());
         }
-        let d = self.freshness.impression_decay;
-        if !(d > 0.0 && d <= 1.0) {
-            return Err(format!(
-                "freshness.impression_decay must be in (0, 1], got {d}"
-            ));
-        }
-        for s in &self.cold_start {
-            if !matches!(s.as_str(), "popularity" | "model") {
-                return Err(format!(
-                    "cold_start: unknown strategy `{s}` (expected popularity or model)"
-                ));
-            }
-        }
-        if self.ann.ef_search == 0 || self.ann.oversample == 0 {
-            return Err("ann.ef_search and ann.oversample must be positive".into());
-        }
+        self.pipeline().validate()?;
         if self.admin.watch_model && self.admin.watch_interval_ms == 0 {
             return Err("admin.watch_interval_ms must be positive".into());
         }
-        self.rerank.build()?;
         if let Some(s) = &self.shadow {
             s.validate()?;
-        }
-        if !(0.0..=1.0).contains(&self.explore.epsilon) || self.explore.pool == 0 {
-            return Err(format!(
-                "explore: epsilon must be in [0, 1] and pool positive, got {} and {}",
-                self.explore.epsilon, self.explore.pool
-            ));
         }
         tastebud_experiment::assign::Assigner::new(
             self.experiments.clone(),
             self.experiment_holdout,
         )
         .map_err(|e| format!("experiments: {e}"))?;
-        if self.rerank.candidates == 0 {
-            return Err("rerank.candidates must be positive".into());
-        }
         if self.monitoring.window_secs == 0 {
             return Err("monitoring.window_secs must be positive".into());
         }
-        self.events.validate().map_err(|e| format!("events: {e}"))?;
         if self.retrain.enabled && (self.retrain.config.is_none() || self.retrain.every_secs == 0) {
             return Err(
                 "retrain: the loop needs `config` (a retrain.toml) and `every_secs` > 0".into(),
             );
         }
         Ok(())
+    }
+
+    /// The sections the recommendation pipeline reads.
+    pub fn pipeline(&self) -> PipelineConfig {
+        PipelineConfig {
+            mode: self.mode,
+            cold_start: self.cold_start.clone(),
+            freshness: self.freshness.clone(),
+            events: self.events.clone(),
+            hybrid: self.hybrid.clone(),
+            ann: self.ann.clone(),
+            rerank: self.rerank.clone(),
+            explore: self.explore.clone(),
+        }
     }
 
     /// The admin key: the config's, else `TASTEBUD_ADMIN_KEY`.
@@ -498,8 +295,9 @@ mod tests {
         assert!(toml::from_str::<Config>("mdoe = \"batch\"").is_err());
         let c: Config = toml::from_str("[freshness]\nimpression_decay = 0").unwrap();
         assert!(c.validate().unwrap_err().contains("impression_decay"));
-        let c: Config = toml::from_str("cold_start = [\"content\"]").unwrap();
-        assert!(c.validate().unwrap_err().contains("content"));
+        // The cold-start chain is typed: an unknown strategy fails at parsing, naming it.
+        let e = toml::from_str::<Config>("cold_start = [\"content\"]").unwrap_err();
+        assert!(e.to_string().contains("content"));
         let c: Config = toml::from_str("[limits]\ndefault_k = 50\nmax_k = 10").unwrap();
         assert!(c.validate().is_err());
     }

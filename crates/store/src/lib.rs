@@ -1,4 +1,6 @@
-//! The server's durable embedded storage: the feedback event log, the precomputed
+//! Storage behind traits ([`EventLog`], [`ListStore`], [`FlagStore`], [`ForgottenUsers`],
+//! [`Documents`], composed in a [`Storage`]) and its embedded implementation, [`Store`], the server's
+//! durable embedded storage: the feedback event log, the precomputed
 //! recommendation lists of the latest batch run, and item flags.
 //!
 //! [`Store`] is the one entry point. [`Store::append`] writes [`Event`]s (checked beforehand
@@ -70,10 +72,14 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 mod error;
 mod event;
+mod fsio;
+mod memory;
 mod model;
 mod store;
+mod traits;
 mod writer;
 
 pub use error::{Result, StoreError};
@@ -82,4 +88,9 @@ pub use event::{
     MIN_TIMESTAMP, UnknownEventType,
 };
 pub use model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+pub use backend::DirDocuments;
+pub use memory::MemoryStore;
 pub use store::{FORMAT_VERSION, Store};
+pub use traits::{
+    Documents, EventLog, FlagStore, ForgottenUsers, ListStore, Storage, UserData,
+};

@@ -9,8 +9,11 @@
 //! - with `half_life_days`, an event's weight halves every half-life (recency decay);
 //! - a pair whose value ends at or below zero (a dislike) is dropped.
 //!
+//! [`EventRules::fold`] applies one event to its pair: the one rule the user's history at request time
+//! ([`crate::history`]) and the retraining set (`tastebud_lifecycle`) both use.
+//!
 //! ```
-//! use tastebud_server::feedback::EventRules;
+//! use tastebud_serve::feedback::EventRules;
 //! use tastebud_store::{Event, EventType};
 //! let rules: EventRules = toml::from_str("half_life_days = 7\n[weights]\npurchase = 5.0").unwrap();
 //! let now = 1_700_000_000;
@@ -120,6 +123,34 @@ impl EventRules {
                 Some(w * decay)
             }
             k => Some(self.weights.get(&k).copied().unwrap_or(0.0) * decay),
+        }
+    }
+
+    /// Folds `e` into its pair's running value at unix time `now`: a rating sets the value, any other
+    /// event adds its weight. Returns `false`, leaving the value alone, when the event counts for
+    /// nothing (impressions, bounces, expired events, types without a weight).
+    ///
+    /// ```
+    /// use tastebud_serve::feedback::EventRules;
+    /// use tastebud_store::Event;
+    /// let rules = EventRules::default();
+    /// let e: Event = serde_json::from_str(
+    ///     r#"{"user": "u", "item": "i", "type": "purchase", "timestamp": 1700000000}"#).unwrap();
+    /// let mut v = 1.0;
+    /// assert!(rules.fold(&mut v, &e, 1_700_000_000));
+    /// assert_eq!(v, 6.0);
+    /// ```
+    pub fn fold(&self, value: &mut f32, e: &Event, now: i64) -> bool {
+        match self.weight(e, now) {
+            Some(w) if w == 0.0 => false,
+            Some(w) => {
+                *value += w;
+                true
+            }
+            None => {
+                *value = e.value.unwrap_or(0.0) as f32;
+                true
+            }
         }
     }
 

@@ -1,6 +1,6 @@
-//! Batch precomputation: the top-N of every user, computed in parallel through the same code path as a
-//! real-time request (training history plus the events logged so far), for `serve --mode batch|hybrid`
-//! or for export.
+//! Batch precomputation: the top-N of every user, computed in parallel through the same [`Pipeline`] as a
+//! real-time request (training history plus the events logged so far, folded by the configured `[events]`
+//! rules; the configured freshness rules and re-ranker), for `serve --mode batch|hybrid` or for export.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -8,11 +8,13 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use tastebud_store::{BatchMeta, ListItem, Store};
+use tastebud_store::{BatchMeta, ListItem, ListStore, UserData};
 
-use crate::config::{Config, Mode};
-use crate::engine::{self, RecParams, UserView};
-use crate::serving::Serving;
+use crate::config::Mode;
+use crate::error::{ServeError, ServeResult};
+use crate::history::UserView;
+use crate::model::Serving;
+use crate::pipeline::Pipeline;
 
 /// One user's precomputed list, as exported to JSON lines.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -39,13 +41,15 @@ pub struct BatchSummary {
 }
 
 /// Computes the top `k` of every user known to the model or to the event log (events up to the log's
-/// current high-water mark). `progress` is called with the number of users done since the last call.
+/// current high-water mark), through `pipeline` ranking in real time. `progress` is called with the
+/// number of users done since the last call.
 pub fn compute_lists(
+    pipeline: &Pipeline,
     serving: &Serving,
-    store: Option<&Store>,
+    data: Option<&dyn UserData>,
     k: usize,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<(Vec<UserList>, u64), String> {
+) -> ServeResult<(Vec<UserList>, u64)> {
     let mut users: BTreeSet<String> = serving
         .file
         .context
@@ -54,51 +58,43 @@ pub fn compute_lists(
         .ids()
         .map(str::to_string)
         .collect();
-    let hwm = match store {
-        Some(s) => s.last_seq().map_err(|e| e.to_string())?,
+    let hwm = match data {
+        Some(s) => s.last_seq()?,
         None => 0,
     };
-    if let Some(s) = store {
+    if let Some(s) = data {
         let mut after = 0;
-        loop {
-            let page = s.scan(after, 100_000).map_err(|e| e.to_string())?;
+        while after < hwm {
+            let page = s.scan(after, 100_000)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             users.extend(page.into_iter().map(|e| e.event.user));
-            if after >= hwm {
-                break;
-            }
         }
     }
     let users: Vec<String> = users.into_iter().collect();
-    let config = Config {
-        mode: Mode::Realtime,
-        ..Config::default()
-    };
-    let params = RecParams {
-        k,
-        exclude_seen: true,
-        ..RecParams::default()
-    };
+    let pipeline = pipeline.with_mode(Mode::Realtime)?;
+    let request = pipeline.request(k);
+    let now = crate::now_unix();
     let lists: Vec<Option<UserList>> = users
         .par_iter()
         .map(|user| {
-            let (events, forgotten) = match store {
+            let (events, forgotten) = match data {
                 Some(s) => {
-                    let mut ev = s.user_events(user).map_err(|e| e.to_string())?;
+                    let mut ev = s.user_events(user)?;
                     ev.retain(|e| e.seq <= hwm);
-                    (ev, s.is_forgotten(user).map_err(|e| e.to_string())?)
+                    (ev, s.is_forgotten(user)?)
                 }
                 None => (Vec::new(), false),
             };
             let known = if forgotten { None } else { serving.user(user) };
-            let view = UserView::build(serving, &config, known, &events, hwm);
+            let view = UserView::build(serving, pipeline.config(), known, &events, hwm, now);
             progress(1);
             if view.is_cold() {
                 return Ok(None); // the cold-start chain serves them, with live popularity
             }
-            let c = engine::compute(serving, &config, &view, &params, &[], None)
-                .map_err(|e| format!("user {user}: {}", e.message))?;
+            let c = pipeline
+                .rank(serving, &view, &request, &[], None)
+                .map_err(|e| ServeError::Internal(format!("user {user}: {e}")))?;
             Ok(Some(UserList {
                 user: user.clone(),
                 items: c
@@ -111,7 +107,7 @@ pub fn compute_lists(
                     .collect(),
             }))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<ServeResult<_>>()?;
     Ok((lists.into_iter().flatten().collect(), hwm))
 }
 
@@ -122,13 +118,13 @@ pub fn user_count(serving: &Serving) -> u64 {
 
 /// Stores the lists in the store, replacing the previous batch.
 pub fn write_store(
-    store: &Store,
+    store: &dyn ListStore,
     serving: &Serving,
     lists: Vec<UserList>,
     hwm: u64,
     k: usize,
     started: std::time::Instant,
-) -> Result<BatchSummary, String> {
+) -> ServeResult<BatchSummary> {
     let meta = BatchMeta {
         model_version: serving.version.clone(),
         created_unix: crate::now_unix(),
@@ -137,9 +133,7 @@ pub fn write_store(
         k: k as u32,
     };
     let users = lists.len() as u64;
-    store
-        .put_lists(&meta, lists.into_iter().map(|l| (l.user, l.items)))
-        .map_err(|e| e.to_string())?;
+    store.put_lists(&meta, lists.into_iter().map(|l| (l.user, l.items)).collect())?;
     Ok(BatchSummary {
         users,
         k,

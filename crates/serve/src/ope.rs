@@ -16,20 +16,21 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tastebud_experiment::ope::{CiMethod, LoggedEvent, OpeEstimate, doubly_robust, ips, snips};
-use tastebud_store::{EventType, Stored};
-use utoipa::ToSchema;
+use tastebud_store::{EventType, ItemFlags, Stored, UserData};
 
-use crate::engine::{self, RecParams, UserView};
-use crate::error::{ApiError, ApiResult};
-use crate::serving::Serving;
-use crate::state::AppState;
+use crate::config::Mode;
+use crate::error::{ServeError, ServeResult};
+use crate::history::UserView;
+use crate::model::Serving;
+use crate::pipeline::{Pipeline, flagged_items};
 
 /// Body of `POST /v1/admin/ope`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OpeRequest {
     /// The candidate's model file (default: the served model).
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub model: Option<PathBuf>,
     /// Only impressions at or after this time.
     pub since_unix: Option<i64>,
@@ -39,7 +40,8 @@ pub struct OpeRequest {
 }
 
 /// The estimates.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpeResponse {
     /// The candidate model and version.
     pub target: String,
@@ -52,13 +54,13 @@ pub struct OpeResponse {
     /// Share of impressions whose top item the candidate would also have put first.
     pub match_rate: f64,
     /// Inverse propensity scoring.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub ips: Option<OpeEstimate>,
     /// Self-normalised IPS (`None` when the candidate never agrees with the log).
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub snips: Option<OpeEstimate>,
     /// Doubly robust.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub doubly_robust: Option<OpeEstimate>,
 }
 
@@ -71,20 +73,27 @@ struct Logged {
     request_id: Option<String>,
 }
 
-/// Runs the evaluation (blocking: scans the log and ranks once per impression).
+/// Runs the evaluation (blocking: scans the log and ranks once per impression) of `req.model`, or of
+/// `served` when the request names none, through `pipeline` ranking in real time.
 ///
 /// # Errors
 ///
-/// 422 for a model that does not load or no usable impression; 500 for store errors.
-pub fn evaluate(state: &AppState, req: &OpeRequest) -> ApiResult<OpeResponse> {
+/// [`ServeError::Invalid`] for a model that does not load or no usable impression; store errors.
+pub fn evaluate(
+    pipeline: &Pipeline,
+    served: &Serving,
+    data: &dyn UserData,
+    flags: &[(String, ItemFlags)],
+    req: &OpeRequest,
+) -> ServeResult<OpeResponse> {
     let loaded;
-    let served = state.serving();
     let target: &Serving = match &req.model {
         Some(p) => {
-            loaded = Serving::load(p, &state.config.ann).map_err(ApiError::invalid)?;
+            loaded = Serving::load(p, &pipeline.config().ann)
+                .map_err(|e| ServeError::Invalid(e.to_string()))?;
             &loaded
         }
-        None => &served,
+        None => served,
     };
     let window = req.attribution_secs.unwrap_or(3600);
     let since = req.since_unix.unwrap_or(i64::MIN);
@@ -92,10 +101,10 @@ pub fn evaluate(state: &AppState, req: &OpeRequest) -> ApiResult<OpeResponse> {
     let mut skipped = 0;
     let mut by_request: HashSet<(String, String)> = HashSet::new();
     let mut by_user: HashMap<(String, String), Vec<i64>> = HashMap::new();
-    let head = state.store.last_seq()?;
+    let head = data.last_seq()?;
     let mut after = 0;
     while after < head {
-        let page = state.store.scan(after, 100_000)?;
+        let page = data.scan(after, 100_000)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for Stored { seq, event: e, .. } in page {
@@ -128,7 +137,7 @@ pub fn evaluate(state: &AppState, req: &OpeRequest) -> ApiResult<OpeResponse> {
         }
     }
     if logged.is_empty() {
-        return Err(ApiError::invalid(format!(
+        return Err(ServeError::Invalid(format!(
             "no impression with a top-slot propensity in the log ({skipped} without): serve with \
              [explore] epsilon > 0 (or explore=) and log the top item's propensity on the impression"
         )));
@@ -158,35 +167,29 @@ pub fn evaluate(state: &AppState, req: &OpeRequest) -> ApiResult<OpeResponse> {
     };
     // The candidate's top item for each impression, from the user's state just before it.
     let mut events_of: HashMap<String, Vec<Stored>> = HashMap::new();
-    let params = RecParams {
-        k: 1,
-        exclude_seen: true,
-        explain: false,
-        ..RecParams::default()
-    };
-    let (flags, _) = state.flags();
+    // The candidate ranks in real time (no precomputed lists), with the server's other rules.
+    let pipeline = pipeline.with_mode(Mode::Realtime)?;
+    let request = pipeline.request(1);
     let mut logs = Vec::with_capacity(logged.len());
     let mut target_rows = Vec::with_capacity(logged.len());
     let mut q_rows = Vec::with_capacity(logged.len());
     let mut matches = 0usize;
-    // The candidate ranks in real time (no precomputed lists), with the server's other rules.
-    let mut cfg = state.config.clone();
-    cfg.mode = crate::config::Mode::Realtime;
     for (l, r) in logged.iter().zip(&rewards) {
         if !events_of.contains_key(&l.user) {
-            let ev = state.store.user_events(&l.user)?;
+            let ev = data.user_events(&l.user)?;
             events_of.insert(l.user.clone(), ev);
         }
         let all = &events_of[&l.user];
         let before = &all[..all.partition_point(|s| s.seq < l.seq)];
-        let known = if state.store.is_forgotten(&l.user)? {
+        let known = if data.is_forgotten(&l.user)? {
             None
         } else {
             target.user(&l.user)
         };
-        let view = UserView::build(target, &state.config, known, before, u64::MAX);
-        let flagged = engine::flagged_items(target, &flags, l.ts);
-        let top = engine::compute(target, &cfg, &view, &params, &flagged, None)?
+        let view = UserView::build(target, pipeline.config(), known, before, u64::MAX, l.ts);
+        let flagged = flagged_items(target, flags, l.ts);
+        let top = pipeline
+            .rank(target, &view, &request, &flagged, None)?
             .items
             .into_iter()
             .next()

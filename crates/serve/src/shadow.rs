@@ -15,9 +15,8 @@ use std::time::Duration;
 use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
 use tastebud_store::{Event, EventType};
-use utoipa::ToSchema;
 
-use crate::serving::Serving;
+use crate::model::Serving;
 
 /// `[shadow]`: the candidate model and how much traffic it sees.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -180,7 +179,8 @@ pub struct Shadow {
 }
 
 /// Latency quantiles in milliseconds.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Latency {
     /// Median.
     pub p50_ms: Option<f64>,
@@ -189,7 +189,8 @@ pub struct Latency {
 }
 
 /// One list's record on the attributed clicks.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClickMetrics {
     /// Share of attributed clicks on an item the list held.
     pub hit_rate: Option<f64>,
@@ -198,7 +199,8 @@ pub struct ClickMetrics {
 }
 
 /// `GET /v1/shadow/report`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShadowReport {
     /// Production model name and version.
     pub production: String,

@@ -11,6 +11,7 @@ use tastebud_models::Recommender;
 use tastebud_models::file::ModelFile;
 
 use crate::config::Ann;
+use crate::error::{ServeError, ServeResult};
 
 /// `{model}-{first 12 hex digits of the SHA-256 of the file}`: the version a server reports for a model
 /// file, and the registry's name for it.
@@ -53,13 +54,23 @@ impl std::fmt::Debug for Serving {
 impl Serving {
     /// Loads a model file and prepares it (popularity order, ANN index when the catalogue has at least
     /// `ann.min_items` items and the model has query embeddings).
-    pub fn load(path: &Path, ann: &Ann) -> Result<Serving, String> {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file = ModelFile::from_bytes(path, &bytes).map_err(|e| e.to_string())?;
+    pub fn load(path: &Path, ann: &Ann) -> ServeResult<Serving> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ServeError::Model(format!("cannot read {}: {e}", path.display())))?;
+        let file =
+            ModelFile::from_bytes(path, &bytes).map_err(|e| ServeError::Model(e.to_string()))?;
         let version = version_of(&file.header.model, &bytes);
         drop(bytes);
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut s = Serving::new(file, version, ann)?;
+        s.path = path.to_path_buf();
+        s.mtime = mtime;
+        Ok(s)
+    }
+
+    /// Prepares a model file already in memory (tests, tools, a model just trained): `version` names it
+    /// (see [`version_of`]); `path` stays empty and `mtime` unset.
+    pub fn new(file: ModelFile, version: String, ann: &Ann) -> ServeResult<Serving> {
         let item_counts = file
             .context
             .train
@@ -91,7 +102,7 @@ impl Serving {
                     .hnsw(HnswParams::new().expansion_search(ann.ef_search));
                 Some(
                     AnyIndex::build(emb.to_vec(), dim, Metric::InnerProduct, &opts)
-                        .map_err(|e| format!("building the ANN index: {e}"))?,
+                        .map_err(|e| ServeError::Model(format!("building the ANN index: {e}")))?,
                 )
             }
             _ => None,
@@ -99,8 +110,8 @@ impl Serving {
         Ok(Serving {
             file,
             version,
-            path: path.to_path_buf(),
-            mtime,
+            path: PathBuf::new(),
+            mtime: None,
             loaded_unix: crate::now_unix(),
             popularity,
             index,
@@ -116,6 +127,27 @@ impl Serving {
     /// The model.
     pub fn model(&self) -> &dyn Recommender {
         self.file.model.as_recommender()
+    }
+
+    /// Items for a request's `filter=column:value[|value...]`.
+    pub fn parse_filter(&self, f: &str) -> ServeResult<Vec<ItemIdx>> {
+        let (col, vals) = f.split_once(':').ok_or_else(|| {
+            ServeError::BadRequest(format!(
+                "filter `{f}`: expected `column:value` (e.g. genres:Comedy)"
+            ))
+        })?;
+        let labels: Vec<&str> = vals.split('|').filter(|s| !s.is_empty()).collect();
+        if labels.is_empty() {
+            return Err(ServeError::BadRequest(format!("filter `{f}` names no value")));
+        }
+        self.items_with(col, &labels)
+    }
+
+    /// The indices of external item ids; unknown ids are skipped (they cannot be recommended anyway).
+    pub fn item_list(&self, ids: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<ItemIdx> {
+        ids.into_iter()
+            .filter_map(|id| self.item(id.as_ref().trim()))
+            .collect()
     }
 
     /// The index of an external item id.
@@ -151,13 +183,10 @@ impl Serving {
     }
 
     /// Items carrying `label` in the categorical feature `column` (for `filter=column:label`).
-    pub fn items_with(&self, column: &str, labels: &[&str]) -> Result<Vec<ItemIdx>, String> {
-        let f = self
-            .file
-            .context
-            .item_features
-            .as_ref()
-            .ok_or("this model's dataset has no item features to filter on")?;
+    pub fn items_with(&self, column: &str, labels: &[&str]) -> ServeResult<Vec<ItemIdx>> {
+        let f = self.file.context.item_features.as_ref().ok_or_else(|| {
+            ServeError::BadRequest("this model's dataset has no item features to filter on".into())
+        })?;
         let Some(tastebud_core::FeatureValues::Categorical { vocab, .. }) = f.column(column) else {
             let names: Vec<&str> = f
                 .columns()
@@ -165,14 +194,16 @@ impl Serving {
                 .filter(|c| matches!(c.values, tastebud_core::FeatureValues::Categorical { .. }))
                 .map(|c| c.name.as_str())
                 .collect();
-            return Err(format!(
+            return Err(ServeError::BadRequest(format!(
                 "unknown filter column `{column}` (categorical columns: {})",
                 names.join(", ")
-            ));
+            )));
         };
         for l in labels {
             if vocab.get(l).is_none() {
-                return Err(format!("`{column}` has no value `{l}`"));
+                return Err(ServeError::BadRequest(format!(
+                    "`{column}` has no value `{l}`"
+                )));
             }
         }
         Ok((0..f.len())

@@ -1,0 +1,133 @@
+//! The storage traits the online pipeline and the model lifecycle use. [`Store`](crate::Store) (redb,
+//! embedded) and [`MemoryStore`](crate::MemoryStore) (tests, tools) implement every one; a shared
+//! backend (a PostgreSQL event log, a Redis list store) implements the ones it holds and the server
+//! composes them in a [`Storage`].
+//!
+//! Every method takes `&self` and may be called from many threads: implementations synchronise
+//! internally. Writes return only once durable for a durable backend.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::event::Event;
+use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+
+/// The append-only feedback event log.
+pub trait EventLog: Send + Sync {
+    /// Appends events (already validated) and returns each one's sequence number once durable; an
+    /// event whose `event_id` is already stored is not written again (`duplicate`).
+    fn append(&self, events: Vec<Event>) -> Result<Vec<Appended>>;
+    /// The user's events in log order.
+    fn user_events(&self, user: &str) -> Result<Vec<Stored>>;
+    /// The sequence number of the user's newest event, `None` when they have none.
+    fn user_last_seq(&self, user: &str) -> Result<Option<u64>>;
+    /// The log's high-water mark (0 when empty).
+    fn last_seq(&self) -> Result<u64>;
+    /// Up to `limit` events after `after_seq`, in log order.
+    fn scan(&self, after_seq: u64, limit: usize) -> Result<Vec<Stored>>;
+    /// Events stored.
+    fn event_count(&self) -> Result<u64>;
+}
+
+/// The precomputed lists of the latest batch run.
+pub trait ListStore: Send + Sync {
+    /// Replaces every list with a new batch and records `meta`, atomically: readers see the old batch
+    /// or the new one, never a mix.
+    fn put_lists(&self, meta: &BatchMeta, lists: Vec<(String, Vec<ListItem>)>) -> Result<()>;
+    /// The user's list from the current batch.
+    fn get_list(&self, user: &str) -> Result<Option<Vec<ListItem>>>;
+    /// The current batch's metadata, `None` before the first batch.
+    fn batch_meta(&self) -> Result<Option<BatchMeta>>;
+    /// Users with a list.
+    fn list_count(&self) -> Result<u64>;
+}
+
+/// Item flags (hidden, expiring).
+pub trait FlagStore: Send + Sync {
+    /// Sets an item's flags; clear flags remove its entry.
+    fn set_item_flags(&self, item: &str, flags: ItemFlags) -> Result<()>;
+    /// Every flagged item.
+    fn item_flags(&self) -> Result<Vec<(String, ItemFlags)>>;
+}
+
+/// Users who asked to be forgotten: their training history is ignored until a model trained without
+/// them is served, and retraining leaves them out.
+pub trait ForgottenUsers: Send + Sync {
+    /// Records the request at unix time `at`.
+    fn forget_user(&self, user: &str, at: i64) -> Result<()>;
+    /// Whether the user asked to be forgotten.
+    fn is_forgotten(&self, user: &str) -> Result<bool>;
+    /// Every forgotten user with the time of the request.
+    fn forgotten_users(&self) -> Result<Vec<(String, i64)>>;
+}
+
+/// Small named documents (experiment definitions, a registry's index), replaced whole.
+pub trait Documents: Send + Sync {
+    /// The document, `None` when it was never written.
+    fn get_document(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces the document, atomically and durably.
+    fn put_document(&self, name: &str, bytes: &[u8]) -> Result<()>;
+}
+
+/// Everything a user's data spans, so that erasure reaches every place in one call.
+pub trait UserData: EventLog + ListStore + ForgottenUsers {
+    /// Removes the user's events and precomputed list (atomically where the backend can).
+    fn erase_user(&self, user: &str) -> Result<Deleted>;
+}
+
+/// The backends a server runs on, one per concern. [`Storage::embedded`] puts the user data in one
+/// backend (the redb file by default) and documents in files beside it; a shared deployment swaps in
+/// other implementations per field.
+#[derive(Clone)]
+pub struct Storage {
+    /// The event log.
+    pub events: Arc<dyn EventLog>,
+    /// Precomputed lists.
+    pub lists: Arc<dyn ListStore>,
+    /// Item flags.
+    pub flags: Arc<dyn FlagStore>,
+    /// Forgotten users.
+    pub forgotten: Arc<dyn ForgottenUsers>,
+    /// Erasure across events and lists.
+    pub users: Arc<dyn UserData>,
+    /// Experiment definitions and other documents.
+    pub documents: Arc<dyn Documents>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    /// Every concern on one backend that implements them all (the embedded redb store, or memory).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tastebud_store::{DirDocuments, MemoryStore, Storage};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let s = Storage::embedded(MemoryStore::new(), Arc::new(DirDocuments::new(dir.path())));
+    /// assert_eq!(s.events.last_seq().unwrap(), 0);
+    /// ```
+    pub fn embedded<B>(backend: B, documents: Arc<dyn Documents>) -> Storage
+    where
+        B: UserData + FlagStore + 'static,
+    {
+        let b = Arc::new(backend);
+        Storage {
+            events: b.clone(),
+            lists: b.clone(),
+            flags: b.clone(),
+            forgotten: b.clone(),
+            users: b,
+            documents,
+        }
+    }
+
+    /// Everything in memory (tests, tools): nothing survives the process.
+    pub fn in_memory() -> Storage {
+        let m = crate::MemoryStore::new();
+        Storage::embedded(m.clone(), Arc::new(m))
+    }
+}
