@@ -6,6 +6,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tastebud_serve::ServeError;
 use utoipa::ToSchema;
 
 /// The error body of every failed request.
@@ -127,7 +128,22 @@ impl From<PathRejection> for ApiError {
 
 impl From<tastebud_store::StoreError> for ApiError {
     fn from(e: tastebud_store::StoreError) -> Self {
-        ApiError::internal(format!("store: {e}"))
+        ApiError::from(ServeError::Store(e))
+    }
+}
+
+/// The one mapping from pipeline failures to HTTP statuses.
+impl From<ServeError> for ApiError {
+    fn from(e: ServeError) -> Self {
+        let message = e.to_string();
+        match e {
+            ServeError::BadRequest(_) => ApiError::bad_request(message),
+            ServeError::Invalid(_) => ApiError::invalid(message),
+            ServeError::NotFound(_) => ApiError::not_found(message),
+            // A model offered by a client (reload, OPE, experiment arm) that does not load.
+            ServeError::Model(_) => ApiError::invalid(message),
+            ServeError::Store(_) | ServeError::Internal(_) => ApiError::internal(message),
+        }
     }
 }
 

@@ -7,12 +7,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use moka::sync::Cache;
-use tastebud_store::{ItemFlags, Store};
+use tastebud_serve::shadow::Shadow;
+use tastebud_serve::{Pipeline, Recommended, ServeError, ServeResult, Serving};
+use tastebud_store::{ItemFlags, Storage};
 
 use crate::config::Config;
-use crate::engine::Computed;
+use crate::experiments::Experiments;
 use crate::metrics::Metrics;
-use crate::serving::Serving;
 
 /// The key of a cached list: the request's shape and every version it depends on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -35,14 +36,16 @@ pub struct AppState {
     pub config: Config,
     /// The admin key, when admin endpoints are enabled.
     pub admin_key: Option<String>,
-    /// Event log, precomputed lists, flags.
-    pub store: Store,
+    /// Event log, precomputed lists, flags, forgotten users, documents.
+    pub storage: Storage,
+    /// The recommendation pipeline (the configuration's pipeline sections, checked once).
+    pub pipeline: Pipeline,
     serving: RwLock<Arc<Serving>>,
     model_gen: AtomicU64,
     flags: RwLock<Arc<Vec<(String, ItemFlags)>>>,
     flags_gen: AtomicU64,
     /// Computed lists (None when the cache is off).
-    pub cache: Option<Cache<CacheKey, Arc<Computed>>>,
+    pub cache: Option<Cache<CacheKey, Arc<Recommended>>>,
     last_seq: Cache<String, u64>,
     requests: AtomicU64,
     prefix: u64,
@@ -51,15 +54,16 @@ pub struct AppState {
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Experiments: definitions, assignment, arm models, bandit counts.
-    pub experiments: crate::experiments::Experiments,
+    pub experiments: Experiments,
     /// The shadow model, when one is configured.
-    pub shadow: Option<Arc<crate::shadow::Shadow>>,
+    pub shadow: Option<Arc<Shadow>>,
 }
 
 impl AppState {
     /// Builds the state from a loaded model and an open store.
-    pub fn new(config: Config, serving: Serving, store: Store) -> Result<Self, String> {
-        let flags = store.item_flags().map_err(|e| e.to_string())?;
+    pub fn new(config: Config, serving: Serving, storage: Storage) -> Result<Self, String> {
+        let pipeline = Pipeline::new(config.pipeline()).map_err(|e| e.to_string())?;
+        let flags = storage.flags.item_flags().map_err(|e| e.to_string())?;
         let cache = config.cache.enabled.then(|| {
             Cache::builder()
                 .max_capacity(config.cache.max_entries)
@@ -70,12 +74,12 @@ impl AppState {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ ((std::process::id() as u64) << 40);
-        let experiments = crate::experiments::Experiments::open(&config)?;
-        experiments.replay(&store)?;
+        let experiments = Experiments::open(&config, storage.documents.clone())?;
+        experiments.replay(storage.events.as_ref())?;
         let shadow = config
             .shadow
             .as_ref()
-            .map(|s| crate::shadow::Shadow::load(s, &config.ann).map(Arc::new))
+            .map(|s| Shadow::load(s, &config.ann).map(Arc::new))
             .transpose()?;
         let metrics = Metrics::new(config.monitoring.clone());
         metrics.model(
@@ -86,7 +90,8 @@ impl AppState {
         Ok(AppState {
             admin_key: config.admin_key(),
             config,
-            store,
+            storage,
+            pipeline,
             serving: RwLock::new(Arc::new(serving)),
             model_gen: AtomicU64::new(1),
             flags: RwLock::new(Arc::new(flags)),
@@ -132,12 +137,18 @@ impl AppState {
     }
 
     /// Loads `path` (or the current model's path) and swaps it in. Blocking: call from a blocking task.
-    pub fn reload(&self, path: Option<&Path>) -> Result<(String, String), String> {
+    pub fn reload(&self, path: Option<&Path>) -> ServeResult<(String, String)> {
         let path: PathBuf = path.map_or_else(|| self.serving().path.clone(), Path::to_path_buf);
         let new = Serving::load(&path, &self.config.ann)?;
         let version = new.version.clone();
         let old = self.swap(new);
         Ok((old.version.clone(), version))
+    }
+
+    /// Items hidden or expired at `now`, in the model's indices.
+    pub fn flagged(&self, serving: &Serving, now: i64) -> Vec<tastebud_core::ItemIdx> {
+        let (flags, _) = self.flags();
+        tastebud_serve::flagged_items(serving, &flags, now)
     }
 
     /// Item flags now, and their generation.
@@ -147,22 +158,23 @@ impl AppState {
     }
 
     /// Re-reads the flags from the store after a change.
-    pub fn refresh_flags(&self) -> Result<(), String> {
-        let f = self.store.item_flags().map_err(|e| e.to_string())?;
+    pub fn refresh_flags(&self) -> ServeResult<()> {
+        let f = self.storage.flags.item_flags()?;
         *self.flags.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(f);
         self.flags_gen.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
     /// The user's newest event sequence number (0 when none), from memory or the store.
-    pub fn user_seq(&self, user: &str) -> Result<u64, String> {
+    pub fn user_seq(&self, user: &str) -> ServeResult<u64> {
         if let Some(s) = self.last_seq.get(user) {
             return Ok(s);
         }
         let s = self
-            .store
+            .storage
+            .events
             .user_last_seq(user)
-            .map_err(|e| e.to_string())?
+            .map_err(ServeError::Store)?
             .unwrap_or(0);
         self.last_seq.insert(user.to_string(), s);
         Ok(s)
