@@ -261,7 +261,10 @@ impl<M> Experiments<M> {
         let live = self.live();
         let mut defs = live.assigner.experiments().to_vec();
         if defs.iter().any(|d| d.id == def.id) {
-            return Err(LiveError::Conflict(format!("experiment `{}` exists", def.id)));
+            return Err(LiveError::Conflict(format!(
+                "experiment `{}` exists",
+                def.id
+            )));
         }
         defs.push(def.clone());
         let next = build(defs, self.holdout, &self.loader, Some(&live))?;
@@ -310,8 +313,8 @@ fn build<M>(
     loader: &ModelLoader<M>,
     prev: Option<&Live<M>>,
 ) -> Result<Live<M>, LiveError> {
-    let assigner =
-        Assigner::new(defs, holdout).map_err(|e| LiveError::Invalid(format!("experiments: {e}")))?;
+    let assigner = Assigner::new(defs, holdout)
+        .map_err(|e| LiveError::Invalid(format!("experiments: {e}")))?;
     let mut arm_models = HashMap::new();
     for e in assigner.experiments() {
         for a in &e.arms {

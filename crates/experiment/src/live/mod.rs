@@ -20,7 +20,7 @@
 //! experiment and arm; rebuilt from the log at start with [`Experiments::replay`]), and the response carries
 //! the choice's propensity.
 //!
-//! Reports: [`aggregate`] keeps a running aggregate per experiment so that a report reads only the events
+//! Reports: [`aggregate()`] keeps a running aggregate per experiment so that a report reads only the events
 //! logged since the previous one; [`full_report`] adds to the per-arm analysis the bandit state, segments,
 //! the timeline and CUPED.
 
@@ -39,3 +39,6 @@ pub use report::{
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
+
+#[cfg(test)]
+mod tests;

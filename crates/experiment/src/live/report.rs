@@ -62,7 +62,16 @@ pub fn arm_data<M>(
 ) -> Result<Vec<ArmData>, LiveError> {
     // The totals do not depend on the time of the report (only the timeline does): the start gives the
     // shortest timeline.
-    Ok(aggregate(experiments, log, def, model, bounce_ms, def.start_unix, None)?.arms)
+    Ok(aggregate(
+        experiments,
+        log,
+        def,
+        model,
+        bounce_ms,
+        def.start_unix,
+        None,
+    )?
+    .arms)
 }
 
 /// One arm on one day (cumulative since the start).
