@@ -340,3 +340,12 @@ fn rejected_options_are_invalid() {
     let err = full_report(&x, &log, &d, model, 1_000.0, &opts, None).unwrap_err();
     assert!(matches!(err, LiveError::Invalid(_)), "{err:?}");
 }
+
+/// A server shares the experiments between request threads.
+#[test]
+fn experiments_are_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Experiments<String>>();
+    shared::<Served<String>>();
+    shared::<LiveError>();
+}
