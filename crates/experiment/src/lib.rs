@@ -12,6 +12,8 @@
 //!   from logged `(context, action, reward, propensity)` tuples.
 //! - [`assign`]: deterministic, stateless traffic assignment (hash-based arms, mutually
 //!   exclusive layers, a global holdout, targeting) from JSON experiment definitions.
+//! - [`live`]: the live experiments of a server (definitions persisted as a document, allocation,
+//!   bandit counts) and their reports from the event log, with a running aggregate.
 //! - [`report`]: the per-arm analysis of an experiment from aggregated counts (rates, lifts,
 //!   tests, SRM, planned sample size, warnings, a decision), as a table or JSON.
 //!
@@ -30,6 +32,7 @@
 pub mod assign;
 pub mod bandit;
 mod error;
+pub mod live;
 pub mod ope;
 pub mod report;
 pub mod stats;
