@@ -25,8 +25,9 @@ use axum::response::Html;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{ModelInfo, QueryArgs, model_info_of};
+use crate::dto::ModelInfo;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::QueryArgs;
 use crate::metrics::{RECOMMENDATION_ROUTE, SecondPoint, SeriesPoint};
 use crate::state::AppState;
 
@@ -132,7 +133,7 @@ pub fn build_summary(state: &AppState) -> DashboardSummary {
     let m = &state.metrics;
     m.tick(now);
     let serving = state.serving();
-    let model = model_info_of(state);
+    let model = state.model_info();
     let w = m.window_stats(now, serving.model().n_items());
     let (requests_per_sec, events_per_sec) = m.rates(now);
     let (registry, registry_error) = registry_rows(state, &model);
@@ -177,7 +178,7 @@ fn experiment_reports(state: &AppState, now: i64) -> Vec<serde_json::Value> {
         .defs()
         .iter()
         .filter_map(|def| {
-            let arms = crate::experiments::arm_data(state, def).ok()?;
+            let arms = state.arm_data(def).ok()?;
             let opts = tastebud_experiment::report::ReportOptions {
                 now_unix: now,
                 alpha: 0.05,

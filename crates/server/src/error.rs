@@ -132,6 +132,20 @@ impl From<tastebud_store::StoreError> for ApiError {
     }
 }
 
+/// Live experiment failures.
+impl From<tastebud_experiment::live::LiveError> for ApiError {
+    fn from(e: tastebud_experiment::live::LiveError) -> Self {
+        use tastebud_experiment::live::LiveError;
+        let message = e.to_string();
+        match e {
+            LiveError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            LiveError::NotFound(_) => ApiError::not_found(message),
+            LiveError::Invalid(_) => ApiError::invalid(message),
+            LiveError::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
 /// The one mapping from pipeline failures to HTTP statuses.
 impl From<ServeError> for ApiError {
     fn from(e: ServeError) -> Self {

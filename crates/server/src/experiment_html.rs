@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use tastebud_experiment::report::{Estimate, Report};
 
-use crate::experiments::{ArmDay, FullReport};
+use tastebud_experiment::live::{ArmDay, DayPoint, FullReport};
 
 const COLOURS: [&str; 6] = [
     "#2563eb", "#ea580c", "#16a34a", "#9333ea", "#db2777", "#0891b2",
@@ -336,7 +336,7 @@ pub fn render(r: &FullReport) -> String {
     }
     h.push_str("</ul><h2>Over time</h2><div class=\"charts\">");
 
-    let x = |d: &crate::experiments::DayPoint| d.day as f64;
+    let x = |d: &DayPoint| d.day as f64;
     let arms: Vec<&str> = rep.arms.iter().map(|a| a.name.as_str()).collect();
     // One line per arm over the days, from a value (and optionally a band) of each day's arm entry.
     let per_arm = |point: &dyn Fn(&ArmDay) -> Option<f64>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use tastebud_experiment::assign::ExperimentDef;
@@ -14,13 +14,8 @@ use tastebud_experiment::report::ReportOptions;
 use tastebud_experiment::stats::MeanTest;
 use utoipa::IntoParams;
 
-// The experiment HTML page and the bench read these from here.
-pub use tastebud_experiment::live::{
-    ArmDay, CupedArm, CupedReport, DayPoint, FullReport, SegmentReport, full_report,
-};
-
-use crate::api::{PathArg, QueryArgs};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Admin, PathArg, QueryArgs, RawBody, blocking, parse_json};
 use crate::state::AppState;
 
 /// The experiment definitions.
@@ -37,12 +32,10 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<Vec<ExperimentDef>
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
+    _: Admin,
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<ExperimentDef>)> {
-    crate::api::check_admin(&state, &headers)?;
-    let body = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let mut v: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let obj = v
@@ -50,18 +43,9 @@ pub async fn create(
         .ok_or_else(|| ApiError::bad_request("expected an experiment object"))?;
     obj.entry("start_unix")
         .or_insert_with(|| crate::now_unix().into());
-    let def: ExperimentDef = serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        ApiError::invalid(if path == "." {
-            e.into_inner().to_string()
-        } else {
-            format!("{path}: {}", e.into_inner())
-        })
-    })?;
+    let def: ExperimentDef = parse_json(v, "")?;
     let st = state.clone();
-    let def = tokio::task::spawn_blocking(move || st.experiments.create(def))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let def = blocking(move || Ok(st.experiments.create(def)?)).await?;
     Ok((StatusCode::CREATED, Json(def)))
 }
 
@@ -71,15 +55,12 @@ pub async fn create(
     responses((status = 200, description = "The stopped definition", body = Object),
               (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn stop(
+    _: Admin,
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     PathArg(id): PathArg<String>,
 ) -> ApiResult<Json<ExperimentDef>> {
-    crate::api::check_admin(&state, &headers)?;
     let st = state.clone();
-    let def = tokio::task::spawn_blocking(move || st.experiments.stop(&id, crate::now_unix()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let def = blocking(move || Ok(st.experiments.stop(&id, crate::now_unix())?)).await?;
     Ok(Json(def))
 }
 
@@ -97,7 +78,6 @@ pub struct ReportQuery {
     /// Also break the results down by this user attribute (from the `attrs` the events carry).
     pub segment_by: Option<String>,
 }
-
 
 /// The report of an experiment: per arm CTR, conversion, dwell and bounce with intervals, lifts against
 /// the first arm, fixed-horizon and always-valid p-values, the sample-ratio check, warnings and a
@@ -131,9 +111,7 @@ pub async fn report(
     };
     let st = state.clone();
     let seg = q.segment_by.clone();
-    let r = tokio::task::spawn_blocking(move || full_report(&st, &def, &opts, seg.as_deref()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let r = blocking(move || Ok(st.full_report(&def, &opts, seg.as_deref())?)).await?;
     Ok(match format.as_str() {
         "table" => {
             let mut t = r.report.to_table();
@@ -173,4 +151,3 @@ pub async fn report(
         _ => Json(r).into_response(),
     })
 }
-

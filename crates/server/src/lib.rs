@@ -17,28 +17,24 @@
 //! # }
 //! ```
 
-pub mod api;
-pub mod batch;
 pub mod config;
 pub mod dashboard;
-pub mod engine;
+pub mod dto;
 pub mod error;
 pub mod experiment_html;
 pub mod experiments;
-pub mod feedback;
+pub mod extract;
 pub mod metrics;
-pub mod ope;
 pub mod ops;
 pub mod registry;
 pub mod retrain;
-pub mod serving;
-pub mod shadow;
+pub mod routes;
 pub mod state;
 pub mod triggers;
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -46,55 +42,92 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use tower::ServiceBuilder;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use config::{Config, Mode};
 pub use error::ApiError;
-pub use serving::Serving;
 pub use state::AppState;
+pub use tastebud_serve::{Serving, batch, now_unix, shadow};
 
-/// Seconds since the Unix epoch.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+use routes::{admin, events, recommend, system};
+
+/// The OpenAPI document's frame: title, the schemas no route names, the security scheme. The paths come
+/// from [`api_routes`].
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tastebud", description = "Recommendations, events and administration."),
+    components(schemas(error::ErrorBody, dto::RecommendationResponse, dto::AdHocRequest,
+                       dto::HistoryItem, dto::SimilarResponse, dto::ItemInfo, dto::EventsResponse,
+                       dto::UserEventsResponse, dto::DeleteResponse, dto::Health, dto::Ready,
+                       dto::ModelInfo, dto::ReloadRequest, dto::ReloadResponse, dto::FlagsRequest,
+                       dto::FlagsResponse, dashboard::DashboardSummary, dashboard::Kpis,
+                       dashboard::RegistryRow, metrics::SeriesPoint, metrics::SecondPoint)),
+    modifiers(&SecurityAddon)
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+        );
+    }
+}
+
+/// Every documented route, in one list: the router and the OpenAPI document are both made from it.
+pub fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(recommend::user_recommendations))
+        .routes(routes!(recommend::adhoc_recommendations))
+        .routes(routes!(recommend::similar_items))
+        .routes(routes!(recommend::item_info))
+        .routes(routes!(recommend::shadow_report))
+        .routes(routes!(events::post_events))
+        .routes(routes!(events::user_events))
+        .routes(routes!(events::delete_user))
+        .routes(routes!(system::model_info))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(admin::admin_reload))
+        .routes(routes!(admin::admin_config))
+        .routes(routes!(admin::admin_item_flags))
+        .routes(routes!(admin::admin_ope))
+        .routes(routes!(ops::admin_retrain))
+        .routes(routes!(experiments::list, experiments::create))
+        .routes(routes!(experiments::stop))
+        .routes(routes!(experiments::report))
+        .routes(routes!(dashboard::page))
+        .routes(routes!(dashboard::summary))
+}
+
+/// The OpenAPI document as pretty JSON (what `/openapi.json` serves and `openapi.json` holds).
+pub fn openapi_json() -> String {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        api_routes()
+            .into_openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    })
+    .clone()
 }
 
 /// The router over a state, with limits (body size, timeout) and JSON errors for unknown routes.
 pub fn router(state: Arc<AppState>) -> Router {
     let limits = &state.config.limits;
     let timeout = Duration::from_millis(limits.request_timeout_ms);
-    Router::new()
-        .route(
-            "/v1/users/{id}/recommendations",
-            get(api::user_recommendations),
-        )
-        .route("/v1/recommendations", post(api::adhoc_recommendations))
-        .route("/v1/items/{id}/similar", get(api::similar_items))
-        .route("/v1/items/{id}", get(api::item_info))
-        .route("/v1/events", post(api::post_events))
-        .route("/v1/users/{id}/events", get(api::user_events))
-        .route("/v1/users/{id}", delete(api::delete_user))
-        .route("/v1/model", get(api::model_info))
-        .route("/v1/admin/reload", post(api::admin_reload))
-        .route("/v1/admin/config", get(api::admin_config))
-        .route("/v1/admin/items/{id}", put(api::admin_item_flags))
-        .route("/v1/admin/retrain", post(ops::admin_retrain))
-        .route(
-            "/v1/experiments",
-            get(experiments::list).post(experiments::create),
-        )
-        .route("/v1/experiments/{id}/stop", post(experiments::stop))
-        .route("/v1/shadow/report", get(api::shadow_report))
-        .route("/v1/admin/ope", post(api::admin_ope))
-        .route("/v1/experiments/{id}/report", get(experiments::report))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/openapi.json", get(api::openapi))
-        .route("/metrics", get(api::metrics))
-        .route("/dashboard", get(dashboard::page))
-        .route("/v1/dashboard/summary", get(dashboard::summary))
+    let (api, _) = api_routes().split_for_parts();
+    api.route("/openapi.json", get(system::openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
@@ -171,12 +204,14 @@ impl App {
     /// Loads the model and opens the store in `config.data_dir`.
     pub fn open(config: Config, model: &Path) -> Result<App, String> {
         config.validate()?;
-        let serving = Serving::load(model, &config.ann)?;
+        let serving = Serving::load(model, &config.ann).map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
         let store = tastebud_store::Store::open(&config.data_dir.join("events.redb"))
             .map_err(|e| e.to_string())?;
-        let state = AppState::new(config, serving, store)?;
+        let documents = Arc::new(tastebud_store::DirDocuments::new(&config.data_dir));
+        let storage = tastebud_store::Storage::embedded(store, documents);
+        let state = AppState::new(config, serving, storage)?;
         Ok(App {
             state: Arc::new(state),
         })

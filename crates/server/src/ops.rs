@@ -10,8 +10,8 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::api::{QueryArgs, check_admin};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{QueryArgs, check_admin};
 use crate::retrain::{self, RetrainConfig, RetrainReport};
 use crate::state::AppState;
 
@@ -20,14 +20,14 @@ pub fn retrain_now(state: &AppState, path: &Path, force: bool) -> Result<Retrain
     let cfg = RetrainConfig::load(path)?;
     let report = retrain::run(
         &cfg,
-        &state.store,
+        state.storage.users.as_ref(),
         !force,
         crate::now_unix(),
         &tastebud_models::NoProgress,
     )?;
     if report.promoted {
         let current = crate::registry::Registry::open(&cfg.registry)?.current_path();
-        state.reload(Some(&current))?;
+        state.reload(Some(&current)).map_err(|e| e.to_string())?;
     }
     Ok(report)
 }

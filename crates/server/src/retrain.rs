@@ -24,11 +24,11 @@ use tastebud_eval::metrics::{MetricKind, MetricSet, Relevant};
 use tastebud_models::file::{Lineage, ModelFile};
 use tastebud_models::registry::{self as models, ModelSpec};
 use tastebud_models::{Progress, Query, Recommender};
-use tastebud_store::{Store, Stored};
+use tastebud_store::{Stored, UserData};
 
-use crate::feedback::EventRules;
 use crate::registry::{Entry, Registry, Status};
 use crate::triggers::{self, TriggerConfig, Verdict};
+use tastebud_serve::feedback::EventRules;
 
 /// The promotion gate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -309,7 +309,7 @@ fn score(
 /// Runs one retraining: triggers (when `only_if_triggered`), training set, candidate, gate, registry.
 pub fn run(
     cfg: &RetrainConfig,
-    store: &Store,
+    store: &dyn UserData,
     only_if_triggered: bool,
     now: i64,
     progress: &dyn Progress,
@@ -496,7 +496,7 @@ pub fn run(
     let tmp = registry.dir().join("candidate.tbm");
     file.save(&tmp).map_err(|e| e.to_string())?;
     let bytes = std::fs::read(&tmp).map_err(|e| e.to_string())?;
-    let version = crate::serving::version_of(&file.header.model, &bytes);
+    let version = tastebud_serve::model::version_of(&file.header.model, &bytes);
     let mut metrics = std::collections::BTreeMap::new();
     metrics.insert(format!("ndcg@{}", cfg.gate.k), cand_score.ndcg);
     metrics.insert(format!("recall@{}", cfg.gate.k), cand_score.recall);

@@ -7,13 +7,37 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use moka::sync::Cache;
+use tastebud_experiment::live::{self, LiveError, ModelView};
 use tastebud_serve::shadow::Shadow;
 use tastebud_serve::{Pipeline, Recommended, ServeError, ServeResult, Serving};
 use tastebud_store::{ItemFlags, Storage};
 
 use crate::config::Config;
-use crate::experiments::Experiments;
 use crate::metrics::Metrics;
+
+/// The live experiments, with the served model type as the arms' model.
+pub type Experiments = tastebud_experiment::live::Experiments<Serving>;
+
+/// Opens the experiments: the definitions document in `documents` (it wins over the configuration's for
+/// an id in both), arm models loaded with the configured ANN settings.
+fn open_experiments(
+    config: &Config,
+    documents: Arc<dyn tastebud_store::Documents>,
+) -> Result<Experiments, String> {
+    let ann = config.ann.clone();
+    let loader: tastebud_experiment::live::ModelLoader<Serving> = Arc::new(move |p| {
+        Serving::load(p, &ann)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    });
+    Experiments::open(
+        &config.experiments,
+        config.experiment_holdout,
+        documents,
+        loader,
+    )
+    .map_err(|e| e.to_string())
+}
 
 /// The key of a cached list: the request's shape and every version it depends on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -74,8 +98,10 @@ impl AppState {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ ((std::process::id() as u64) << 40);
-        let experiments = Experiments::open(&config, storage.documents.clone())?;
-        experiments.replay(storage.events.as_ref())?;
+        let experiments = open_experiments(&config, storage.documents.clone())?;
+        experiments
+            .replay(storage.events.as_ref())
+            .map_err(|e| e.to_string())?;
         let shadow = config
             .shadow
             .as_ref()
@@ -205,6 +231,70 @@ impl AppState {
             cache.invalidate(k.as_ref());
         }
         keys.len() as u64
+    }
+
+    /// Per-arm totals of an experiment, from the event log (the running aggregate).
+    pub fn arm_data(
+        &self,
+        def: &tastebud_experiment::assign::ExperimentDef,
+    ) -> Result<Vec<tastebud_experiment::report::ArmData>, LiveError> {
+        let serving = self.serving();
+        let knows = |u: &str| serving.user(u).is_some();
+        let model = ModelView {
+            version: &serving.version,
+            knows_user: &knows,
+        };
+        let bounce = self.config.monitoring.bounce_ms as f64;
+        live::arm_data(
+            &self.experiments,
+            self.storage.events.as_ref(),
+            def,
+            model,
+            bounce,
+        )
+    }
+
+    /// The full report of an experiment (see [`tastebud_experiment::live::full_report`]).
+    pub fn full_report(
+        &self,
+        def: &tastebud_experiment::assign::ExperimentDef,
+        opts: &tastebud_experiment::report::ReportOptions,
+        segment_by: Option<&str>,
+    ) -> Result<live::FullReport, LiveError> {
+        let serving = self.serving();
+        let knows = |u: &str| serving.user(u).is_some();
+        let model = ModelView {
+            version: &serving.version,
+            knows_user: &knows,
+        };
+        let bounce = self.config.monitoring.bounce_ms as f64;
+        live::full_report(
+            &self.experiments,
+            self.storage.events.as_ref(),
+            def,
+            model,
+            bounce,
+            opts,
+            segment_by,
+        )
+    }
+
+    /// What `GET /v1/model` says about the model being served.
+    pub fn model_info(&self) -> crate::dto::ModelInfo {
+        let s = self.serving();
+        let h = &s.file.header;
+        crate::dto::ModelInfo {
+            model: h.model.clone(),
+            model_version: s.version.clone(),
+            path: s.path.display().to_string(),
+            params: h.params.clone(),
+            dataset: h.dataset.clone(),
+            n_users: h.n_users,
+            n_items: h.n_items,
+            loaded_unix: s.loaded_unix,
+            ann: s.index.is_some(),
+            mode: format!("{:?}", self.config.mode).to_lowercase(),
+        }
     }
 
     /// A new request id: unique in this process, unlikely to collide across processes.

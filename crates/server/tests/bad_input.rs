@@ -79,7 +79,7 @@ fn each_kind_of_bad_input_is_a_named_4xx() {
         );
     }
     // Nothing bad was stored.
-    assert_eq!(s.state.store.event_count().unwrap(), 0);
+    assert_eq!(s.state.storage.events.event_count().unwrap(), 0);
 }
 
 fn method() -> impl Strategy<Value = &'static str> {

@@ -350,9 +350,14 @@ fn batch_and_hybrid_modes_serve_precomputed_lists_until_the_user_acts() {
             _ => assert_eq!(v["strategy"], "realtime"),
         }
         let serving = s.state.serving();
-        let (lists, hwm) =
-            tastebud_server::batch::compute_lists(&serving, Some(&s.state.store), 20, &|_| {})
-                .unwrap();
+        let (lists, hwm) = tastebud_server::batch::compute_lists(
+            &s.state.pipeline,
+            &serving,
+            Some(s.state.storage.users.as_ref()),
+            20,
+            &|_| {},
+        )
+        .unwrap();
         assert_eq!(lists.len(), 60);
         let u3: Vec<String> = lists.iter().find(|l| l.user == "u3").unwrap().items[..5]
             .iter()
@@ -362,7 +367,7 @@ fn batch_and_hybrid_modes_serve_precomputed_lists_until_the_user_acts() {
             assert_eq!(u3, realtime, "precomputed equals real time");
         }
         tastebud_server::batch::write_store(
-            &s.state.store,
+            s.state.storage.lists.as_ref(),
             &serving,
             lists,
             hwm,
@@ -515,7 +520,7 @@ fn a_configured_reranker_diversifies_lists_and_requests_can_override_it() {
             .collect()
     };
     let mut c = Config::default();
-    c.rerank.method = "mmr".into();
+    c.rerank.method = tastebud_server::config::RerankMethod::Mmr;
     c.rerank.param = 0.0; // pure diversity
     let s = Server::start(c, None);
     // u3 is a Comedy user: the model's own list is all Comedy; MMR at λ=0 mixes in Drama.

@@ -1,0 +1,286 @@
+//! Request and response bodies of every route (the OpenAPI schemas come from these types).
+
+use serde::{Deserialize, Serialize};
+use tastebud_serve::{RecommendedItem, Strategy};
+use tastebud_store::Stored;
+use utoipa::{IntoParams, ToSchema};
+
+/// A recommendation response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecommendationResponse {
+    /// Unique id of this response: send it back with impressions and clicks.
+    pub request_id: String,
+    /// The user, when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Model type.
+    pub model: String,
+    /// Model version (changes with every new model file).
+    pub model_version: String,
+    /// Where the list came from.
+    pub strategy: Strategy,
+    /// True when the user had no history and the cold-start chain answered.
+    pub cold_start: bool,
+    /// The cold-start strategy that answered, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// Whether ANN retrieval was used.
+    pub ann: bool,
+    /// Whether the list came from the cache.
+    pub cached: bool,
+    /// The experiment the user is in, if any: send it back with impressions and clicks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// The user's arm in that experiment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
+    /// Probability that this request was served by this arm (the arm's weight share under fixed
+    /// allocation, the bandit's propensity under adaptive allocation): log it with the events for
+    /// off-policy evaluation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
+    /// The items, best first.
+    pub items: Vec<RecommendedItem>,
+}
+
+/// Query parameters of `GET /v1/users/{id}/recommendations`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RecQuery {
+    /// How many items (1..=limits.max_k, default limits.default_k).
+    pub k: Option<u64>,
+    /// Leave out items the user already consumed (default true).
+    pub exclude_seen: Option<bool>,
+    /// Comma-separated item ids to leave out.
+    pub exclude: Option<String>,
+    /// Rank only items with a feature value: `column:value` or `column:value1|value2`, e.g. `genres:Comedy`.
+    pub filter: Option<String>,
+    /// Explain each item (default true).
+    pub explain: Option<bool>,
+    /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`
+    /// (default: the server's `[rerank]` configuration).
+    pub rerank: Option<String>,
+    /// Explore the slate epsilon-greedily with this epsilon in `[0, 1]` (0: off; default the server's
+    /// `[explore] epsilon`); each item then carries its propensity. Explored lists are never cached.
+    pub explore: Option<f64>,
+    /// User attributes for experiment targeting, `key:value` pairs separated by commas
+    /// (`country:NL,device:ios`).
+    pub attrs: Option<String>,
+}
+
+/// One item of an ad-hoc history.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum HistoryItem {
+    /// Just the id (value 1).
+    Id(String),
+    /// The id and a value (a rating, a count).
+    Valued {
+        /// External item id.
+        item: String,
+        /// Its value (default 1).
+        value: Option<f32>,
+    },
+}
+
+/// Body of `POST /v1/recommendations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdHocRequest {
+    /// A user id (a session or known user): their stored events join the history.
+    pub user: Option<String>,
+    /// Items the user interacted with: ids, or `{"item": id, "value": v}`.
+    #[serde(default)]
+    pub history: Vec<HistoryItem>,
+    /// How many items.
+    pub k: Option<u64>,
+    /// Leave out items in the history (default true).
+    pub exclude_seen: Option<bool>,
+    /// Item ids to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// `column:value[|value...]`.
+    pub filter: Option<String>,
+    /// Explain each item (default true).
+    pub explain: Option<bool>,
+    /// Skip history items the model does not know instead of answering 422.
+    #[serde(default)]
+    pub ignore_unknown: bool,
+    /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`.
+    pub rerank: Option<String>,
+}
+
+/// Query of `GET /v1/items/{id}/similar`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SimilarQuery {
+    /// How many items.
+    pub k: Option<u64>,
+}
+
+/// Items similar to one item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimilarResponse {
+    /// Request id.
+    pub request_id: String,
+    /// The item asked about.
+    pub item: String,
+    /// Model version.
+    pub model_version: String,
+    /// Similar items, most similar first.
+    pub items: Vec<RecommendedItem>,
+}
+
+/// What `POST /v1/events` stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsResponse {
+    /// Events durably written now.
+    pub accepted: usize,
+    /// Events whose `event_id` was already stored (not written again).
+    pub duplicates: usize,
+    /// Log sequence number of each event, in request order.
+    pub seqs: Vec<u64>,
+}
+
+/// A user's stored events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserEventsResponse {
+    /// The user.
+    pub user: String,
+    /// Their events, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Stored>,
+}
+
+/// What `DELETE /v1/users/{id}` removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeleteResponse {
+    /// The user.
+    pub user: String,
+    /// Events removed from the log.
+    pub events: u64,
+    /// Precomputed lists removed.
+    pub lists: u64,
+    /// Cached lists dropped.
+    pub cache_entries: u64,
+    /// Whether the user's training history is now ignored (until a retrained model without them).
+    pub training_history_suppressed: bool,
+    /// Total records removed.
+    pub removed: u64,
+}
+
+/// Health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// Readiness: the model and the store are usable.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+    /// Model version.
+    pub model_version: String,
+    /// Events in the log.
+    pub events: u64,
+}
+
+/// The model being served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelInfo {
+    /// Model type.
+    pub model: String,
+    /// Version.
+    pub model_version: String,
+    /// File path.
+    pub path: String,
+    /// Hyperparameters.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// Training dataset.
+    pub dataset: String,
+    /// Users at training time.
+    pub n_users: usize,
+    /// Items.
+    pub n_items: usize,
+    /// Unix time the server loaded it.
+    pub loaded_unix: i64,
+    /// Whether an ANN index serves it.
+    pub ann: bool,
+    /// Serving mode.
+    pub mode: String,
+}
+
+/// Body of `POST /v1/admin/reload`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadRequest {
+    /// A model file to load instead of re-reading the current one.
+    pub path: Option<String>,
+}
+
+/// What a reload did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadResponse {
+    /// The version served before.
+    pub previous_version: String,
+    /// The version served now.
+    pub model_version: String,
+}
+
+/// Body of `PUT /v1/admin/items/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlagsRequest {
+    /// Remove the item from every list.
+    #[serde(default)]
+    pub hidden: bool,
+    /// Unix time after which the item is no longer served.
+    pub expires_at: Option<i64>,
+}
+
+/// An item's flags.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlagsResponse {
+    /// External item id.
+    pub item: String,
+    /// Hidden.
+    pub hidden: bool,
+    /// Time to live end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// Query of `GET /v1/shadow/report`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShadowQuery {
+    /// `json` (default) or `table`.
+    pub format: Option<String>,
+}
+
+/// An item of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemInfo {
+    /// External item id.
+    pub item: String,
+    /// Title, when the dataset has titles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Hidden by an administrator or past its time to live (no longer recommended).
+    pub flagged: bool,
+}
+
+/// Query of `GET /v1/users/{id}/events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only the newest `limit` events (default all).
+    pub limit: Option<usize>,
+}
