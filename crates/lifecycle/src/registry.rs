@@ -142,8 +142,8 @@ impl Registry {
     }
 
     fn save(&self) -> Result<()> {
-        let json = serde_json::to_vec_pretty(&self.index)
-            .map_err(|e| E::Registry(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&self.index).map_err(|e| E::Registry(e.to_string()))?;
         write_atomic(&self.dir.join("registry.json"), &json)
     }
 

@@ -90,8 +90,8 @@ impl RetrainConfig {
     pub fn load(path: &Path) -> Result<RetrainConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| E::Config(format!("cannot read {}: {e}", path.display())))?;
-        let mut c: RetrainConfig = toml::from_str(&text)
-            .map_err(|e| E::Config(format!("{}: {e}", path.display())))?;
+        let mut c: RetrainConfig =
+            toml::from_str(&text).map_err(|e| E::Config(format!("{}: {e}", path.display())))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for p in [&mut c.base_data, &mut c.registry] {
             if p.is_relative() {
@@ -603,20 +603,21 @@ mod tests {
     fn events_fold_by_the_shared_rule_and_those_that_count_for_nothing_add_nobody() {
         let now = 1_800_000_000;
         let ev = |seq, user: &str, item: &str, kind: &str, v: Option<f64>| {
-            let mut j = serde_json::json!({"user": user, "item": item, "type": kind, "timestamp": now});
+            let mut j =
+                serde_json::json!({"user": user, "item": item, "type": kind, "timestamp": now});
             if let Some(v) = v {
                 j["value"] = v.into();
             }
             stored(seq, j)
         };
         let events = vec![
-            ev(1, "a", "y", "click", None),      // a-y = 1
+            ev(1, "a", "y", "click", None),       // a-y = 1
             ev(2, "b", "x", "rating", Some(4.0)), // b-x = 4 (a rating sets the value)
-            ev(3, "c", "z", "impression", None), // counts for nothing: no user c, no item z
-            ev(4, "a", "x", "dislike", None),    // a-x = 1 - 5 <= 0: dropped
-            ev(5, "a", "y", "purchase", None),   // a-y = 1 + 5
-            ev(6, "d", "x", "click", None),      // forgotten
-            ev(7, "b", "y", "click", None),      // excluded pair
+            ev(3, "c", "z", "impression", None),  // counts for nothing: no user c, no item z
+            ev(4, "a", "x", "dislike", None),     // a-x = 1 - 5 <= 0: dropped
+            ev(5, "a", "y", "purchase", None),    // a-y = 1 + 5
+            ev(6, "d", "x", "click", None),       // forgotten
+            ev(7, "b", "y", "click", None),       // excluded pair
         ];
         let rules = EventRules::default();
         let forgotten: HashSet<String> = ["d".to_string()].into();
@@ -624,7 +625,11 @@ mod tests {
         let (d, used) =
             training_set(&base(), None, &events, &rules, &forgotten, &exclude, now).unwrap();
         assert_eq!(used, 4);
-        assert_eq!(d.users.len(), 2, "no user for an impression or a forgotten user");
+        assert_eq!(
+            d.users.len(),
+            2,
+            "no user for an impression or a forgotten user"
+        );
         assert_eq!(d.items.len(), 2, "no item for an impression");
         assert_eq!(value(&d, "a", "y"), Some(6.0));
         assert_eq!(value(&d, "b", "x"), Some(4.0));
@@ -634,7 +639,10 @@ mod tests {
 
         // The same result as folding each pair's events with `EventRules::fold` directly.
         let mut v = 0.0; // a-y is not in the base data
-        for s in events.iter().filter(|s| s.event.user == "a" && s.event.item.as_deref() == Some("y")) {
+        for s in events
+            .iter()
+            .filter(|s| s.event.user == "a" && s.event.item.as_deref() == Some("y"))
+        {
             rules.fold(&mut v, &s.event, now);
         }
         assert_eq!(value(&d, "a", "y"), Some(v));
@@ -679,7 +687,10 @@ mod tests {
         store.forget_user("u1", 7).unwrap();
         let (events, head) = read_log(&store).unwrap();
         assert_eq!(head, 5);
-        assert_eq!(events.iter().map(|s| s.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            events.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
         assert_eq!(forgotten_set(&store).unwrap(), ["u1".to_string()].into());
     }
 
