@@ -29,12 +29,9 @@ pub mod feedback;
 pub mod metrics;
 pub mod ope;
 pub mod ops;
-pub mod registry;
-pub mod retrain;
 pub mod serving;
 pub mod shadow;
 pub mod state;
-pub mod triggers;
 
 use std::future::Future;
 use std::path::Path;
