@@ -404,21 +404,20 @@ pub struct RetrainArgs {
 
 /// Runs `retrain`.
 pub fn retrain(args: &RetrainArgs, out: &mut impl Write) -> Result<()> {
-    let cfg =
-        tastebud_server::retrain::RetrainConfig::load(&args.config).map_err(|e| anyhow!(e))?;
+    let cfg = tastebud_lifecycle::retrain::RetrainConfig::load(&args.config)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let store = tastebud_store::Store::open(&args.data_dir.join("events.redb"))
         .map_err(|e| anyhow!(e.to_string()))?;
     let bar = crate::progress::Bar::new();
-    let report = tastebud_server::retrain::run(
+    let report = tastebud_lifecycle::retrain::run(
         &cfg,
+        &store,
         &store,
         args.if_triggered,
         tastebud_server::now_unix(),
         &bar,
-    )
-    .map_err(|e| anyhow!(e))?;
+    )?;
     bar.finish();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -446,7 +445,7 @@ pub fn retrain(args: &RetrainArgs, out: &mut impl Write) -> Result<()> {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     t.set_header(["model", "version", "ndcg@k", "recall@k", "holdout users"]);
-    let row = |name: &str, v: Option<&String>, s: Option<&tastebud_server::retrain::Score>| {
+    let row = |name: &str, v: Option<&String>, s: Option<&tastebud_lifecycle::retrain::Score>| {
         vec![
             name.to_string(),
             v.cloned().unwrap_or_else(|| "-".into()),
@@ -509,7 +508,7 @@ pub enum RegistryCmd {
 pub fn registry(cmd: &RegistryCmd, out: &mut impl Write) -> Result<()> {
     match cmd {
         RegistryCmd::List { dir, json } => {
-            let r = tastebud_server::registry::Registry::open(dir).map_err(|e| anyhow!(e))?;
+            let r = tastebud_lifecycle::registry::Registry::open(dir)?;
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(r.entries())?)?;
                 return Ok(());
@@ -541,8 +540,8 @@ pub fn registry(cmd: &RegistryCmd, out: &mut impl Write) -> Result<()> {
             dir,
             target: version,
         } => {
-            let mut r = tastebud_server::registry::Registry::open(dir).map_err(|e| anyhow!(e))?;
-            r.rollback(version).map_err(|e| anyhow!(e))?;
+            let mut r = tastebud_lifecycle::registry::Registry::open(dir)?;
+            r.rollback(version)?;
             writeln!(out, "current: {version} ({})", r.current_path().display())?;
         }
     }

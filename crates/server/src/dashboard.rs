@@ -209,7 +209,7 @@ fn registry_rows(state: &AppState, model: &ModelInfo) -> (Vec<RegistryRow>, Opti
         let e = format!("no registry.json in {}", dir.display());
         return (vec![serving_row()], Some(e));
     }
-    match crate::registry::Registry::open(dir) {
+    match tastebud_lifecycle::registry::Registry::open(dir) {
         Ok(r) => {
             let rows = r
                 .entries()
@@ -230,7 +230,7 @@ fn registry_rows(state: &AppState, model: &ModelInfo) -> (Vec<RegistryRow>, Opti
                 .collect();
             (rows, None)
         }
-        Err(e) => (vec![serving_row()], Some(e)),
+        Err(e) => (vec![serving_row()], Some(e.to_string())),
     }
 }
 

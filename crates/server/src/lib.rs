@@ -26,11 +26,8 @@ pub mod experiments;
 pub mod extract;
 pub mod metrics;
 pub mod ops;
-pub mod registry;
-pub mod retrain;
 pub mod routes;
 pub mod state;
-pub mod triggers;
 
 use std::future::Future;
 use std::path::Path;

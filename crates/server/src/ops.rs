@@ -12,21 +12,26 @@ use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{QueryArgs, check_admin};
-use crate::retrain::{self, RetrainConfig, RetrainReport};
 use crate::state::AppState;
+use tastebud_lifecycle::registry::Registry;
+use tastebud_lifecycle::retrain::{self, RetrainConfig, RetrainReport};
 
 /// Runs one retraining on the server's store (blocking); swaps in a promoted model.
 pub fn retrain_now(state: &AppState, path: &Path, force: bool) -> Result<RetrainReport, String> {
-    let cfg = RetrainConfig::load(path)?;
+    let cfg = RetrainConfig::load(path).map_err(|e| e.to_string())?;
     let report = retrain::run(
         &cfg,
-        state.storage.users.as_ref(),
+        state.storage.events.as_ref(),
+        state.storage.forgotten.as_ref(),
         !force,
         crate::now_unix(),
         &tastebud_models::NoProgress,
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     if report.promoted {
-        let current = crate::registry::Registry::open(&cfg.registry)?.current_path();
+        let current = Registry::open(&cfg.registry)
+            .map_err(|e| e.to_string())?
+            .current_path();
         state.reload(Some(&current)).map_err(|e| e.to_string())?;
     }
     Ok(report)

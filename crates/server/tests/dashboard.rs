@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::{Server, event, items, model_file};
 use serde_json::json;
+use tastebud_lifecycle::registry::{Entry, Registry, Status};
 use tastebud_server::Config;
 use tastebud_server::metrics::RECOMMENDATION_ROUTE;
-use tastebud_server::registry::{Entry, Registry, Status};
 
 fn chromium() -> PathBuf {
     if let Some(p) = std::env::var_os("CHROMIUM") {

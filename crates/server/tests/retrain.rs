@@ -1,6 +1,6 @@
-//! Retraining on MovieLens 100K plus an event log: a worse candidate is rejected, an equal one promoted,
-//! rollback restores the previous version's recommendations (and a watching server swaps to it), and a
-//! simulated CTR decay fires the trigger while a stable CTR does not.
+//! Retraining with a server: rollback in the registry makes a watching server swap to the restored
+//! version, and a running server retrains on demand and in the background. (The lifecycle without a
+//! server, including the CTR-decay trigger, is tested in tastebud-lifecycle.)
 
 mod common;
 
@@ -8,13 +8,13 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use tastebud_core::{ItemIdx, UserIdx};
+use tastebud_lifecycle::registry::{Registry, Status};
+use tastebud_lifecycle::retrain::{self, Gate, RetrainConfig};
+use tastebud_lifecycle::triggers::TriggerConfig;
 use tastebud_models::file::ModelFile;
 use tastebud_models::{NoProgress, Query};
-use tastebud_server::registry::{Registry, Status};
-use tastebud_server::retrain::{self, Gate, RetrainConfig};
-use tastebud_server::triggers::{self, CtrDrop, TriggerConfig};
 use tastebud_server::{Config, now_unix};
-use tastebud_store::{Event, EventType, Store};
+use tastebud_store::{Event, Store};
 
 fn ml100k() -> PathBuf {
     let root = std::env::var_os("TASTEBUD_DATA")
@@ -93,7 +93,15 @@ fn a_worse_candidate_is_rejected_and_rollback_restores_the_previous_version() {
     let store = Store::open(&dir.path().join("events.redb")).unwrap();
     let now = now_unix();
     // v1: the first model is promoted (nothing to compare with).
-    let r1 = retrain::run(&config(dir.path(), "ease"), &store, false, now, &NoProgress).unwrap();
+    let r1 = retrain::run(
+        &config(dir.path(), "ease"),
+        &store,
+        &store,
+        false,
+        now,
+        &NoProgress,
+    )
+    .unwrap();
     assert!(r1.promoted, "{}", r1.reason);
     let v1 = r1.candidate_version.clone().unwrap();
     let reg_dir = dir.path().join("registry");
@@ -103,6 +111,7 @@ fn a_worse_candidate_is_rejected_and_rollback_restores_the_previous_version() {
     fresh_clicks(&store);
     let r2 = retrain::run(
         &config(dir.path(), "random"),
+        &store,
         &store,
         false,
         now,
@@ -119,7 +128,15 @@ fn a_worse_candidate_is_rejected_and_rollback_restores_the_previous_version() {
     assert_eq!(reg.entries()[1].status, Status::Rejected);
 
     // EASE again, now with the events: not worse than the margin, promoted; lineage recorded.
-    let r3 = retrain::run(&config(dir.path(), "ease"), &store, false, now, &NoProgress).unwrap();
+    let r3 = retrain::run(
+        &config(dir.path(), "ease"),
+        &store,
+        &store,
+        false,
+        now,
+        &NoProgress,
+    )
+    .unwrap();
     assert!(r3.promoted, "{}", r3.reason);
     assert_eq!(r3.events_used, 180);
     let v3 = r3.candidate_version.clone().unwrap();
@@ -161,86 +178,6 @@ fn a_worse_candidate_is_rejected_and_rollback_restores_the_previous_version() {
     assert_eq!(common::items(&v), want);
 }
 
-fn ctr_log(store: &Store, recent_ctr: f64, now: i64) {
-    // 8 days of traffic: 200 impressions of 5 items a day; CTR 10% for 7 days, `recent_ctr` on the last.
-    let mut events = Vec::new();
-    for day in 0..8 {
-        let ts = now - (8 - day) * 86_400 + 3600;
-        let ctr = if day == 7 { recent_ctr } else { 0.10 };
-        let clicks = (1000.0 * ctr) as usize;
-        for n in 0..200 {
-            let mut e = click(&format!("v{n}"), "50", ts);
-            e.kind = EventType::Impression;
-            e.item = None;
-            e.items = ["50", "172", "181", "1", "2"].map(String::from).to_vec();
-            events.push(e);
-        }
-        for n in 0..clicks {
-            events.push(click(&format!("v{}", n % 200), "50", ts + 60));
-        }
-    }
-    store.append(events).unwrap();
-}
-
-#[test]
-fn a_simulated_ctr_decay_fires_the_trigger_and_a_stable_ctr_does_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = common::model_file(dir.path(), "popularity", &[]);
-    let model = ModelFile::load(&model).unwrap();
-    let cfg = TriggerConfig {
-        ctr_drop: Some(CtrDrop::default()), // 20% drop, last day vs the 7 before, >= 1000 shown
-        every_hours: Some(24.0),
-        ..TriggerConfig::default()
-    };
-    let now = now_unix();
-    for (recent, fires) in [(0.05, true), (0.095, false), (0.12, false)] {
-        let store = Store::open(&dir.path().join(format!("e{recent}.redb"))).unwrap();
-        ctr_log(&store, recent, now);
-        let events = store.scan(0, usize::MAX).unwrap();
-        let v = triggers::check(&cfg, &events, &model, &HashSet::new(), now);
-        let ctr = v.iter().find(|v| v.name == "ctr_drop").unwrap();
-        assert_eq!(ctr.fired, fires, "recent CTR {recent}: {ctr:?}");
-        assert!((ctr.value - (1.0 - recent / 0.10)).abs() < 1e-9, "{ctr:?}");
-        let sched = v.iter().find(|v| v.name == "schedule").unwrap();
-        assert!(!sched.fired, "a fresh model is not due: {sched:?}");
-    }
-    // Too little traffic is not evidence.
-    let store = Store::open(&dir.path().join("few.redb")).unwrap();
-    store.append(vec![click("a", "50", now - 3600)]).unwrap();
-    let v = triggers::check(
-        &cfg,
-        &store.scan(0, 10).unwrap(),
-        &model,
-        &HashSet::new(),
-        now,
-    );
-    assert!(!v[0].fired && v[0].value.is_nan());
-}
-
-#[test]
-fn retraining_only_when_triggered_skips_when_nothing_fired() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("events.redb")).unwrap();
-    let now = now_unix();
-    let mut cfg = config(dir.path(), "popularity");
-    retrain::run(&cfg, &store, false, now, &NoProgress).unwrap();
-    cfg.triggers.ctr_drop = Some(CtrDrop::default());
-    let r = retrain::run(&cfg, &store, true, now, &NoProgress).unwrap();
-    assert!(r.skipped, "{r:?}");
-    assert_eq!(
-        Registry::open(&dir.path().join("registry"))
-            .unwrap()
-            .entries()
-            .len(),
-        1
-    );
-    // A schedule that is due fires.
-    cfg.triggers.every_hours = Some(0.0);
-    let r = retrain::run(&cfg, &store, true, now + 10, &NoProgress).unwrap();
-    assert!(!r.skipped);
-    assert!(r.triggers.iter().any(|v| v.name == "schedule" && v.fired));
-}
-
 #[test]
 fn a_running_server_retrains_on_demand_and_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,7 +185,7 @@ fn a_running_server_retrains_on_demand_and_in_the_background() {
     let mut rc = config(dir.path(), "popularity");
     {
         let boot = Store::open(&dir.path().join("boot.redb")).unwrap();
-        retrain::run(&rc, &boot, false, now_unix(), &NoProgress).unwrap();
+        retrain::run(&rc, &boot, &boot, false, now_unix(), &NoProgress).unwrap();
     }
     rc.model = "ease".into();
     // On ML-100K's last 10% by time, popularity beats EASE (a popularity-heavy tail of 166 users): the

@@ -10,11 +10,11 @@
 //! ```
 //!
 //! ```
-//! let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-//! let reg = tastebud_server::registry::Registry::open(dir.path())?;
+//! let dir = tempfile::tempdir()?;
+//! let reg = tastebud_lifecycle::registry::Registry::open(dir.path())?;
 //! assert!(reg.entries().is_empty());
 //! assert!(reg.current().is_none());
-//! # Ok::<(), String>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tastebud_models::file::Lineage;
+
+use crate::error::{LifecycleError, Result};
 
 /// What happened to a version.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,34 +71,34 @@ pub struct Registry {
     index: Index,
 }
 
-fn io(what: &str, p: &Path, e: impl std::fmt::Display) -> String {
-    format!("{what} {}: {e}", p.display())
-}
+use LifecycleError as E;
 
-/// Writes `bytes` to `path` through a temporary file and a rename, with an fsync.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes `bytes` to `path` through a temporary file (`path` with the extension `tmp`), fsynced, then
+/// renamed over `path`: a reader sees the old file or the new one, never a mix.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io("creating", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| io("writing", &tmp, e))?;
-    f.sync_all().map_err(|e| io("syncing", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("renaming to", path, e))
+    let mut f = std::fs::File::create(&tmp).map_err(|e| E::io("creating", &tmp, e))?;
+    f.write_all(bytes).map_err(|e| E::io("writing", &tmp, e))?;
+    f.sync_all().map_err(|e| E::io("syncing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| E::io("renaming to", path, e))
 }
 
 impl Registry {
     /// Opens (or creates) a registry folder.
-    pub fn open(dir: &Path) -> Result<Registry, String> {
-        std::fs::create_dir_all(dir.join("versions")).map_err(|e| io("creating", dir, e))?;
+    pub fn open(dir: &Path) -> Result<Registry> {
+        std::fs::create_dir_all(dir.join("versions")).map_err(|e| E::io("creating", dir, e))?;
         let path = dir.join("registry.json");
         let index = if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|e| io("reading", &path, e))?;
-            let index: Index = serde_json::from_str(&text).map_err(|e| io("parsing", &path, e))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| E::io("reading", &path, e))?;
+            let index: Index = serde_json::from_str(&text)
+                .map_err(|e| E::Registry(format!("parsing {}: {e}", path.display())))?;
             if index.format_version > 1 {
-                return Err(format!(
+                return Err(E::Registry(format!(
                     "{} was written by a newer Tastebud (format {})",
                     path.display(),
                     index.format_version
-                ));
+                )));
             }
             index
         } else {
@@ -139,17 +141,18 @@ impl Registry {
         self.dir.join("versions").join(format!("{version}.tbm"))
     }
 
-    fn save(&self) -> Result<(), String> {
-        let json = serde_json::to_vec_pretty(&self.index).map_err(|e| e.to_string())?;
+    fn save(&self) -> Result<()> {
+        let json =
+            serde_json::to_vec_pretty(&self.index).map_err(|e| E::Registry(e.to_string()))?;
         write_atomic(&self.dir.join("registry.json"), &json)
     }
 
     /// Adds a model file as a new version (copied into `versions/`), with its status. A version already
     /// present is updated in place (same file, same bytes).
-    pub fn add(&mut self, file: &Path, mut entry: Entry) -> Result<(), String> {
+    pub fn add(&mut self, file: &Path, mut entry: Entry) -> Result<()> {
         let dest = self.version_path(&entry.version);
         if !dest.is_file() {
-            let bytes = std::fs::read(file).map_err(|e| io("reading", file, e))?;
+            let bytes = std::fs::read(file).map_err(|e| E::io("reading", file, e))?;
             write_atomic(&dest, &bytes)?;
         }
         let promote = entry.status == Status::Current;
@@ -176,7 +179,7 @@ impl Registry {
 
     /// Makes `version` the current one: `current.tbm` is replaced atomically, the previous current version
     /// is retired. Used by promotion and by rollback.
-    pub fn promote(&mut self, version: &str, note: Option<&str>) -> Result<(), String> {
+    pub fn promote(&mut self, version: &str, note: Option<&str>) -> Result<()> {
         let src = self.version_path(version);
         if !self.index.entries.iter().any(|e| e.version == version) || !src.is_file() {
             let known: Vec<&str> = self
@@ -185,13 +188,13 @@ impl Registry {
                 .iter()
                 .map(|e| e.version.as_str())
                 .collect();
-            return Err(format!(
+            return Err(E::Registry(format!(
                 "no version `{version}` in {} (versions: {})",
                 self.dir.display(),
                 known.join(", ")
-            ));
+            )));
         }
-        let bytes = std::fs::read(&src).map_err(|e| io("reading", &src, e))?;
+        let bytes = std::fs::read(&src).map_err(|e| E::io("reading", &src, e))?;
         write_atomic(&self.current_path(), &bytes)?;
         for e in &mut self.index.entries {
             if e.version == version {
@@ -207,7 +210,7 @@ impl Registry {
     }
 
     /// Rolls back to an earlier version (any version in the registry, rejected ones included).
-    pub fn rollback(&mut self, version: &str) -> Result<(), String> {
+    pub fn rollback(&mut self, version: &str) -> Result<()> {
         self.promote(version, Some("rolled back to"))
     }
 }
@@ -250,6 +253,8 @@ mod tests {
         r.rollback("v1").unwrap();
         assert_eq!(std::fs::read(r.current_path()).unwrap(), b"model a");
         assert_eq!(r.current().unwrap().version, "v1");
-        assert!(r.rollback("v9").unwrap_err().contains("v1, v2"));
+        let e = r.rollback("v9").unwrap_err();
+        assert!(matches!(e, LifecycleError::Registry(_)), "{e:?}");
+        assert!(e.to_string().contains("v1, v2"), "{e}");
     }
 }

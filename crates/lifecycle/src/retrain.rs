@@ -24,11 +24,14 @@ use tastebud_eval::metrics::{MetricKind, MetricSet, Relevant};
 use tastebud_models::file::{Lineage, ModelFile};
 use tastebud_models::registry::{self as models, ModelSpec};
 use tastebud_models::{Progress, Query, Recommender};
-use tastebud_store::{Stored, UserData};
+use tastebud_serve::feedback::EventRules;
+use tastebud_store::{EventLog, ForgottenUsers, Stored};
 
+use crate::error::{LifecycleError, Result};
 use crate::registry::{Entry, Registry, Status};
 use crate::triggers::{self, TriggerConfig, Verdict};
-use tastebud_serve::feedback::EventRules;
+
+use LifecycleError as E;
 
 /// The promotion gate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,11 +87,11 @@ pub struct RetrainConfig {
 
 impl RetrainConfig {
     /// Reads and checks a `retrain.toml`; relative paths are relative to the file's folder.
-    pub fn load(path: &Path) -> Result<RetrainConfig, String> {
+    pub fn load(path: &Path) -> Result<RetrainConfig> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| E::Config(format!("cannot read {}: {e}", path.display())))?;
         let mut c: RetrainConfig =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| E::Config(format!("{}: {e}", path.display())))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for p in [&mut c.base_data, &mut c.registry] {
             if p.is_relative() {
@@ -96,26 +99,29 @@ impl RetrainConfig {
             }
         }
         c.validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| E::Config(format!("{}: {e}", path.display())))?;
         Ok(c)
     }
 
     /// Checks the model name, parameters, rules and gate.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         self.spec()?;
-        self.events.validate()?;
+        self.events.validate().map_err(E::Config)?;
         let g = &self.gate;
         if !(g.margin.is_finite() && g.margin >= 0.0) || g.k == 0 || g.holdout_days <= 0.0 {
-            return Err("gate: need margin >= 0, k >= 1, holdout_days > 0".into());
+            return Err(E::Config(
+                "gate: need margin >= 0, k >= 1, holdout_days > 0".into(),
+            ));
         }
         Ok(())
     }
 
     /// The model spec with its parameters.
-    pub fn spec(&self) -> Result<ModelSpec, String> {
-        let mut s = ModelSpec::new(&self.model).map_err(|e| e.to_string())?;
+    pub fn spec(&self) -> Result<ModelSpec> {
+        let config = |e: tastebud_core::Error| E::Config(e.to_string());
+        let mut s = ModelSpec::new(&self.model).map_err(config)?;
         for p in &self.params {
-            s = s.param(p).map_err(|e| e.to_string())?;
+            s = s.param(p).map_err(config)?;
         }
         Ok(s)
     }
@@ -161,8 +167,10 @@ pub struct RetrainReport {
     pub seconds: f64,
 }
 
-/// Builds the training dataset: `base` plus the feedback of `events` (in log order) through `rules`,
-/// leaving out forgotten users and the `exclude` pairs. Id maps start with `prefix` (the current model's).
+/// Builds the training dataset: `base` plus the feedback of `events` (in log order) folded by
+/// [`EventRules::fold`] (a rating sets the pair's value, other events add their weight, events that count
+/// for nothing are skipped), leaving out forgotten users and the `exclude` pairs. Id maps start with
+/// `prefix` (the current model's). Returns the dataset and the number of events used.
 pub fn training_set(
     base: &Dataset,
     prefix: Option<(&UserMap, &ItemMap)>,
@@ -171,7 +179,7 @@ pub fn training_set(
     forgotten: &HashSet<String>,
     exclude: &HashSet<(String, String)>,
     now: i64,
-) -> Result<(Dataset, u64), String> {
+) -> Result<(Dataset, u64)> {
     let mut users = IdMap::new();
     let mut items = IdMap::new();
     if let Some((u, i)) = prefix {
@@ -207,16 +215,17 @@ pub fn training_set(
         if forgotten.contains(&e.user) || exclude.contains(&key(&e.user, item)) {
             continue;
         }
-        let w = rules.weight(e, now);
-        if w == Some(0.0) {
+        // Fold into a copy first: an event that counts for nothing adds no user, item or pair.
+        let old = match (users.get(&e.user), items.get(item)) {
+            (Some(u), Some(i)) => values.get(&(u, i)).copied(),
+            _ => None,
+        };
+        let mut v = old.unwrap_or(0.0);
+        if !rules.fold(&mut v, e, now) {
             continue;
         }
         let (u, i) = (users.insert(&e.user), items.insert(item));
-        let v = values.entry((u, i)).or_insert(0.0);
-        match w {
-            None => *v = e.value.unwrap_or(0.0) as f32,
-            Some(w) => *v += w,
-        }
+        values.insert((u, i), v);
         used += 1;
     }
     let mut triplets: Vec<(u32, u32, f32)> = values
@@ -230,8 +239,7 @@ pub fn training_set(
     } else {
         base.interactions.kind()
     };
-    let x = Interactions::from_triplets(users.len(), items.len(), &triplets, kind)
-        .map_err(|e| e.to_string())?;
+    let x = Interactions::from_triplets(users.len(), items.len(), &triplets, kind)?;
     // Item features carry over when the base items are a prefix of the new order (the usual case).
     let features = base.item_features.as_ref().and_then(|f| {
         let prefix_ok = base
@@ -251,8 +259,7 @@ pub fn training_set(
         source: base.meta.source.clone(),
         skipped_lines: 0,
     };
-    let d = Dataset::new(meta, UserMap(users), ItemMap(items), x, features, None)
-        .map_err(|e| e.to_string())?;
+    let d = Dataset::new(meta, UserMap(users), ItemMap(items), x, features, None)?;
     Ok((d, used))
 }
 
@@ -306,42 +313,58 @@ fn score(
     }
 }
 
+/// Every event of the log up to its high-water mark at the call, in log order (read in pages), with
+/// that high-water mark.
+pub fn read_log(log: &dyn EventLog) -> Result<(Vec<Stored>, u64)> {
+    let head = log.last_seq()?;
+    let mut events = Vec::new();
+    let mut after = 0;
+    while after < head {
+        let page = log.scan(after, 100_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        events.extend(page.into_iter().filter(|s| s.seq <= head));
+    }
+    Ok((events, head))
+}
+
+/// The ids of the users who asked to be forgotten.
+pub fn forgotten_set(forgotten: &dyn ForgottenUsers) -> Result<HashSet<String>> {
+    Ok(forgotten
+        .forgotten_users()?
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect())
+}
+
 /// Runs one retraining: triggers (when `only_if_triggered`), training set, candidate, gate, registry.
+/// Events come from `log`, forgotten users from `forgotten` (one store may be both: `run(&cfg, &store,
+/// &store, ...)`).
 pub fn run(
     cfg: &RetrainConfig,
-    store: &dyn UserData,
+    log: &dyn EventLog,
+    forgotten: &dyn ForgottenUsers,
     only_if_triggered: bool,
     now: i64,
     progress: &dyn Progress,
-) -> Result<RetrainReport, String> {
+) -> Result<RetrainReport> {
     let t = Instant::now();
     cfg.validate()?;
     let mut registry = Registry::open(&cfg.registry)?;
     let base = tastebud_data::load(&cfg.base_data, &tastebud_data::LoadOptions::default())
-        .map_err(|e| format!("base data {}: {e}", cfg.base_data.display()))?;
+        .map_err(|source| E::Data {
+            path: cfg.base_data.clone(),
+            source,
+        })?;
     let current = match registry.current() {
         Some(e) => Some((
             e.version.clone(),
-            ModelFile::load(&registry.current_path()).map_err(|e| e.to_string())?,
+            ModelFile::load(&registry.current_path())?,
         )),
         None => None,
     };
-    let err = |e: tastebud_store::StoreError| e.to_string();
-    let head = store.last_seq().map_err(err)?;
-    let mut events = Vec::new();
-    let mut after = 0;
-    while after < head {
-        let page = store.scan(after, 100_000).map_err(err)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        events.extend(page);
-    }
-    let forgotten: HashSet<String> = store
-        .forgotten_users()
-        .map_err(err)?
-        .into_iter()
-        .map(|(u, _)| u)
-        .collect();
+    let (events, head) = read_log(log)?;
+    let forgotten = forgotten_set(forgotten)?;
     let mut report = RetrainReport {
         triggers: Vec::new(),
         skipped: false,
@@ -422,7 +445,7 @@ pub fn run(
         &exclude,
         now,
     )?;
-    let (model, params) = models::fit(&spec, &train, progress).map_err(|e| e.to_string())?;
+    let (model, params) = models::fit(&spec, &train, progress)?;
     let cand_score = score(model.as_recommender(), &train, &holdout, cfg.gate.k);
     report.candidate = Some(cand_score);
     let (promote, reason) = match &current {
@@ -480,7 +503,7 @@ pub fn run(
             &HashSet::new(),
             now,
         )?;
-        let (m, p) = models::fit(&spec, &full, progress).map_err(|e| e.to_string())?;
+        let (m, p) = models::fit(&spec, &full, progress)?;
         (m, p, full, used)
     } else {
         (model, params, train, used)
@@ -494,9 +517,9 @@ pub fn run(
         parent: report.current_version.clone(),
     });
     let tmp = registry.dir().join("candidate.tbm");
-    file.save(&tmp).map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(&tmp).map_err(|e| e.to_string())?;
-    let version = tastebud_serve::model::version_of(&file.header.model, &bytes);
+    file.save(&tmp)?;
+    let bytes = std::fs::read(&tmp).map_err(|e| E::io("reading", &tmp, e))?;
+    let version = tastebud_serve::version_of(&file.header.model, &bytes);
     let mut metrics = std::collections::BTreeMap::new();
     metrics.insert(format!("ndcg@{}", cfg.gate.k), cand_score.ndcg);
     metrics.insert(format!("recall@{}", cfg.gate.k), cand_score.recall);
@@ -546,4 +569,159 @@ fn base_tail(base: &Dataset, forgotten: &HashSet<String>) -> HashMap<String, Vec
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Dataset {
+        // a-x and b-y, implicit.
+        let x = Interactions::from_triplets(2, 2, &[(0, 0, 1.0), (1, 1, 1.0)], Feedback::Implicit)
+            .unwrap();
+        Dataset::from_parts("tiny", x, ["a", "b"], ["x", "y"]).unwrap()
+    }
+
+    fn stored(seq: u64, json: serde_json::Value) -> Stored {
+        Stored {
+            seq,
+            received_ms: 0,
+            event: serde_json::from_value(json).unwrap(),
+        }
+    }
+
+    fn value(d: &Dataset, u: &str, i: &str) -> Option<f32> {
+        let (u, i) = (d.users.get(u)?, d.items.get(i)?);
+        d.interactions
+            .history(u)
+            .into_iter()
+            .find(|&(j, _)| j == i)
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn events_fold_by_the_shared_rule_and_those_that_count_for_nothing_add_nobody() {
+        let now = 1_800_000_000;
+        let ev = |seq, user: &str, item: &str, kind: &str, v: Option<f64>| {
+            let mut j =
+                serde_json::json!({"user": user, "item": item, "type": kind, "timestamp": now});
+            if let Some(v) = v {
+                j["value"] = v.into();
+            }
+            stored(seq, j)
+        };
+        let events = vec![
+            ev(1, "a", "y", "click", None),       // a-y = 1
+            ev(2, "b", "x", "rating", Some(4.0)), // b-x = 4 (a rating sets the value)
+            ev(3, "c", "z", "impression", None),  // counts for nothing: no user c, no item z
+            ev(4, "a", "x", "dislike", None),     // a-x = 1 - 5 <= 0: dropped
+            ev(5, "a", "y", "purchase", None),    // a-y = 1 + 5
+            ev(6, "d", "x", "click", None),       // forgotten
+            ev(7, "b", "y", "click", None),       // excluded pair
+        ];
+        let rules = EventRules::default();
+        let forgotten: HashSet<String> = ["d".to_string()].into();
+        let exclude: HashSet<(String, String)> = [("b".to_string(), "y".to_string())].into();
+        let (d, used) =
+            training_set(&base(), None, &events, &rules, &forgotten, &exclude, now).unwrap();
+        assert_eq!(used, 4);
+        assert_eq!(
+            d.users.len(),
+            2,
+            "no user for an impression or a forgotten user"
+        );
+        assert_eq!(d.items.len(), 2, "no item for an impression");
+        assert_eq!(value(&d, "a", "y"), Some(6.0));
+        assert_eq!(value(&d, "b", "x"), Some(4.0));
+        assert_eq!(value(&d, "a", "x"), None);
+        assert_eq!(value(&d, "b", "y"), None);
+        assert_eq!(d.interactions.kind(), Feedback::Implicit);
+
+        // The same result as folding each pair's events with `EventRules::fold` directly.
+        let mut v = 0.0; // a-y is not in the base data
+        for s in events
+            .iter()
+            .filter(|s| s.event.user == "a" && s.event.item.as_deref() == Some("y"))
+        {
+            rules.fold(&mut v, &s.event, now);
+        }
+        assert_eq!(value(&d, "a", "y"), Some(v));
+    }
+
+    #[test]
+    fn the_current_models_ids_come_first_and_new_ones_after() {
+        let users = UserMap(IdMap::from_ids(["b", "old"]).unwrap());
+        let items = ItemMap(IdMap::from_ids(["y", "gone"]).unwrap());
+        let events = vec![stored(
+            1,
+            serde_json::json!({"user": "new", "item": "fresh", "type": "like", "timestamp": 0}),
+        )];
+        let (d, used) = training_set(
+            &base(),
+            Some((&users, &items)),
+            &events,
+            &EventRules::default(),
+            &HashSet::new(),
+            &HashSet::new(),
+            0,
+        )
+        .unwrap();
+        assert_eq!(used, 1);
+        let ids = |m: &IdMap| m.ids().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(ids(&d.users.0), ["b", "old", "a", "new"]);
+        assert_eq!(ids(&d.items.0), ["y", "gone", "x", "fresh"]);
+        assert_eq!(value(&d, "new", "fresh"), Some(3.0));
+    }
+
+    #[test]
+    fn read_log_pages_through_the_whole_log() {
+        let store = tastebud_store::MemoryStore::new();
+        let events: Vec<tastebud_store::Event> = (0..5)
+            .map(|n| {
+                serde_json::from_value(serde_json::json!(
+                    {"user": format!("u{n}"), "item": "i", "type": "click", "timestamp": n}))
+                .unwrap()
+            })
+            .collect();
+        store.append(events).unwrap();
+        store.forget_user("u1", 7).unwrap();
+        let (events, head) = read_log(&store).unwrap();
+        assert_eq!(head, 5);
+        assert_eq!(
+            events.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(forgotten_set(&store).unwrap(), ["u1".to_string()].into());
+    }
+
+    #[test]
+    fn config_errors_are_typed_and_keep_their_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("retrain.toml");
+        std::fs::write(
+            &p,
+            "base_data = \"data\"\nregistry = \"reg\"\nmodel = \"nope\"\n",
+        )
+        .unwrap();
+        let e = RetrainConfig::load(&p).unwrap_err();
+        assert!(matches!(e, LifecycleError::Config(_)), "{e:?}");
+        assert!(e.to_string().starts_with(&p.display().to_string()), "{e}");
+        std::fs::write(
+            &p,
+            "base_data = \"data\"\nregistry = \"reg\"\nmodel = \"ease\"\n[gate]\nk = 0\n",
+        )
+        .unwrap();
+        let e = RetrainConfig::load(&p).unwrap_err();
+        assert!(e.to_string().contains("gate: need margin >= 0"), "{e}");
+        std::fs::write(
+            &p,
+            "base_data = \"data\"\nregistry = \"reg\"\nmodel = \"ease\"\n",
+        )
+        .unwrap();
+        let c = RetrainConfig::load(&p).unwrap();
+        assert_eq!(c.base_data, dir.path().join("data"));
+        assert_eq!(c.registry, dir.path().join("reg"));
+        let e = RetrainConfig::load(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(e.to_string().starts_with("cannot read "), "{e}");
+    }
 }
