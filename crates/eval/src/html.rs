@@ -2,9 +2,10 @@
 //! tests and a metric glossary.
 //!
 //! The page needs nothing but a browser: no external assets, no JavaScript, inline CSS, and the plots are
-//! inline `<svg>` elements written here directly (axes, ticks, legends and labels are laid out with fixed
-//! font sizes, so no font library is needed to measure text). Every string that comes from data (model,
-//! dataset, split and segment names) is escaped.
+//! inline `<svg>` elements drawn with [`tastebud_html::svg`] (axes, ticks, legends and labels are laid out
+//! with fixed font sizes, so no font library is needed to measure text; this report's look is that crate's
+//! default [`Style`]). Every string that comes from data (model, dataset, split and segment names) is
+//! escaped by [`tastebud_html::escape`].
 //!
 //! ```
 //! # use tastebud_eval::report::Report;
@@ -13,7 +14,12 @@
 //! # }
 //! ```
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
+
+use tastebud_html::svg::{
+    Anchor, Chart, LegendEntry, Marker, NiceRange, Scale, Style, Swatch, Text, shorten, text_width,
+};
+use tastebud_html::{Page, escape as esc};
 
 use crate::evaluator::SegmentRow;
 use crate::metrics::MetricKind;
@@ -30,26 +36,8 @@ const LOWER_IS_BETTER: [&str; 4] = ["rmse", "mae", "arp", "gini"];
 /// The segment group plotted as bars.
 const COLD_GROUP: &str = "train interactions";
 
-/// Chart width and height (without the legend rows).
-const W: f64 = 480.0;
-const H: f64 = 300.0;
-/// Plot area margins.
-const LEFT: f64 = 66.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 42.0;
-const BOTTOM: f64 = 54.0;
-/// Font sizes (px).
-const TITLE_FONT: f64 = 15.0;
-const LABEL_FONT: f64 = 13.0;
-const TICK_FONT: f64 = 12.0;
-const LEGEND_FONT: f64 = 12.0;
-/// Height of one legend row.
-const LEGEND_ROW: f64 = 20.0;
 /// Longest name drawn inside a chart before it is shortened (the full name stays in the tooltip).
 const MAX_LABEL_CHARS: usize = 32;
-
-const FONT_FAMILY: &str =
-    "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif";
 
 const CSS: &str = "
 :root { color-scheme: light; }
@@ -100,16 +88,15 @@ footer code { font-size: 13px; background: #f4f4f4; padding: 0 3px; border-radiu
 /// plots (metric@K curves, accuracy vs coverage, per-segment bars), the paired tests, and a glossary of the
 /// metrics shown. Missing or non-finite values are shown as `–` in tables and left out of plots.
 pub fn render(report: &Report) -> String {
-    let mut h = String::with_capacity(64 * 1024);
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n\
-         <meta name=\"generator\" content=\"tastebud-eval {}\" />\n\
-         <title>Evaluation report: {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<div class=\"wrap\">\n",
-        env!("CARGO_PKG_VERSION"),
-        esc(&report.dataset)
+    let generator = format!(
+        "<meta name=\"generator\" content=\"tastebud-eval {}\" />\n",
+        env!("CARGO_PKG_VERSION")
     );
+    let mut h = Page::new(&format!("Evaluation report: {}", report.dataset))
+        .style(CSS)
+        .head(&generator)
+        .open();
+    h.push_str("<div class=\"wrap\">\n");
     header(&mut h, report);
     h.push_str("<main>\n");
     results(&mut h, report);
@@ -120,61 +107,17 @@ pub fn render(report: &Report) -> String {
     tradeoffs(&mut h, report);
     h.push_str("</main>\n");
     footer(&mut h, report);
-    h.push_str("</div>\n</body>\n</html>\n");
+    h.push_str("</div>\n");
+    Page::close(&mut h);
     h
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Text helpers
 
-/// Escapes text for HTML and SVG content and attribute values.
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
-
 /// A name shortened for drawing inside a chart.
 fn short(s: &str) -> String {
-    if s.chars().count() > MAX_LABEL_CHARS {
-        let mut t: String = s.chars().take(MAX_LABEL_CHARS - 1).collect();
-        t.push('…');
-        t
-    } else {
-        s.to_string()
-    }
-}
-
-/// Rough rendered width of `s` at `size` px in a sans-serif font (slightly generous, so layouts don't clip).
-fn text_w(s: &str, size: f64) -> f64 {
-    s.chars().count() as f64 * size * 0.6
-}
-
-/// A pixel coordinate, one decimal; never writes a non-finite number.
-struct P(f64);
-
-impl fmt::Display for P {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_finite() {
-            let r = (self.0 * 10.0).round() / 10.0;
-            if r == r.trunc() {
-                write!(f, "{}", r as i64)
-            } else {
-                write!(f, "{r:.1}")
-            }
-        } else {
-            f.write_str("0")
-        }
-    }
+    shorten(s, MAX_LABEL_CHARS)
 }
 
 /// Decimals shown for a value of this size: 4, or fewer for large values (popularity, novelty in bits).
@@ -965,37 +908,34 @@ fn tradeoff_chart(sw: &crate::sweep::Sweep, xcol: &str, xlabel: &str) -> Option<
     };
     let (xlo, xhi) = pad(xmin, xmax);
     let (ylo, yhi) = pad(ymin, ymax);
-    let (xlo, xhi, xstep) = nice(xlo, xhi);
-    let (ylo, yhi, ystep) = nice(ylo, yhi);
-    let names: Vec<String> = sw.curves.iter().map(|c| c.reranker.clone()).collect();
-    let (layout, rows) = legend_layout(&names);
+    let legend = sw
+        .curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| LegendEntry::new(c.reranker.clone(), colour(i), line_swatch(i)))
+        .collect();
     let mut c = Chart::new(
+        &Style::default(),
         "tradeoff",
         &format!("{} vs {} ({})", base(&ycol), base(xcol), sw.model),
-        rows,
+        legend,
     );
-    let (xa, xticks) = c.linear_axis((xlo, xhi, xstep), true);
-    let (ya, yticks) = c.linear_axis((ylo, yhi, ystep), false);
+    let (xa, xticks) = c.linear_axis(NiceRange::cover(xlo, xhi), true);
+    let (ya, yticks) = c.linear_axis(NiceRange::cover(ylo, yhi), false);
     c.frame(&xticks, &yticks, xlabel, &ycol);
+    let (width, tick_font) = (c.style().width, c.style().tick_font);
     for (i, (pts, curve)) in series.iter().zip(&sw.curves).enumerate() {
-        if pts.len() >= 2 {
-            let line: Vec<String> = pts
-                .iter()
-                .map(|&(_, x, y)| format!("{},{}", P(xa.map(x)), P(ya.map(y))))
-                .collect();
-            let _ = write!(
-                c.s,
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.2\" stroke-linejoin=\"round\"{}/>",
-                line.join(" "),
-                colour(i),
-                dash(i)
-            );
-        }
+        let line: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|&(_, x, y)| (xa.map(x), ya.map(y)))
+            .collect();
+        c.polyline(&line, colour(i), dash(i));
         for &(p, x, y) in pts {
             c.marker(
-                i,
+                Marker::nth(i),
                 xa.map(x),
                 ya.map(y),
+                colour(i),
                 &format!(
                     "{} {} = {}: {xcol} = {x:.4}, {ycol} = {y:.4}",
                     curve.reranker,
@@ -1008,23 +948,21 @@ fn tradeoff_chart(sw: &crate::sweep::Sweep, xcol: &str, xlabel: &str) -> Option<
         if let Some(&(p, x, y)) = pts.last() {
             let label = format!("{}={}", curve.param, crate::sweep::fmt_param(p));
             let (px, py) = (xa.map(x), ya.map(y));
-            let w = text_w(&label, TICK_FONT);
-            let lx = if px + 8.0 + w <= W - 4.0 {
+            let w = text_width(&label, tick_font);
+            let lx = if px + 8.0 + w <= width - 4.0 {
                 px + 8.0
             } else {
                 px - 8.0 - w
             };
-            let _ = write!(
-                c.s,
-                "<text x=\"{}\" y=\"{}\" font-size=\"{TICK_FONT}\" fill=\"{}\">{}</text>",
-                P(lx),
-                P(py - 7.0),
-                colour(i),
-                esc(&label)
-            );
+            let text = Text {
+                size: tick_font,
+                fill: colour(i),
+                anchor: Anchor::Start,
+                bold: false,
+            };
+            c.text(lx, py - 7.0, text, &label, None);
         }
     }
-    c.legend(&names, &layout, Swatch::LineMarker);
     Some(c.finish())
 }
 
@@ -1069,308 +1007,28 @@ fn footer(h: &mut String, r: &Report) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// SVG charts
-
-/// A linear or logarithmic map from data to pixels.
-struct Axis {
-    lo: f64,
-    hi: f64,
-    log: bool,
-    px0: f64,
-    px1: f64,
-}
-
-impl Axis {
-    fn map(&self, v: f64) -> f64 {
-        let t = if self.log {
-            (v.ln() - self.lo.ln()) / (self.hi.ln() - self.lo.ln())
-        } else {
-            (v - self.lo) / (self.hi - self.lo)
-        };
-        self.px0 + t * (self.px1 - self.px0)
-    }
-}
-
-/// A "nice" range covering `[lo, hi]` and its tick step (1, 2 or 5 times a power of ten).
-fn nice(lo: f64, hi: f64) -> (f64, f64, f64) {
-    let (lo, mut hi) = (lo, hi);
-    if hi - lo <= 0.0 || !(hi - lo).is_finite() {
-        hi = lo + if hi.abs() > 0.0 { hi.abs() } else { 1.0 };
-    }
-    let raw = (hi - lo) / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let norm = raw / mag;
-    let step = mag
-        * if norm <= 1.0 {
-            1.0
-        } else if norm <= 2.0 {
-            2.0
-        } else if norm <= 5.0 {
-            5.0
-        } else {
-            10.0
-        };
-    let nlo = (lo / step + 1e-9).floor() * step;
-    let nhi = (hi / step - 1e-9).ceil() * step;
-    (nlo, nhi, step)
-}
-
-/// Ticks of a nice range, with labels at the step's precision.
-fn ticks(lo: f64, hi: f64, step: f64) -> Vec<(f64, String)> {
-    let decimals = (-step.log10() - 1e-9).ceil().max(0.0) as usize;
-    let n = ((hi - lo) / step).round() as usize;
-    (0..=n)
-        .map(|i| {
-            let v = lo + i as f64 * step;
-            let v = if v.abs() < step * 1e-9 { 0.0 } else { v };
-            (v, format!("{v:.decimals$}"))
-        })
-        .collect()
-}
-
-/// How a legend entry's swatch is drawn.
-#[derive(Copy, Clone)]
-enum Swatch {
-    LineMarker,
-    Bar,
-}
-
-/// One SVG chart being written: a plot area with margins, plus legend rows below.
-struct Chart {
-    s: String,
-    h: f64,
-    x0: f64,
-    x1: f64,
-    y0: f64,
-    y1: f64,
-}
-
-impl Chart {
-    /// Opens the `<svg>` with a white background and a title; `legend_rows` rows are reserved below.
-    fn new(kind: &str, title: &str, legend_rows: usize) -> Chart {
-        let h = H + legend_rows as f64 * LEGEND_ROW + if legend_rows > 0 { 6.0 } else { 0.0 };
-        let mut s = String::with_capacity(8 * 1024);
-        let _ = write!(
-            s,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"{kind}\" width=\"{}\" height=\"{}\" \
-             viewBox=\"0 0 {} {}\" role=\"img\" font-family=\"{FONT_FAMILY}\"><title>{}</title>\
-             <rect width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\
-             <text x=\"{}\" y=\"24\" font-size=\"{TITLE_FONT}\" font-weight=\"600\" text-anchor=\"middle\" fill=\"#1b1b1b\">{}</text>",
-            P(W),
-            P(h),
-            P(W),
-            P(h),
-            esc(title),
-            P(W),
-            P(h),
-            P(W / 2.0),
-            esc(title)
-        );
-        Chart {
-            s,
-            h,
-            x0: LEFT,
-            x1: W - RIGHT,
-            y0: H - BOTTOM,
-            y1: TOP,
-        }
-    }
-
-    /// A linear axis over `[lo, hi]` along x (`horizontal`) or y, and its ticks every `step` as
-    /// `(pixel, label)`.
-    fn linear_axis(
-        &self,
-        (lo, hi, step): (f64, f64, f64),
-        horizontal: bool,
-    ) -> (Axis, Vec<(f64, String)>) {
-        let (px0, px1) = if horizontal {
-            (self.x0, self.x1)
-        } else {
-            (self.y0, self.y1)
-        };
-        let axis = Axis {
-            lo,
-            hi,
-            log: false,
-            px0,
-            px1,
-        };
-        let ticks = ticks(lo, hi, step)
-            .into_iter()
-            .map(|(v, l)| (axis.map(v), l))
-            .collect();
-        (axis, ticks)
-    }
-
-    /// Grid lines, axes, tick labels and axis labels. Ticks are `(pixel, label)`.
-    fn frame(
-        &mut self,
-        xticks: &[(f64, String)],
-        yticks: &[(f64, String)],
-        xlabel: &str,
-        ylabel: &str,
-    ) {
-        let s = &mut self.s;
-        for (py, label) in yticks {
-            let _ = write!(
-                s,
-                "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#e4e4e4\" stroke-width=\"1\"/>\
-                 <text x=\"{}\" y=\"{}\" font-size=\"{TICK_FONT}\" text-anchor=\"end\" fill=\"#444\">{}</text>",
-                P(self.x0),
-                P(*py),
-                P(self.x1),
-                P(*py),
-                P(self.x0 - 7.0),
-                P(py + TICK_FONT * 0.35),
-                esc(label)
-            );
-        }
-        for (px, label) in xticks {
-            let _ = write!(
-                s,
-                "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\" stroke-width=\"1\"/>\
-                 <text x=\"{}\" y=\"{}\" font-size=\"{TICK_FONT}\" text-anchor=\"middle\" fill=\"#444\">{}</text>",
-                P(*px),
-                P(self.y0),
-                P(*px),
-                P(self.y0 + 5.0),
-                P(*px),
-                P(self.y0 + 19.0),
-                esc(label)
-            );
-        }
-        let _ = write!(
-            s,
-            "<path d=\"M{} {}V{}H{}\" fill=\"none\" stroke=\"#888\" stroke-width=\"1\"/>\
-             <text class=\"axis-label\" x=\"{}\" y=\"{}\" font-size=\"{LABEL_FONT}\" text-anchor=\"middle\" fill=\"#1b1b1b\">{}</text>\
-             <text class=\"axis-label\" transform=\"translate({} {}) rotate(-90)\" font-size=\"{LABEL_FONT}\" text-anchor=\"middle\" fill=\"#1b1b1b\">{}</text>",
-            P(self.x0),
-            P(self.y1),
-            P(self.y0),
-            P(self.x1),
-            P((self.x0 + self.x1) / 2.0),
-            P(H - 10.0),
-            esc(xlabel),
-            P(16.0),
-            P((self.y0 + self.y1) / 2.0),
-            esc(ylabel)
-        );
-    }
-
-    /// Draws a model's marker (shape cycles with the colour) with an optional tooltip.
-    fn marker(&mut self, i: usize, x: f64, y: f64, tip: &str) {
-        let c = colour(i);
-        let common = format!("fill=\"{c}\" stroke=\"#ffffff\" stroke-width=\"1.2\"");
-        let tip = esc(tip);
-        let _ = match i % 4 {
-            0 => write!(
-                self.s,
-                "<circle cx=\"{}\" cy=\"{}\" r=\"4.8\" {common}><title>{tip}</title></circle>",
-                P(x),
-                P(y)
-            ),
-            1 => write!(
-                self.s,
-                "<rect x=\"{}\" y=\"{}\" width=\"9\" height=\"9\" {common}><title>{tip}</title></rect>",
-                P(x - 4.5),
-                P(y - 4.5)
-            ),
-            2 => write!(
-                self.s,
-                "<path d=\"M{} {}L{} {}L{} {}Z\" {common}><title>{tip}</title></path>",
-                P(x),
-                P(y - 6.0),
-                P(x + 5.5),
-                P(y + 4.0),
-                P(x - 5.5),
-                P(y + 4.0)
-            ),
-            _ => write!(
-                self.s,
-                "<path d=\"M{} {}L{} {}L{} {}L{} {}Z\" {common}><title>{tip}</title></path>",
-                P(x),
-                P(y - 6.0),
-                P(x + 6.0),
-                P(y),
-                P(x),
-                P(y + 6.0),
-                P(x - 6.0),
-                P(y)
-            ),
-        };
-    }
-
-    /// The legend below the plot, laid out by [`legend_layout`].
-    fn legend(&mut self, names: &[String], layout: &[(f64, usize)], swatch: Swatch) {
-        for (i, (name, &(x, row))) in names.iter().zip(layout).enumerate() {
-            let cy = H + 4.0 + row as f64 * LEGEND_ROW + LEGEND_ROW / 2.0;
-            let c = colour(i);
-            match swatch {
-                Swatch::LineMarker => {
-                    let _ = write!(
-                        self.s,
-                        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{c}\" stroke-width=\"2.2\"{}/>",
-                        P(x),
-                        P(cy),
-                        P(x + 24.0),
-                        P(cy),
-                        dash(i)
-                    );
-                    self.marker(i, x + 12.0, cy, name);
-                }
-                Swatch::Bar => {
-                    let _ = write!(
-                        self.s,
-                        "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"12\" fill=\"{c}\"/>",
-                        P(x + 5.0),
-                        P(cy - 6.0)
-                    );
-                }
-            }
-            let _ = write!(
-                self.s,
-                "<text x=\"{}\" y=\"{}\" font-size=\"{LEGEND_FONT}\" fill=\"#1b1b1b\">{}<title>{}</title></text>",
-                P(x + 30.0),
-                P(cy + LEGEND_FONT * 0.35),
-                esc(&short(name)),
-                esc(name)
-            );
-        }
-    }
-
-    fn finish(mut self) -> String {
-        self.s.push_str("</svg>");
-        debug_assert!(self.h > 0.0);
-        self.s
-    }
-}
+// SVG charts (drawn with `tastebud_html::svg`; the default `Style` is this report's look)
 
 /// Dash pattern for the second round of colours (models 9 to 16).
-fn dash(i: usize) -> &'static str {
-    if (i / PALETTE.len()) % 2 == 1 {
-        " stroke-dasharray=\"6 3\""
-    } else {
-        ""
+fn dash(i: usize) -> Option<&'static str> {
+    ((i / PALETTE.len()) % 2 == 1).then_some("6 3")
+}
+
+/// A model's legend swatch: its line (dashed like the line) with its marker.
+fn line_swatch(i: usize) -> Swatch {
+    Swatch::Line {
+        dash: dash(i),
+        marker: Some(Marker::nth(i)),
     }
 }
 
-/// Positions `(x, row)` of legend entries flowing left to right, and the number of rows.
-fn legend_layout(names: &[String]) -> (Vec<(f64, usize)>, usize) {
-    let (start, end) = (14.0, W - 10.0);
-    let mut x = start;
-    let mut row = 0;
-    let mut out = Vec::with_capacity(names.len());
-    for n in names {
-        let w = 30.0 + text_w(&short(n), LEGEND_FONT) + 18.0;
-        if x + w > end && x > start {
-            row += 1;
-            x = start;
-        }
-        out.push((x, row));
-        x += w;
-    }
-    let rows = if names.is_empty() { 0 } else { row + 1 };
-    (out, rows)
+/// One legend entry per model.
+fn model_legend(r: &Report, swatch: fn(usize) -> Swatch) -> Vec<LegendEntry> {
+    r.models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| LegendEntry::new(m.model.clone(), colour(i), swatch(i)))
+        .collect()
 }
 
 fn model_names(r: &Report) -> Vec<String> {
@@ -1394,38 +1052,31 @@ fn curve_chart(r: &Report, metric: &str, ks: &[usize]) -> Option<String> {
     }
     let vmin = vals.iter().copied().fold(0.0, f64::min);
     let vmax = vals.iter().copied().fold(0.0, f64::max);
-    let (ylo, yhi, ystep) = nice(vmin, vmax);
     let kmin = ks.iter().copied().min().unwrap_or(1).max(1) as f64;
     let kmax = ks.iter().copied().max().unwrap_or(1).max(1) as f64;
     let log = kmax / kmin > 10.0;
     let names = model_names(r);
-    let (layout, rows) = legend_layout(&names);
-    let mut c = Chart::new("curve", &format!("{metric}@K"), rows);
+    let mut c = Chart::new(
+        &Style::default(),
+        "curve",
+        &format!("{metric}@K"),
+        model_legend(r, line_swatch),
+    );
+    let a = c.area();
     let xa = if log {
-        Axis {
-            lo: kmin / 1.3,
-            hi: kmax * 1.3,
-            log: true,
-            px0: c.x0,
-            px1: c.x1,
-        }
+        Scale::log(kmin / 1.3, kmax * 1.3, a.left, a.right)
     } else {
-        Axis {
-            lo: 0.0,
-            hi: kmax * 1.06,
-            log: false,
-            px0: c.x0,
-            px1: c.x1,
-        }
+        Scale::linear(0.0, kmax * 1.06, a.left, a.right)
     };
-    let (ya, yticks) = c.linear_axis((ylo, yhi, ystep), false);
+    let (ya, yticks) = c.linear_axis(NiceRange::cover(vmin, vmax), false);
     // K tick labels, dropping any that would touch the previous one.
+    let tick_font = c.style().tick_font;
     let mut xticks: Vec<(f64, String)> = Vec::new();
     for &k in ks {
         let px = xa.map(k as f64);
         let label = k.to_string();
         let fits = xticks.last().is_none_or(|(last, l): &(f64, String)| {
-            px - last >= (text_w(l, TICK_FONT) + text_w(&label, TICK_FONT)) / 2.0 + 6.0
+            px - last >= (text_width(l, tick_font) + text_width(&label, tick_font)) / 2.0 + 6.0
         });
         if fits {
             xticks.push((px, label));
@@ -1448,31 +1099,21 @@ fn curve_chart(r: &Report, metric: &str, ks: &[usize]) -> Option<String> {
             }
         }
         runs.push(run);
-        for run in runs.iter().filter(|r| r.len() >= 2) {
-            let pts: Vec<String> = run
-                .iter()
-                .map(|&(x, y)| format!("{},{}", P(x), P(y)))
-                .collect();
-            let _ = write!(
-                c.s,
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.2\" stroke-linejoin=\"round\"{}/>",
-                pts.join(" "),
-                colour(i),
-                dash(i)
-            );
+        for run in &runs {
+            c.polyline(run, colour(i), dash(i));
         }
         for &(k, v) in s {
             if let Some(v) = v {
                 c.marker(
-                    i,
+                    Marker::nth(i),
                     xa.map(k as f64),
                     ya.map(v),
+                    colour(i),
                     &format!("{name}: {metric}@{k} = {v:.4}"),
                 );
             }
         }
     }
-    c.legend(&names, &layout, Swatch::LineMarker);
     Some(c.finish())
 }
 
@@ -1508,55 +1149,58 @@ fn scatter_chart(r: &Report) -> Option<(String, String, String)> {
         pts.iter().map(get).fold(0.0, f)
     };
     // Headroom so that no point sits on the frame.
-    let (xlo, xhi, xstep) = nice(fold(f64::min, |p| p.2), fold(f64::max, |p| p.2) * 1.04);
-    let (ylo, yhi, ystep) = nice(fold(f64::min, |p| p.3), fold(f64::max, |p| p.3) * 1.04);
-    let mut c = Chart::new("scatter", &format!("{} vs {}", base(&ycol), base(&xcol)), 0);
-    let (xa, xticks) = c.linear_axis((xlo, xhi, xstep), true);
-    let (ya, yticks) = c.linear_axis((ylo, yhi, ystep), false);
+    let xr = NiceRange::cover(fold(f64::min, |p| p.2), fold(f64::max, |p| p.2) * 1.04);
+    let yr = NiceRange::cover(fold(f64::min, |p| p.3), fold(f64::max, |p| p.3) * 1.04);
+    let title = format!("{} vs {}", base(&ycol), base(&xcol));
+    let mut c = Chart::new(&Style::default(), "scatter", &title, Vec::new());
+    let (xa, xticks) = c.linear_axis(xr, true);
+    let (ya, yticks) = c.linear_axis(yr, false);
     c.frame(&xticks, &yticks, &xcol, &ycol);
+    let (width, font) = (c.style().width, c.style().legend_font);
     // Labels to the right of the point (left when that would leave the chart), moved down or up until they
-    // no longer overlap a label already placed.
+    // no longer overlap a label already placed; drawn after every marker, so that none hides one.
     let mut placed: Vec<(f64, f64, f64, f64)> = Vec::new();
     let mut order: Vec<usize> = (0..pts.len()).collect();
     order.sort_by(|&a, &b| pts[a].3.total_cmp(&pts[b].3).reverse());
-    let mut labels = String::new();
+    let mut labels: Vec<(f64, f64, usize, String, &str)> = Vec::new();
     for &j in &order {
         let (i, name, x, y) = pts[j];
         let (px, py) = (xa.map(x), ya.map(y));
         let label = short(name);
-        let w = text_w(&label, LEGEND_FONT);
-        let right = px + 9.0 + w <= W - 4.0;
+        let w = text_width(&label, font);
+        let right = px + 9.0 + w <= width - 4.0;
         let lx = if right { px + 9.0 } else { px - 9.0 - w };
-        let mut ly = py + LEGEND_FONT * 0.35;
+        let mut ly = py + font * 0.35;
         let overlaps = |ly: f64, placed: &[(f64, f64, f64, f64)]| {
-            placed.iter().any(|&(a, b, cw, ch)| {
-                lx < a + cw && a < lx + w && ly - LEGEND_FONT < b && b - ch < ly
-            })
+            placed
+                .iter()
+                .any(|&(a, b, cw, ch)| lx < a + cw && a < lx + w && ly - font < b && b - ch < ly)
         };
         let mut step = 0;
         while overlaps(ly, &placed) && step < 2 * pts.len() + 2 {
             step += 1;
-            let delta = (step as f64 / 2.0).ceil() * (LEGEND_FONT + 2.0);
-            ly = py + LEGEND_FONT * 0.35 + if step % 2 == 1 { delta } else { -delta };
+            let delta = (step as f64 / 2.0).ceil() * (font + 2.0);
+            ly = py + font * 0.35 + if step % 2 == 1 { delta } else { -delta };
         }
-        placed.push((lx, ly, w, LEGEND_FONT));
-        let _ = write!(
-            labels,
-            "<text x=\"{}\" y=\"{}\" font-size=\"{LEGEND_FONT}\" font-weight=\"600\" fill=\"{}\">{}<title>{}</title></text>",
-            P(lx),
-            P(ly),
-            colour(i),
-            esc(&label),
-            esc(name)
-        );
+        placed.push((lx, ly, w, font));
+        labels.push((lx, ly, i, label, name));
         c.marker(
-            i,
+            Marker::nth(i),
             px,
             py,
+            colour(i),
             &format!("{name}: {xcol} = {x:.4}, {ycol} = {y:.4}"),
         );
     }
-    c.s.push_str(&labels);
+    for (lx, ly, i, label, name) in labels {
+        let text = Text {
+            size: font,
+            fill: colour(i),
+            anchor: Anchor::Start,
+            bold: true,
+        };
+        c.text(lx, ly, text, &label, Some(name));
+    }
     Some((c.finish(), xcol, ycol))
 }
 
@@ -1583,45 +1227,47 @@ fn segment_chart(r: &Report, metric: &str, buckets: &[String]) -> Option<String>
     if all.is_empty() {
         return None;
     }
-    let (ylo, yhi, ystep) = nice(
+    let yr = NiceRange::cover(
         all.iter().copied().fold(0.0, f64::min),
         all.iter().copied().fold(0.0, f64::max),
     );
     let names = model_names(r);
-    let (layout, rows) = legend_layout(&names);
-    let mut c = Chart::new("segments", &format!("{metric} by training history"), rows);
-    let (ya, yticks) = c.linear_axis((ylo, yhi, ystep), false);
+    let mut c = Chart::new(
+        &Style::default(),
+        "segments",
+        &format!("{metric} by training history"),
+        model_legend(r, |_| Swatch::Bar),
+    );
+    let (ya, yticks) = c.linear_axis(yr, false);
+    let a = c.area();
     let nb = buckets.len() as f64;
-    let gw = (c.x1 - c.x0) / nb;
+    let gw = (a.right - a.left) / nb;
     let xticks: Vec<(f64, String)> = buckets
         .iter()
         .enumerate()
-        .map(|(b, name)| (c.x0 + (b as f64 + 0.5) * gw, short(name)))
+        .map(|(b, name)| (a.left + (b as f64 + 0.5) * gw, short(name)))
         .collect();
     c.frame(&xticks, &yticks, "training interactions per user", metric);
     let nm = r.models.len().max(1) as f64;
     let bw = gw * 0.8 / nm;
-    let zero = ya.map(0.0f64.clamp(ylo, yhi));
+    let zero = ya.map(0.0f64.clamp(yr.lo, yr.hi));
     for (i, (row, name)) in vals.iter().zip(&names).enumerate() {
         for (b, v) in row.iter().enumerate() {
             let Some(v) = *v else { continue };
-            let x = c.x0 + b as f64 * gw + gw * 0.1 + i as f64 * bw;
+            let x = a.left + b as f64 * gw + gw * 0.1 + i as f64 * bw;
             let y = ya.map(v);
-            let _ = write!(
-                c.s,
-                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{}</title></rect>",
-                P(x + 0.5),
-                P(y.min(zero)),
-                P((bw - 1.0).max(1.0)),
-                P((zero - y).abs()),
+            c.bar(
+                x + 0.5,
+                y.min(zero),
+                (bw - 1.0).max(1.0),
+                (zero - y).abs(),
                 colour(i),
-                esc(&format!(
+                &format!(
                     "{name}: {metric} = {v:.4} (train interactions {})",
                     buckets[b]
-                ))
+                ),
             );
         }
     }
-    c.legend(&names, &layout, Swatch::Bar);
     Some(c.finish())
 }

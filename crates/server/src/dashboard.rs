@@ -23,6 +23,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Html;
 use serde::{Deserialize, Serialize};
+use tastebud_html::{Page, escape as esc};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::dto::ModelInfo;
@@ -267,22 +268,6 @@ pub async fn page(
     Ok(Html(render_page(&s, q.user.as_deref().unwrap_or(""))))
 }
 
-/// HTML-escapes text for element content and quoted attribute values.
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 // The formatting below is mirrored by `pct`, `ms` and `rate` in the page's script.
 
 fn fmt_pct(v: f64) -> String {
@@ -414,12 +399,10 @@ pub fn render_page(s: &DashboardSummary, user: &str) -> String {
     let json = serde_json::to_string(s)
         .unwrap_or_else(|_| "{}".into())
         .replace('<', "\\u003c");
-    let mut h = String::with_capacity(32 * 1024);
-    h.push_str(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Tastebud dashboard</title><link rel="icon" href="data:,"><style>"#,
-    );
-    h.push_str(CSS);
-    h.push_str("</style></head><body>");
+    let mut h = Page::new("Tastebud dashboard")
+        .style(CSS)
+        .head("<link rel=\"icon\" href=\"data:,\" />\n")
+        .open();
     let _ = write!(
         h,
         r##"<header><div class="brand"><svg viewBox="0 0 32 32" width="34" height="34" aria-hidden="true"><circle cx="16" cy="16" r="15" fill="#14b8a6"/><path d="M9 17c2 5 12 5 14 0" stroke="#0b1220" stroke-width="3" fill="none" stroke-linecap="round"/><circle cx="11.5" cy="12" r="2" fill="#0b1220"/><circle cx="20.5" cy="12" r="2" fill="#0b1220"/></svg><div><div class="name">Tastebud</div><div class="tag">recommendations &middot; live</div></div></div>
@@ -523,7 +506,8 @@ pub fn render_page(s: &DashboardSummary, user: &str) -> String {
     h.push_str(&json);
     h.push_str("</script><script>");
     h.push_str(JS);
-    h.push_str("</script></body></html>");
+    h.push_str("</script>\n");
+    Page::close(&mut h);
     h
 }
 

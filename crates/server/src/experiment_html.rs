@@ -6,25 +6,17 @@
 use std::fmt::Write as _;
 
 use tastebud_experiment::report::{Estimate, Report};
+use tastebud_html::svg::{
+    Anchor, Chart, LegendEntry, Marker, NiceRange, Px, Scale, Style, Swatch, Text,
+    decimals_for_step,
+};
+use tastebud_html::{Page, escape as esc};
 
 use tastebud_experiment::live::{ArmDay, DayPoint, FullReport};
 
 const COLOURS: [&str; 6] = [
     "#2563eb", "#ea580c", "#16a34a", "#9333ea", "#db2777", "#0891b2",
 ];
-const W: f64 = 640.0;
-const H: f64 = 240.0;
-const PAD_L: f64 = 56.0;
-const PAD_R: f64 = 16.0;
-const PAD_T: f64 = 14.0;
-const PAD_B: f64 = 32.0;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn pct(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)
@@ -56,15 +48,44 @@ struct Series {
     dashed: bool,
 }
 
-/// A line chart with x = day; `log_y` draws y on a log10 axis (p-values).
+/// The look of the report's charts: wide and short, captioned by the page, light grid, no axis lines.
+fn chart_style() -> Style {
+    Style {
+        width: 640.0,
+        height: 240.0,
+        left: 56.0,
+        right: 16.0,
+        top: 14.0,
+        bottom: 42.0,
+        font_family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        title_font: None,
+        label_font: 11.0,
+        tick_font: 11.0,
+        legend_font: 12.0,
+        text: "#334155",
+        tick_text: "#64748b",
+        grid: "#e5e7eb",
+        axis: None,
+        background: "#ffffff",
+        line_width: 2.0,
+        marker_radius: 2.5,
+        legend_row: 20.0,
+        max_label_chars: 64,
+    }
+}
+
+/// A line chart with x = day; `log_y` draws y on a log10 axis (p-values). `y_fmt` writes a tick label
+/// given the decimals its step needs, `value_fmt` a point's value in its tooltip.
 fn chart(
     title: &str,
     series: &[Series],
-    y_fmt: fn(f64) -> String,
+    y_fmt: fn(f64, usize) -> String,
+    value_fmt: fn(f64) -> String,
     log_y: bool,
     hline: Option<(f64, &str)>,
 ) -> String {
-    let ty = |y: f64| if log_y { y.max(1e-6).log10() } else { y };
+    // p-values are drawn from 1e-6 up.
+    let clamp = |y: f64| if log_y { y.max(1e-6) } else { y };
     let xs = series.iter().flat_map(|s| {
         s.points
             .iter()
@@ -77,11 +98,11 @@ fn chart(
     let ys = series.iter().flat_map(|s| {
         s.points
             .iter()
-            .map(|p| ty(p.1))
-            .chain(s.band.iter().flat_map(|b| [ty(b.1), ty(b.2)]))
+            .map(|p| clamp(p.1))
+            .chain(s.band.iter().flat_map(|b| [clamp(b.1), clamp(b.2)]))
     });
-    let (mut y0, mut y1) = ys
-        .chain(hline.map(|h| ty(h.0)))
+    let (y0, y1) = ys
+        .chain(hline.map(|h| clamp(h.0)))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
             (a.min(y), b.max(y))
         });
@@ -90,72 +111,75 @@ fn chart(
         out.push_str(r#"<p class="muted">no data yet</p></figure>"#);
         return out;
     }
-    if log_y {
-        y1 = 0.0;
-        y0 = y0.floor().min(-2.0);
-    } else {
-        let span = (y1 - y0).max(1e-9);
-        y0 = (y0 - 0.05 * span).max(0.0);
-        y1 += 0.05 * span;
-    }
     let (x0, x1) = if x1 > x0 {
         (x0, x1)
     } else {
         (x0 - 1.0, x0 + 1.0)
     };
-    let sx = |x: f64| PAD_L + (x - x0) / (x1 - x0) * (W - PAD_L - PAD_R);
-    let sy = |y: f64| PAD_T + (1.0 - (ty(y) - y0) / (y1 - y0)) * (H - PAD_T - PAD_B);
-    let _ = write!(
-        out,
-        r#"<svg viewBox="0 0 {W} {H}" role="img" aria-label="{}">"#,
-        esc(title)
-    );
-    // y grid: 4 ticks (log: every decade)
-    let ticks: Vec<f64> = if log_y {
-        (y0 as i32..=0).map(|d| 10f64.powi(d)).collect()
+    let legend = series
+        .iter()
+        .map(|s| {
+            let dash = s.dashed.then_some("6 4");
+            LegendEntry::new(
+                s.name.clone(),
+                s.colour,
+                Swatch::Line { dash, marker: None },
+            )
+        })
+        .collect();
+    let mut c = Chart::new(&chart_style(), "timeline", title, legend);
+    let a = c.area();
+    let sx = Scale::linear(x0, x1, a.left, a.right);
+    // y ticks: every decade on the log axis, 1-2-5 steps on the linear one.
+    let (scale, yticks) = if log_y {
+        let lowest = y0.log10().floor().min(-2.0);
+        let scale = Scale::log(10f64.powf(lowest), 1.0, a.bottom, a.top);
+        let ticks = (lowest as i32..=0)
+            .map(|d| {
+                let v = 10f64.powi(d);
+                (scale.map(v), y_fmt(v, 0))
+            })
+            .collect::<Vec<_>>();
+        (scale, ticks)
     } else {
-        (0..=4).map(|i| y0 + (y1 - y0) * i as f64 / 4.0).collect()
+        let span = (y1 - y0).max(1e-9);
+        let range = NiceRange::cover((y0 - 0.05 * span).max(0.0), y1 + 0.05 * span);
+        let scale = Scale::linear(range.lo, range.hi, a.bottom, a.top);
+        let d = decimals_for_step(range.step);
+        let ticks = range
+            .ticks()
+            .into_iter()
+            .map(|v| (scale.map(v), y_fmt(v, d)))
+            .collect::<Vec<_>>();
+        (scale, ticks)
     };
-    for t in ticks {
-        let y = sy(t);
-        let _ = write!(
-            out,
-            r##"<line x1="{PAD_L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e5e7eb"/><text x="{}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
-            W - PAD_R,
-            PAD_L - 6.0,
-            y + 4.0,
-            y_fmt(t)
-        );
-    }
-    // x ticks: days
+    let sy = |y: f64| scale.map(clamp(y));
+    // x ticks: days, at most about 8 labels.
     let n = (x1 - x0).round() as i64;
     let step = ((n as f64) / 8.0).ceil().max(1.0) as i64;
+    let mut xticks = Vec::new();
     let mut d = x0.round() as i64;
     while d as f64 <= x1 + 1e-9 {
-        let x = sx(d as f64);
-        let _ = write!(
-            out,
-            r#"<text x="{x:.1}" y="{}" text-anchor="middle" class="tick">{d}</text>"#,
-            H - PAD_B + 16.0
-        );
+        xticks.push((sx.map(d as f64), d.to_string()));
         d += step;
     }
-    let _ = write!(
-        out,
-        r#"<text x="{}" y="{}" text-anchor="middle" class="tick">day</text>"#,
-        (PAD_L + W - PAD_R) / 2.0,
-        H - 2.0
-    );
+    c.frame(&xticks, &yticks, "day", "");
     if let Some((y, label)) = hline {
         let yy = sy(y);
-        let _ = write!(
-            out,
-            r##"<line x1="{PAD_L}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#dc2626" stroke-dasharray="4 3"/><text x="{}" y="{:.1}" text-anchor="end" class="tick" fill="#dc2626">{}</text>"##,
-            W - PAD_R,
-            W - PAD_R,
-            yy - 4.0,
-            esc(label)
-        );
+        c.raw(&format!(
+            r##"<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#dc2626" stroke-dasharray="4 3"/>"##,
+            Px(a.left),
+            Px(a.right),
+            Px(yy),
+            Px(yy),
+        ));
+        let text = Text {
+            size: c.style().tick_font,
+            fill: "#dc2626",
+            anchor: Anchor::End,
+            bold: false,
+        };
+        c.text(a.right, yy - 4.0, text, label, None);
     }
     for s in series {
         if s.band.len() >= 2 {
@@ -163,58 +187,29 @@ fn chart(
             for (i, b) in s.band.iter().enumerate() {
                 let _ = write!(
                     d,
-                    "{}{:.1},{:.1} ",
+                    "{}{},{} ",
                     if i == 0 { "M" } else { "L" },
-                    sx(b.0),
-                    sy(b.2)
+                    Px(sx.map(b.0)),
+                    Px(sy(b.2))
                 );
             }
             for b in s.band.iter().rev() {
-                let _ = write!(d, "L{:.1},{:.1} ", sx(b.0), sy(b.1));
+                let _ = write!(d, "L{},{} ", Px(sx.map(b.0)), Px(sy(b.1)));
             }
-            let _ = write!(
-                out,
-                r#"<path d="{}Z" fill="{}" fill-opacity="0.15" stroke="none"/>"#,
-                d, s.colour
-            );
-        }
-        let pts: Vec<String> = s
-            .points
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", sx(p.0), sy(p.1)))
-            .collect();
-        let _ = write!(
-            out,
-            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{}/>"#,
-            pts.join(" "),
-            s.colour,
-            if s.dashed {
-                r#" stroke-dasharray="6 4""#
-            } else {
-                ""
-            }
-        );
-        for p in &s.points {
-            let _ = write!(
-                out,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"/>"#,
-                sx(p.0),
-                sy(p.1),
+            c.raw(&format!(
+                r#"<path d="{d}Z" fill="{}" fill-opacity="0.15" stroke="none"/>"#,
                 s.colour
-            );
+            ));
+        }
+        let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (sx.map(p.0), sy(p.1))).collect();
+        c.polyline(&pts, s.colour, s.dashed.then_some("6 4"));
+        for (&(x, y), p) in pts.iter().zip(&s.points) {
+            let tip = format!("{}, day {}: {}", s.name, p.0, value_fmt(p.1));
+            c.marker(Marker::Circle, x, y, s.colour, &tip);
         }
     }
-    out.push_str("</svg><div class=\"legend\">");
-    for s in series {
-        let _ = write!(
-            out,
-            r#"<span><i style="background:{}{}"></i>{}</span>"#,
-            s.colour,
-            if s.dashed { ";opacity:.6" } else { "" },
-            esc(&s.name)
-        );
-    }
-    out.push_str("</div></figure>");
+    out.push_str(&c.finish());
+    out.push_str("</figure>");
     out
 }
 
@@ -265,12 +260,10 @@ fn arm_table(h: &mut String, r: &Report) {
 /// Renders the report page.
 pub fn render(r: &FullReport) -> String {
     let rep = &r.report;
-    let mut h = String::with_capacity(32 * 1024);
-    let _ = write!(
-        h,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Experiment {id} &middot; Tastebud</title><style>{CSS}</style></head><body><main>"#,
-        id = esc(&rep.experiment)
-    );
+    let mut h = Page::new(&format!("Experiment {} · Tastebud", rep.experiment))
+        .style(CSS)
+        .open();
+    h.push_str("<main>");
     let allocation = match r.allocation {
         tastebud_experiment::assign::Allocation::Fixed => "fixed (hashed by weight)".to_owned(),
         tastebud_experiment::assign::Allocation::Thompson => "bandit: Thompson sampling".to_owned(),
@@ -365,7 +358,8 @@ pub fn render(r: &FullReport) -> String {
     h.push_str(&chart(
         "Cumulative CTR per arm, with its confidence band",
         &ctr,
-        |v| format!("{:.1}%", 100.0 * v),
+        |v, d| format!("{:.*}%", d.saturating_sub(2), 100.0 * v),
+        pct,
         false,
         None,
     ));
@@ -373,6 +367,7 @@ pub fn render(r: &FullReport) -> String {
     h.push_str(&chart(
         "Users per arm (cumulative)",
         &users,
+        |v, d| format!("{v:.d$}"),
         |v| format!("{v:.0}"),
         false,
         None,
@@ -406,13 +401,14 @@ pub fn render(r: &FullReport) -> String {
     h.push_str(&chart(
         "p-value of CTR against the control at each daily look (log scale)",
         &pvals,
-        |v| {
+        |v, _| {
             if v >= 0.01 {
                 format!("{v}")
             } else {
                 format!("{v:.0e}")
             }
         },
+        |p| pv(Some(p)),
         true,
         Some((rep.alpha, "alpha")),
     ));
@@ -475,9 +471,10 @@ pub fn render(r: &FullReport) -> String {
     };
     let _ = write!(
         h,
-        "<p class=\"muted foot\">CTR is clicks over items shown; {unit}. Conversion is per user. The always-valid p-value may be read after every look; the fixed-horizon p-value only once, at the planned sample size.</p></main></body></html>"
+        "<p class=\"muted foot\">CTR is clicks over items shown; {unit}. Conversion is per user. The always-valid p-value may be read after every look; the fixed-horizon p-value only once, at the planned sample size.</p></main>"
     );
+    Page::close(&mut h);
     h
 }
 
-const CSS: &str = "body{margin:0;background:#f8fafc;color:#0f172a;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}main{max-width:1100px;margin:0 auto;padding:24px}h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}h3{font-size:14px;margin:18px 0 6px}.meta{color:#475569;margin:0 0 12px}.pill{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600}.pill.run{background:#dcfce7;color:#166534}.pill.stop{background:#e2e8f0;color:#334155}.decision{background:#fff;border-left:4px solid #2563eb;padding:10px 14px;margin:12px 0;font-weight:600;box-shadow:0 1px 2px #0001}table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0001;font-variant-numeric:tabular-nums}th,td{padding:6px 8px;border-bottom:1px solid #e2e8f0;text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}th{font-size:12px;color:#475569;font-weight:600;background:#f1f5f9}small{color:#64748b}td small{display:block;font-size:11px}.tw{overflow-x:auto}.dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:6px}.checks{padding-left:18px;color:#334155}.warn{color:#b45309}.bad{color:#dc2626}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:14px}figure{margin:0;background:#fff;padding:10px 12px;box-shadow:0 1px 2px #0001}figcaption{font-weight:600;font-size:13px;margin-bottom:4px}svg{width:100%;height:auto}.tick{font-size:10px;fill:#64748b}.legend{display:flex;flex-wrap:wrap;gap:12px;font-size:12px;color:#334155}.legend i{display:inline-block;width:14px;height:3px;margin-right:5px;vertical-align:middle}.muted{color:#64748b}.foot{margin-top:24px;font-size:12px}";
+const CSS: &str = "body{margin:0;background:#f8fafc;color:#0f172a;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}main{max-width:1100px;margin:0 auto;padding:24px}h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}h3{font-size:14px;margin:18px 0 6px}.meta{color:#475569;margin:0 0 12px}.pill{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600}.pill.run{background:#dcfce7;color:#166534}.pill.stop{background:#e2e8f0;color:#334155}.decision{background:#fff;border-left:4px solid #2563eb;padding:10px 14px;margin:12px 0;font-weight:600;box-shadow:0 1px 2px #0001}table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0001;font-variant-numeric:tabular-nums}th,td{padding:6px 8px;border-bottom:1px solid #e2e8f0;text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}th{font-size:12px;color:#475569;font-weight:600;background:#f1f5f9}small{color:#64748b}td small{display:block;font-size:11px}.tw{overflow-x:auto}.dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:6px}.checks{padding-left:18px;color:#334155}.warn{color:#b45309}.bad{color:#dc2626}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:14px}figure{margin:0;background:#fff;padding:10px 12px;box-shadow:0 1px 2px #0001}figcaption{font-weight:600;font-size:13px;margin-bottom:4px}svg{width:100%;height:auto}.muted{color:#64748b}.foot{margin-top:24px;font-size:12px}";
