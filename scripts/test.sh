@@ -46,5 +46,5 @@ for arg in "$@"; do
   esac
 done
 
-echo "== cargo test ${workspace[*]} --locked $*"
+echo "== cargo test ${workspace[*]:+${workspace[*]} }--locked $*"
 exec cargo test "${workspace[@]}" --locked "$@"

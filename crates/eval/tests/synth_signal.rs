@@ -12,7 +12,12 @@ use tastebud_models::registry::ModelSpec;
 /// Quickstart's evaluation (per-user 80/20 split, seed 42, top 10) on quickstart's synthetic dataset.
 fn ndcg_at_10(models: &[&str], seed: u64) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
-    generate(&SynthParams::new(943, 1682, 100_000, seed), dir.path(), false).unwrap();
+    generate(
+        &SynthParams::new(943, 1682, 100_000, seed),
+        dir.path(),
+        false,
+    )
+    .unwrap();
     let data = tastebud_data::load(dir.path(), &tastebud_data::LoadOptions::default()).unwrap();
     let split: tastebud_core::SplitSpec = "user:0.2".parse().unwrap();
     let splits = split.apply(&data.interactions, 42).unwrap();
