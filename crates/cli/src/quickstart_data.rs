@@ -37,6 +37,8 @@ pub fn find(data: Option<&Path>, offline: bool, work_dir: &Path) -> Result<(Path
     ];
     for (dir, label) in &candidates {
         if dir.join("u.data").is_file() {
+            // `../shared/data` is spelled from the crate's folder; print where that is.
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
             return Ok((
                 dir.clone(),
                 format!("found MovieLens 100K in {} ({label})", dir.display()),
