@@ -16,6 +16,7 @@ mod experiment_cmds;
 mod info;
 mod model_cmds;
 mod progress;
+mod quickstart_data;
 mod serve_cmds;
 mod simulate;
 

@@ -234,7 +234,8 @@ pub struct QuickstartArgs {
     /// Where to put the model file and the store.
     #[arg(long, default_value = "tastebud-quickstart")]
     dir: PathBuf,
-    /// Use this dataset instead of looking for ML-100K.
+    /// Use this dataset instead of looking for ML-100K (in $TASTEBUD_DATA or ../shared/data, then the
+    /// download cache).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Stop after training and evaluating (do not serve).
@@ -245,58 +246,9 @@ pub struct QuickstartArgs {
     offline: bool,
 }
 
-/// Finds ML-100K: `--data`, `$TASTEBUD_DATA/ml-100k`, the download cache, a download; else a synthetic
-/// dataset. Returns the folder and a sentence saying which.
-fn find_data(args: &QuickstartArgs) -> Result<(PathBuf, String)> {
-    if let Some(d) = &args.data {
-        return Ok((d.clone(), format!("using {}", d.display())));
-    }
-    let mut candidates = Vec::new();
-    if let Ok(d) = std::env::var("TASTEBUD_DATA") {
-        candidates.push(PathBuf::from(d).join("ml-100k"));
-    }
-    candidates.push(tastebud_data::download::cache_dir().join("ml-100k"));
-    for c in &candidates {
-        if c.join("u.data").is_file() {
-            return Ok((
-                c.clone(),
-                format!("found MovieLens 100K in {}", c.display()),
-            ));
-        }
-    }
-    if !args.offline
-        && let Some(remote) = tastebud_data::download::find("ml-100k")
-    {
-        let opts = tastebud_data::download::DownloadOptions {
-            progress: true,
-            ..Default::default()
-        };
-        match tastebud_data::download::download(remote, &opts) {
-            Ok(dir) => {
-                return Ok((
-                    dir.clone(),
-                    format!("downloaded MovieLens 100K to {}", dir.display()),
-                ));
-            }
-            Err(e) => eprintln!("could not download MovieLens 100K ({e}); using synthetic data"),
-        }
-    }
-    let dir = args.dir.join("synthetic");
-    let params = tastebud_data::synth::SynthParams::new(943, 1682, 100_000, 42);
-    tastebud_data::synth::generate(&params, &dir, false)?;
-    Ok((
-        dir.clone(),
-        format!(
-            "MovieLens 100K not found and not downloadable: generated a synthetic dataset of the same \
-             shape in {} (numbers below are NOT MovieLens numbers)",
-            dir.display()
-        ),
-    ))
-}
-
 /// Runs `quickstart`: data, evaluation table, training, then the server.
 pub fn quickstart(args: &QuickstartArgs, out: &mut impl Write) -> Result<()> {
-    let (dir, how) = find_data(args)?;
+    let (dir, how) = crate::quickstart_data::find(args.data.as_deref(), args.offline, &args.dir)?;
     writeln!(out, "[1/4] data: {how}")?;
     let data = tastebud_data::load(&dir, &tastebud_data::LoadOptions::default())
         .with_context(|| format!("loading {}", dir.display()))?;

@@ -11,8 +11,10 @@
 //! few noisy projections of its vector, so genres carry signal. Items have Zipf popularity (a random
 //! permutation decides which items are popular); user activity is lognormal, and each user's number of
 //! ratings is fixed up front so the counts sum to exactly [`SynthParams::interactions`]. A rating picks
-//! a handful of candidates by popularity and chooses among them by a softmax of the affinity (the
-//! scaled dot product of the vectors), which costs O(1) per rating; users who rate a quarter of the
+//! 12 candidates by popularity and chooses among them by a softmax of the affinity (the scaled dot
+//! product of the vectors) at temperature 0.35, which costs O(1) per rating; the pool size and the
+//! temperature weigh personal taste against popularity so that, as on MovieLens, a personalised model
+//! beats the popularity ranking on held-out ratings; users who rate a quarter of the
 //! catalogue or more instead draw without replacement from the whole catalogue (Gumbel top-k on
 //! popularity times the exponentiated affinity). The rating is
 //! `round_half(centre + user bias + item bias + 0.9 * affinity + noise)`, clamped to `[0.5, 5]`.
@@ -42,17 +44,21 @@ pub const DEFAULT_START_TIME: i64 = 1_420_070_400;
 /// Three years of 365 days, the default [`SynthParams::span_seconds`].
 pub const DEFAULT_SPAN_SECONDS: u64 = 3 * 365 * 86_400;
 
-/// Candidates drawn by popularity per rating (sparse users).
-const POOL: usize = 6;
+/// Candidates drawn by popularity per rating (sparse users). With [`TEMPERATURE`] this sets how much taste
+/// weighs against popularity: with 6 candidates and temperature 0.5, popularity ranked the held-out
+/// ratings of an ML-100K-shaped dataset better than EASE did (NDCG@10 0.374 vs 0.359), unlike on
+/// MovieLens; with 12 and 0.35, EASE leads about as on MovieLens (0.380 vs 0.273) and the top 10 % of
+/// items still get over a third of the ratings.
+const POOL: usize = 12;
 /// Softmax temperature on the affinity.
-const TEMPERATURE: f32 = 0.5;
+const TEMPERATURE: f32 = 0.35;
 /// Draws of a candidate pool before falling back to a scan for an unrated item.
 const MAX_ATTEMPTS: usize = 16;
 /// Standard deviation of log-activity.
 const ACTIVITY_SIGMA: f64 = 1.0;
 /// Rating centre; chosen candidates have positive affinity, so this sits below 3.5 and the mean rating
 /// comes out near MovieLens' 3.5.
-const RATING_CENTRE: f64 = 3.0;
+const RATING_CENTRE: f64 = 2.85;
 /// Weight of the affinity in the rating.
 const AFFINITY_SCALE: f64 = 0.9;
 /// Standard deviations of user bias, item bias and rating noise.

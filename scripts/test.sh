@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The test command of README.md: installs the system tools some tests call when they are missing, then runs
+# `cargo test --workspace --locked` with any extra arguments (e.g. `scripts/test.sh -p tastebud-data`).
+#
+#   promtool  (Debian package `prometheus`): crates/server/tests/metrics.rs checks /metrics with it;
+#   chromium  (Debian package `chromium`): crates/server/tests/dashboard.rs renders /dashboard headless
+#             (`CHROMIUM=/path/to/chrome` uses another browser and skips the install).
+#
+# Tests on real data read TASTEBUD_DATA, by default ../shared/data next to this repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export TASTEBUD_DATA="${TASTEBUD_DATA:-$(cd .. && pwd)/shared/data}"
+
+# Installs Debian package $1 quietly; when that fails (a fresh machine has no package lists yet, or stale
+# ones), refreshes the lists with `apt-get update` and tries once more. Uses sudo when not root.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: $1 is needed but apt-get is not available; install it by hand" >&2
+    return 1
+  fi
+  $sudo apt-get install -y --no-install-recommends "$1" >/dev/null 2>&1 \
+    || { $sudo apt-get update >/dev/null && $sudo apt-get install -y --no-install-recommends "$1" >/dev/null; }
+}
+
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing promtool (Debian package prometheus)"
+  apt_install prometheus
+fi
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+  && ! command -v chromium-browser >/dev/null 2>&1; then
+  echo "== installing chromium (Debian package chromium)"
+  apt_install chromium
+fi
+
+# `cargo test --workspace -p X` would test the whole workspace: with a package named, drop `--workspace`.
+workspace=(--workspace)
+for arg in "$@"; do
+  case "$arg" in
+    --) break ;;
+    -p | -p?* | --package | --package=*) workspace=() ;;
+  esac
+done
+
+echo "== cargo test ${workspace[*]:+${workspace[*]} }--locked $*"
+exec cargo test "${workspace[@]}" --locked "$@"
