@@ -2,14 +2,14 @@
 //!
 //! ```text
 //! cargo build --release -p tastebud-cli
-//! cargo run --release -p tastebud-server --bin bench-serve -- \
+//! cargo run --release -p tastebud-bench --bin bench-serve -- \
 //!     [--data DIR] [--duration 10] [--peer-python /work/venv-serve/bin/python] [--json]
 //! ```
 //!
 //! It trains the models it needs with the release `tastebud` binary (`$TASTEBUD_BIN`, else `tastebud`
 //! next to this program), starts each server as a child process on a free loopback port
 //! (`tastebud serve --bind 127.0.0.1:0`, the port read from its first stdout line), runs `wrk --latency`
-//! for a bounded time per scenario with the Lua scripts of `bench/serve/` (compiled in), and prints a
+//! for a bounded time per scenario with the Lua scripts of `crates/bench/serve/` (compiled in), and prints a
 //! Markdown table (or JSON with `--json`). Scenarios:
 //!
 //! - `cached`: `GET /v1/users/{id}/recommendations?k=10` over 200 users, in-process cache pre-warmed (EASE);
@@ -26,16 +26,19 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde::{Deserialize, Serialize};
+use tastebud_bench::ChildGuard;
+use tastebud_bench::args::List;
 
 /// The wrk script that rotates GET requests over user ids.
-const ROTATE_USERS_LUA: &str = include_str!("../../../../bench/serve/rotate_users.lua");
+const ROTATE_USERS_LUA: &str = include_str!("../../serve/rotate_users.lua");
 /// The wrk script that posts events.
-const POST_EVENTS_LUA: &str = include_str!("../../../../bench/serve/post_events.lua");
+const POST_EVENTS_LUA: &str = include_str!("../../serve/post_events.lua");
 
 /// Users of ML-100K (ids 1..=943).
 const ML100K_USERS: usize = 943;
@@ -44,30 +47,66 @@ const CACHED_USERS: usize = 200;
 /// How long a server may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-const USAGE: &str = "\
-bench-serve: serving benchmark of the Tastebud REST server (wrk on loopback)
+/// Serving benchmark of the Tastebud REST server (wrk on loopback).
+#[derive(Parser, Debug)]
+#[command(name = "bench-serve")]
+struct Cli {
+    /// ML-100K folder [default: ml-100k in $TASTEBUD_DATA, else in ../shared/data]
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// wrk run per scenario, seconds
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    duration: u64,
+    /// wrk warm-up before each server's scenarios (not reported), seconds
+    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    warmup: u64,
+    /// Python with fastapi, uvicorn, scikit-surprise: also run the FastAPI peer
+    #[arg(long, value_name = "PATH")]
+    peer_python: Option<PathBuf>,
+    /// The peer server [default: ../shared/bench/fastapi_seed_server.py]
+    #[arg(long, value_name = "PATH")]
+    peer_script: Option<PathBuf>,
+    /// Comma-separated groups: cached,realtime,compare,events [default: all]
+    #[arg(long = "only", value_name = "LIST", value_parser = groups)]
+    groups: Option<List<String>>,
+    /// wrk connections of the uncached and side-by-side scenarios
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    realtime_conns: u32,
+    /// wrk connections for single events
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    event_conns: u32,
+    /// wrk connections for batches of 100 events
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_conns: u32,
+    /// The tastebud binary [default: $TASTEBUD_BIN, else next to this program]
+    #[arg(long, value_name = "PATH")]
+    tastebud: Option<PathBuf>,
+    /// The wrk binary
+    #[arg(long, value_name = "PATH", default_value = "wrk")]
+    wrk: PathBuf,
+    /// Keep the work directory (models, logs, raw wrk output)
+    #[arg(long)]
+    keep: bool,
+    /// Print the results as JSON on stdout (the table goes to stderr)
+    #[arg(long)]
+    json: bool,
+}
 
-USAGE:
-    bench-serve [OPTIONS]
+const GROUPS: [&str; 4] = ["cached", "realtime", "compare", "events"];
 
-OPTIONS:
-    --data DIR            ML-100K folder [default: ../shared/data/ml-100k from the workspace]
-    --duration SECS       wrk run per scenario [default: 10]
-    --warmup SECS         wrk warm-up before each server's scenarios (not reported) [default: 2]
-    --peer-python PATH    Python with fastapi, uvicorn, scikit-surprise: also run the FastAPI peer
-    --peer-script PATH    the peer server [default: ../shared/bench/fastapi_seed_server.py]
-    --only LIST           comma-separated groups: cached,realtime,compare,events [default: all]
-    --realtime-conns N    wrk connections of the uncached and side-by-side scenarios [default: 8]
-    --event-conns N       wrk connections for single events [default: 64]
-    --batch-conns N       wrk connections for batches of 100 events [default: 16]
-    --tastebud PATH       the tastebud binary [default: $TASTEBUD_BIN, else next to this program]
-    --wrk PATH            the wrk binary [default: wrk]
-    --keep                keep the work directory (models, logs, raw wrk output)
-    --json                print the results as JSON on stdout (the table goes to stderr)
-    -h, --help            this text
-";
+/// `--only`: known group names.
+fn groups(s: &str) -> Result<List<String>, String> {
+    let l: List<String> = s.parse()?;
+    if let Some(bad) = l.0.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+        return Err(format!(
+            "unknown group `{bad}` (expected {})",
+            GROUPS.join(", ")
+        ));
+    }
+    Ok(l)
+}
 
-/// Command-line options.
+/// The options, defaults resolved.
 #[derive(Debug)]
 struct Options {
     data: PathBuf,
@@ -85,80 +124,31 @@ struct Options {
     json: bool,
 }
 
-const GROUPS: [&str; 4] = ["cached", "realtime", "compare", "events"];
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 impl Options {
-    /// Parses the command line; `Ok(None)` means `--help` was printed.
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
-        let root = workspace_root();
-        let mut o = Options {
-            data: root.join("../shared/data/ml-100k"),
-            duration: 10,
-            warmup: 2,
-            peer_python: None,
-            peer_script: root.join("../shared/bench/fastapi_seed_server.py"),
-            groups: GROUPS.iter().map(|s| s.to_string()).collect(),
-            realtime_conns: 8,
-            event_conns: 64,
-            batch_conns: 16,
-            tastebud: None,
-            wrk: PathBuf::from("wrk"),
-            keep: false,
-            json: false,
-        };
-        let mut it = args.into_iter();
-        while let Some(a) = it.next() {
-            let (flag, inline) = match a.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-                _ => (a.clone(), None),
-            };
-            let mut value = || -> Result<String, String> {
-                inline
-                    .clone()
-                    .or_else(|| it.next())
-                    .ok_or_else(|| format!("{flag} needs a value"))
-            };
-            match flag.as_str() {
-                "-h" | "--help" => {
-                    print!("{USAGE}");
-                    return Ok(None);
-                }
-                "--data" => o.data = PathBuf::from(value()?),
-                "--duration" => o.duration = parse_num(&flag, &value()?)?,
-                "--warmup" => o.warmup = parse_num(&flag, &value()?)?,
-                "--peer-python" => o.peer_python = Some(PathBuf::from(value()?)),
-                "--peer-script" => o.peer_script = PathBuf::from(value()?),
-                "--only" => {
-                    let v = value()?;
-                    o.groups = v.split(',').map(|s| s.trim().to_string()).collect();
-                    if let Some(bad) = o.groups.iter().find(|g| !GROUPS.contains(&g.as_str())) {
-                        return Err(format!(
-                            "--only: unknown group `{bad}` (expected {})",
-                            GROUPS.join(", ")
-                        ));
-                    }
-                }
-                "--realtime-conns" => o.realtime_conns = parse_num(&flag, &value()?)?,
-                "--event-conns" => o.event_conns = parse_num(&flag, &value()?)?,
-                "--batch-conns" => o.batch_conns = parse_num(&flag, &value()?)?,
-                "--tastebud" => o.tastebud = Some(PathBuf::from(value()?)),
-                "--wrk" => o.wrk = PathBuf::from(value()?),
-                "--keep" => o.keep = true,
-                "--json" => o.json = true,
-                other => return Err(format!("unknown argument `{other}` (see --help)")),
-            }
+    /// Parses the command line (`--help` prints the usage and exits; a bad flag exits with status 2).
+    fn parse() -> Options {
+        let c = Cli::parse();
+        Options {
+            data: c
+                .data
+                .unwrap_or_else(|| tastebud_data::data_root(None).join("ml-100k")),
+            duration: c.duration,
+            warmup: c.warmup,
+            peer_python: c.peer_python,
+            peer_script: c.peer_script.unwrap_or_else(|| {
+                tastebud_bench::workspace_root().join("../shared/bench/fastapi_seed_server.py")
+            }),
+            groups: c
+                .groups
+                .map_or_else(|| GROUPS.iter().map(|s| s.to_string()).collect(), |l| l.0),
+            realtime_conns: c.realtime_conns,
+            event_conns: c.event_conns,
+            batch_conns: c.batch_conns,
+            tastebud: c.tastebud,
+            wrk: c.wrk,
+            keep: c.keep,
+            json: c.json,
         }
-        if o.duration == 0 {
-            return Err("--duration must be at least 1 second".into());
-        }
-        if o.realtime_conns == 0 || o.event_conns == 0 || o.batch_conns == 0 {
-            return Err("connection counts must be positive".into());
-        }
-        Ok(Some(o))
     }
 
     fn runs(&self, group: &str) -> bool {
@@ -166,12 +156,7 @@ impl Options {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse()
-        .map_err(|_| format!("{flag}: `{v}` is not a valid number"))
-}
-
-/// What wrk's `done()` hook prints (see `bench/serve/*.lua`); latencies in microseconds.
+/// What wrk's `done()` hook prints (see `crates/bench/serve/*.lua`); latencies in microseconds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct WrkResult {
     requests: u64,
@@ -266,31 +251,6 @@ struct Report {
     ratios: Vec<Ratio>,
     targets: Vec<Target>,
     wall_s: f64,
-}
-
-/// A child process killed (and reaped) when dropped.
-struct Proc {
-    name: String,
-    child: Child,
-}
-
-impl Proc {
-    fn stop(mut self) {
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// The temporary work directory; removed at the end unless kept.
@@ -421,7 +381,7 @@ impl<'a> Load<'a> {
 
 /// A server under test.
 struct Server {
-    proc: Proc,
+    proc: ChildGuard,
     addr: SocketAddr,
     label: String,
 }
@@ -468,12 +428,9 @@ impl Bench {
             .stderr(log_file(&log)?)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.tastebud.display()))?;
-        let mut proc = Proc {
-            name: format!("tastebud serve ({label})"),
-            child,
-        };
+        let mut proc = ChildGuard::new(format!("tastebud serve ({label})"), child);
         let stdout = proc
-            .child
+            .child_mut()
             .stdout
             .take()
             .ok_or("the server's stdout was not captured")?;
@@ -491,7 +448,7 @@ impl Bench {
                 proc.kill();
                 return Err(format!(
                     "{} exited before listening; last lines of {}:\n{}",
-                    proc.name,
+                    proc.name(),
                     log.display(),
                     last_lines(&log, 15)
                 ));
@@ -499,7 +456,7 @@ impl Bench {
             Err(_) => {
                 return Err(format!(
                     "{} did not start within {START_TIMEOUT:?}",
-                    proc.name
+                    proc.name()
                 ));
             }
         };
@@ -507,7 +464,7 @@ impl Bench {
             .strip_prefix("listening on http://")
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|a| a.parse::<SocketAddr>().ok())
-            .ok_or_else(|| format!("{}: unexpected first line `{first}`", proc.name))?;
+            .ok_or_else(|| format!("{}: unexpected first line `{first}`", proc.name()))?;
         Ok(Server {
             proc,
             addr,
@@ -533,17 +490,14 @@ impl Bench {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
-        let mut proc = Proc {
-            name: format!("FastAPI peer (--items {items})"),
-            child,
-        };
+        let mut proc = ChildGuard::new(format!("FastAPI peer (--items {items})"), child);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let t = Instant::now();
         loop {
-            if let Ok(Some(status)) = proc.child.try_wait() {
+            if let Ok(Some(status)) = proc.child_mut().try_wait() {
                 return Err(format!(
                     "{} exited ({status}); last lines of {}:\n{}",
-                    proc.name,
+                    proc.name(),
                     log.display(),
                     last_lines(&log, 15)
                 ));
@@ -555,7 +509,7 @@ impl Bench {
                 proc.kill();
                 return Err(format!(
                     "{} did not answer within {START_TIMEOUT:?}",
-                    proc.name
+                    proc.name()
                 ));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -1155,14 +1109,7 @@ fn markdown(r: &Report) -> String {
 }
 
 fn main() -> ExitCode {
-    let opts = match Options::parse(std::env::args().skip(1)) {
-        Ok(Some(o)) => o,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-serve: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let opts = Options::parse();
     let json = opts.json;
     match run(opts) {
         Ok(report) => {

@@ -3,7 +3,7 @@
 //! the events logged since the previous report.
 //!
 //! ```text
-//! cargo run --release -p tastebud-server --bin bench-report -- \
+//! cargo run --release -p tastebud-bench --bin bench-report -- \
 //!     [--data DIR] [--sizes 100000,1000000] [--new 1000] [--reps 5] [--json]
 //! ```
 //!
@@ -23,8 +23,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
+use tastebud_bench::args::{DataArg, List};
+use tastebud_bench::{Table, median};
 use tastebud_experiment::assign::{ArmDef, ExperimentDef};
 use tastebud_experiment::report::ReportOptions;
 use tastebud_models::NoProgress;
@@ -35,18 +38,25 @@ use tastebud_server::serving::Serving;
 use tastebud_server::{AppState, Config};
 use tastebud_store::{Event, Store};
 
-const USAGE: &str = "\
-bench-report: experiment report cost, whole-log read vs events since the last report
-
-USAGE:
-    bench-report [--data DIR] [--sizes N,N,...] [--new N] [--reps N] [--json]
-
-    --data DIR     the data folder holding ml-100k [default: $TASTEBUD_DATA, else ../shared/data]
-    --sizes LIST   event-log sizes to measure at, increasing [default: 100000,1000000]
-    --new N        events appended between two reports [default: 1000]
-    --reps N       reports timed per state (the median is shown) [default: 5]
-    --json         print JSON on stdout (the table goes to stderr)
-";
+/// Experiment report cost, whole-log read vs events since the last report.
+#[derive(Parser, Debug)]
+#[command(name = "bench-report")]
+struct Args {
+    #[command(flatten)]
+    data: DataArg,
+    /// Event-log sizes to measure at, increasing
+    #[arg(long, value_name = "LIST", default_value = "100000,1000000")]
+    sizes: List<u64>,
+    /// Events appended between two reports
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    new: u64,
+    /// Reports timed per state (the median is shown)
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    reps: usize,
+    /// Print JSON on stdout (the table goes to stderr)
+    #[arg(long)]
+    json: bool,
+}
 
 /// One log size's timings (milliseconds, medians).
 #[derive(Debug, Serialize)]
@@ -120,11 +130,6 @@ fn splitmix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn append(store: &Store, events: Vec<Event>) -> Result<(), String> {
     for chunk in events.chunks(20_000) {
         store.append(chunk.to_vec()).map_err(|e| e.to_string())?;
@@ -132,25 +137,9 @@ fn append(store: &Store, events: Vec<Event>) -> Result<(), String> {
     Ok(())
 }
 
-fn run(args: &[String]) -> Result<(Vec<Row>, bool), String> {
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|k| args.get(k + 1))
-            .cloned()
-    };
-    let data_dir = tastebud_data::data_root(flag("--data")).join("ml-100k");
-    let sizes: Vec<u64> = flag("--sizes")
-        .unwrap_or_else(|| "100000,1000000".into())
-        .split(',')
-        .map(|s| s.trim().parse().map_err(|e| format!("--sizes {s}: {e}")))
-        .collect::<Result<_, _>>()?;
-    let new: u64 = flag("--new")
-        .map_or(Ok(1000), |s| s.parse())
-        .map_err(|e| format!("--new: {e}"))?;
-    let reps: usize = flag("--reps")
-        .map_or(Ok(5), |s| s.parse())
-        .map_err(|e| format!("--reps: {e}"))?;
+fn run(args: &Args) -> Result<Vec<Row>, String> {
+    let data_dir = args.data.root().join("ml-100k");
+    let (sizes, new, reps) = (&args.sizes.0, args.new, args.reps);
     if reps == 0 || new == 0 {
         return Err("--reps and --new must be at least 1".into());
     }
@@ -209,7 +198,7 @@ fn run(args: &[String]) -> Result<(Vec<Row>, bool), String> {
         Ok(t.elapsed().as_secs_f64() * 1e3)
     };
     let mut rows = Vec::new();
-    for &size in &sizes {
+    for &size in sizes {
         let have = state.store.event_count().map_err(|e| e.to_string())?;
         if size > have {
             eprintln!("appending {} events (log: {have})", size - have);
@@ -243,7 +232,7 @@ fn run(args: &[String]) -> Result<(Vec<Row>, bool), String> {
         rows.push(row);
     }
     let _ = std::fs::remove_dir_all(&work);
-    Ok((rows, args.iter().any(|a| a == "--json")))
+    Ok(rows)
 }
 
 fn tempfile_dir() -> Result<PathBuf, String> {
@@ -253,28 +242,26 @@ fn tempfile_dir() -> Result<PathBuf, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{USAGE}");
-        return std::process::ExitCode::SUCCESS;
-    }
+    let args = Args::parse();
     match run(&args) {
-        Ok((rows, json)) => {
-            let mut t = String::from(
-                "| events in the log | report reading the whole log | report after N new events | report, nothing new | speed-up |\n|---|---|---|---|---|\n",
-            );
+        Ok(rows) => {
+            let mut t = Table::new(&[
+                "events in the log",
+                "report reading the whole log",
+                "report after N new events",
+                "report, nothing new",
+                "speed-up",
+            ]);
             for r in &rows {
-                t.push_str(&format!(
-                    "| {} | {:.1} ms | {:.2} ms (N = {}) | {:.2} ms | {:.0}x |\n",
-                    r.events,
-                    r.whole_log_ms,
-                    r.since_last_ms,
-                    r.new_events,
-                    r.nothing_new_ms,
-                    r.speed_up
-                ));
+                t.row([
+                    r.events.to_string(),
+                    format!("{:.1} ms", r.whole_log_ms),
+                    format!("{:.2} ms (N = {})", r.since_last_ms, r.new_events),
+                    format!("{:.2} ms", r.nothing_new_ms),
+                    format!("{:.0}x", r.speed_up),
+                ]);
             }
-            if json {
+            if args.json {
                 eprint!("{t}");
                 println!("{}", serde_json::to_string_pretty(&rows).unwrap());
             } else {
