@@ -4,7 +4,7 @@
 //!
 //! - [`args`]: the pieces of every program's command line (clap derive, so `--help`/`-h` print the usage
 //!   and exit, and an unknown flag is an error): the data folder, comma-separated lists, counts with `_`.
-//! - [`stats`]: [`median`], [`mean`] and [`percentile`] of timings.
+//! - [`stats`]: [`median`], [`mean`] and [`percentile`] of timings; the seed studies' comparison row.
 //! - [`proc`]: [`ChildGuard`], a spawned peer process or server killed and reaped on drop, and the peak
 //!   resident memory of this process.
 //! - [`table`]: Markdown tables as the programs print them.

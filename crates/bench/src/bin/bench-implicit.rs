@@ -211,7 +211,7 @@ fn seed_study(
                 .collect();
             println!(
                 "{}",
-                tastebud_eval::significance::seed_comparison_row(label, metric, &a, &b)
+                tastebud_bench::stats::seed_comparison_row(label, metric, &a, &b)
             );
         }
     }

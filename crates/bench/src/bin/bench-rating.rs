@@ -332,7 +332,7 @@ fn seed_study(peer: &serde_json::Value, algos: &str, n: u64, data: &Dataset, spl
                 .unwrap_or_default();
             println!(
                 "{}",
-                tastebud_eval::significance::seed_comparison_row(&label, metric, &a, &b)
+                tastebud_bench::stats::seed_comparison_row(&label, metric, &a, &b)
             );
         }
     }
