@@ -371,36 +371,6 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, (ss / (n - 1) as f64).sqrt())
 }
 
-/// One markdown table row comparing two *independent* samples of repeated measurements (e.g. one value per
-/// random seed for each of two libraries): `| label | metric | ours | theirs | difference |`, each sample as
-/// `mean ± sd [min, max]` and the difference of the means with its Welch (normal) 95% interval. `theirs`
-/// with fewer than two values prints `–` in its two columns. Used by the `bench-*` seed studies.
-///
-/// ```
-/// use tastebud_eval::significance::seed_comparison_row;
-/// let row = seed_comparison_row("svd", "RMSE", &[0.92, 0.93, 0.94], &[0.93, 0.94, 0.95]);
-/// assert_eq!(row, "| svd | RMSE | 0.9300 ± 0.0100 [0.9200, 0.9400] | 0.9400 ± 0.0100 [0.9300, 0.9500] | -0.0100 (-0.0260, +0.0060) |");
-/// ```
-pub fn seed_comparison_row(label: &str, metric: &str, ours: &[f64], theirs: &[f64]) -> String {
-    let describe = |v: &[f64]| {
-        let (m, sd) = mean_std(v);
-        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (m, sd, format!("{m:.4} ± {sd:.4} [{min:.4}, {max:.4}]"))
-    };
-    let (ma, sa, a) = describe(ours);
-    let (b, diff) = if theirs.len() < 2 {
-        ("–".to_string(), "–".to_string())
-    } else {
-        let (mb, sb, b) = describe(theirs);
-        let se = (sa * sa / ours.len() as f64 + sb * sb / theirs.len() as f64).sqrt();
-        let d = ma - mb;
-        let ci = format!("{d:+.4} ({:+.4}, {:+.4})", d - 1.96 * se, d + 1.96 * se);
-        (b, ci)
-    };
-    format!("| {label} | {metric} | {a} | {b} | {diff} |")
-}
-
 /// Paired differences `a_i - b_i` after validating the inputs.
 fn differences(a: &[f64], b: &[f64]) -> Result<Vec<f64>, StatError> {
     if a.len() != b.len() {

@@ -8,7 +8,7 @@
 //!   measured against, and the right choice for small catalogues.
 //! - [`HnswIndex`] is an HNSW graph (the [usearch](https://github.com/unum-cloud/usearch) library, `f32`
 //!   storage) configured by [`HnswParams`], with recall measured against [`ExactIndex`] in the tests and in
-//!   the `bench-ann` program.
+//!   the `bench-ann` program (crate `tastebud-bench`).
 //! - [`AnyIndex`] picks one of the two by catalogue size ([`IndexOptions`]) and gives one `save`/`load`
 //!   (see [`format`](mod@format) for the on-disk layout).
 //! - [`Metric`] is the similarity: inner product (MIPS, for matrix-factorisation models) or cosine.
@@ -33,7 +33,6 @@ pub mod exact;
 pub mod format;
 pub mod hnsw;
 pub mod metric;
-pub mod synth;
 
 use std::cmp::Ordering;
 

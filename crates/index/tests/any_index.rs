@@ -1,9 +1,10 @@
 //! `AnyIndex`: choice by catalogue size, and save/load of both kinds.
 
+mod common;
+
 use std::path::Path;
 
 use tastebud_index::format::{GRAPH_FILE, HEADER_FILE, VECTORS_FILE};
-use tastebud_index::synth::Clustered;
 use tastebud_index::{
     AnyIndex, ExactIndex, HnswIndex, HnswParams, IndexError, IndexOptions, Metric, VectorIndex,
 };
@@ -28,7 +29,7 @@ fn round_trip(index: &AnyIndex, queries: &[f32], dir: &Path) -> AnyIndex {
 
 #[test]
 fn picks_exact_below_the_threshold_and_hnsw_from_it() {
-    let (items, queries) = Clustered::new(3000, 16).clusters(20).generate(50);
+    let (items, queries) = common::clustered(3000, 16, 20, 42, 50);
     let small =
         AnyIndex::build(items.clone(), 16, Metric::Cosine, &IndexOptions::default()).unwrap();
     assert_eq!(small.kind(), "exact");
@@ -66,7 +67,7 @@ fn bad_hnsw_params_fail_even_for_a_small_catalogue() {
 
 #[test]
 fn loading_checks_kind_header_and_sizes() {
-    let (items, _) = Clustered::new(500, 8).clusters(5).generate(0);
+    let (items, _) = common::clustered(500, 8, 5, 42, 0);
     let dir = tempfile::tempdir().unwrap();
     let (e, h) = (dir.path().join("e"), dir.path().join("h"));
     ExactIndex::new(items.clone(), 8, Metric::InnerProduct)

@@ -1,7 +1,8 @@
 //! HNSW recall against exact search on an embedding-like catalogue, before and after a save/load round
 //! trip, with and without a filter.
 
-use tastebud_index::synth::Clustered;
+mod common;
+
 use tastebud_index::{
     ExactIndex, Hit, HnswIndex, HnswParams, Metric, VectorIndex, dot, recall_at_k,
 };
@@ -33,7 +34,7 @@ fn check_scores(index: &ExactIndex, queries: &[f32], answers: &[Vec<Hit>]) {
 #[test]
 fn hnsw_recall_at_10_on_100k_clustered_inner_product() {
     let (n, dim, nq) = (100_000, 64, 1000);
-    let (items, queries) = Clustered::new(n, dim).clusters(300).seed(2024).generate(nq);
+    let (items, queries) = common::clustered(n, dim, 300, 2024, nq);
     let exact = ExactIndex::new(items.clone(), dim, Metric::InnerProduct).unwrap();
     let t = std::time::Instant::now();
     let hnsw = HnswIndex::build(&items, dim, Metric::InnerProduct, &HnswParams::new()).unwrap();
@@ -87,7 +88,7 @@ fn hnsw_recall_at_10_on_100k_clustered_inner_product() {
 #[test]
 fn hnsw_cosine_recall_on_clustered_data() {
     let (n, dim, nq) = (20_000, 32, 300);
-    let (items, queries) = Clustered::new(n, dim).clusters(100).seed(9).generate(nq);
+    let (items, queries) = common::clustered(n, dim, 100, 9, nq);
     let exact = ExactIndex::new(items.clone(), dim, Metric::Cosine).unwrap();
     let hnsw = HnswIndex::build(&items, dim, Metric::Cosine, &HnswParams::new()).unwrap();
     let truth = exact.search_batch(&queries, K, None).unwrap();

@@ -48,7 +48,7 @@
 //! store with 1M events reopened in 15 ms with it and 0.57 s without (warm page cache; the walk
 //! grows with the file). The price is a second fsync per commit: a lone single-event append
 //! took about 5-8 ms instead of 4 ms on the development machine, which group commit amortises
-//! under load. `cargo run --release -p tastebud-store --bin bench-store` measures throughput.
+//! under load. `cargo run --release -p tastebud-bench --bin bench-store` measures throughput.
 //!
 //! # Storage layout
 //!

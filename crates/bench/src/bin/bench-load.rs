@@ -1,7 +1,7 @@
 //! Load-speed benchmark: Tastebud's reader against pandas.read_csv on the same ratings file, same run.
 //!
 //! ```text
-//! cargo run --release -p tastebud-data --bin bench-load -- PATH [--python PY] [--repeat N]
+//! cargo run --release -p tastebud-bench --bin bench-load -- PATH [--python PY] [--repeat N]
 //! ```
 //! `PATH` is a dataset folder (e.g. one made by `tastebud datasets synth`) whose ratings file pandas reads.
 //! Each load runs in a fresh child process so peak resident memory (VmHWM) is measured per load.
@@ -10,15 +10,25 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+use clap::Parser;
+use tastebud_bench::{Table, median, peak_rss_kb};
+
+/// Load speed: Tastebud's reader against pandas.read_csv on the same ratings file, each load in a fresh
+/// child process (peak resident memory per load).
+#[derive(Parser, Debug)]
+#[command(name = "bench-load")]
+struct Args {
+    /// A dataset folder (e.g. one made by `tastebud datasets synth`) or its ratings file
+    path: PathBuf,
+    /// The Python with pandas (and pyarrow, scipy)
+    #[arg(long, value_name = "PY", default_value = "python3")]
+    python: String,
+    /// Loads per reader (the median is shown)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    repeat: usize,
+    /// Internal: load PATH once and print the measurement as JSON
+    #[arg(long, hide = true)]
+    child: bool,
 }
 
 fn child(path: &Path) {
@@ -68,29 +78,17 @@ fn run(cmd: &mut Command) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("child prints JSON")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--child") {
-        child(Path::new(&args[2]));
+    let Args {
+        path,
+        python,
+        repeat,
+        child: is_child,
+    } = Args::parse();
+    if is_child {
+        child(&path);
         return;
     }
-    let path = PathBuf::from(
-        args.get(1)
-            .expect("usage: bench-load PATH [--python PY] [--repeat N]"),
-    );
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|k| args.get(k + 1))
-            .cloned()
-    };
-    let python = flag("--python").unwrap_or_else(|| "python3".into());
-    let repeat: usize = flag("--repeat").and_then(|r| r.parse().ok()).unwrap_or(3);
     let ratings = if path.is_dir() {
         path.join("ratings.csv")
     } else {
@@ -167,15 +165,16 @@ fn main() {
         ours_info["rows"],
         repeat
     );
-    println!("| reader | seconds | peak RSS (MB) | time vs tastebud |");
-    println!("|---|---|---|---|");
+    let mut t = Table::new(&["reader", "seconds", "peak RSS (MB)", "time vs tastebud"]);
     for (name, secs, rss) in &rows {
-        println!(
-            "| {name} | {secs:.2} | {:.0} | {:.2}x |",
-            rss / 1024.0,
-            secs / base
-        );
+        t.row([
+            name.clone(),
+            format!("{secs:.2}"),
+            format!("{:.0}", rss / 1024.0),
+            format!("{:.2}x", secs / base),
+        ]);
     }
+    print!("{t}");
     println!(
         "{}",
         serde_json::json!({"tastebud": ours_info, "tastebud_secs": ours, "pandas": peers})

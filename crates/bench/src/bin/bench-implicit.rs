@@ -1,7 +1,7 @@
 //! Implicit-feedback models against implicit 0.7.3, side by side, and EASE on a synthetic catalogue.
 //!
 //! ```text
-//! cargo run --release -p tastebud-eval --bin bench-implicit -- [--data ../shared/data] \
+//! cargo run --release -p tastebud-bench --bin bench-implicit -- [--data ../shared/data] \
 //!     [--python /work/venv-bench/bin/python] [--runs 3] [--no-peer] [--ease-items 10000,20000] [--seeds N]
 //! ```
 //! ML-100K's fixed split (../shared/bench/splits/ml-100k), binary train matrix, the hyperparameters of
@@ -18,10 +18,13 @@
 //! (Tastebud's defaults) and BPR as implicit does it (`uniform_negatives=false`, `refit_users=false`);
 //! `--no-peer` leaves implicit out. The main table also times that implicit-like BPR.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use clap::Parser;
+use tastebud_bench::args::{DataArg, List};
+use tastebud_bench::{median, table};
 use tastebud_core::{Dataset, Interactions};
 use tastebud_eval::metrics::{MetricKind, MetricSet};
 use tastebud_eval::{EvalData, EvalOptions, evaluate};
@@ -29,6 +32,30 @@ use tastebud_models::als::AlsParams;
 use tastebud_models::bpr::BprParams;
 use tastebud_models::ease::EaseParams;
 use tastebud_models::{Fit, NoProgress, Recommender};
+
+/// ALS and BPR against implicit 0.7.3 on ML-100K's fixed split (fit time with 1 and 2 threads, NDCG@10
+/// and Recall@10), and EASE on synthetic catalogues; or, with --seeds, quality over seeds on both sides.
+#[derive(Parser, Debug)]
+#[command(name = "bench-implicit")]
+struct Args {
+    #[command(flatten)]
+    data: DataArg,
+    /// The Python with implicit 0.7.3
+    #[arg(long, value_name = "PY", default_value = "/work/venv-bench/bin/python")]
+    python: String,
+    /// Fits timed per model and thread count (the median is shown)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    runs: usize,
+    /// Leave implicit out
+    #[arg(long)]
+    no_peer: bool,
+    /// Catalogue sizes of the synthetic EASE runs (empty: none)
+    #[arg(long, value_name = "LIST", default_value = "10000,20000")]
+    ease_items: List<u32>,
+    /// Compare quality over seeds 0..N instead (one single-threaded fit per seed and side)
+    #[arg(long, value_name = "N")]
+    seeds: Option<u64>,
+}
 
 fn quality(model: &dyn Recommender, train: &Dataset, test: &Interactions) -> (f64, f64) {
     let opts = EvalOptions {
@@ -45,11 +72,6 @@ fn quality(model: &dyn Recommender, train: &Dataset, test: &Interactions) -> (f6
     };
     let e = evaluate(model, &data, &opts, false).expect("evaluate");
     (e.means["ndcg@10"], e.means["recall@10"])
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -133,10 +155,16 @@ fn seed_study(
     println!(
         "\n## Quality over seeds 0..{n} (1 thread, one fit per seed, each side its own seeds)\n"
     );
-    println!(
-        "| model | metric | Tastebud mean ± sd [min, max] | implicit mean ± sd [min, max] | Tastebud − implicit (95% CI) |"
+    print!(
+        "{}",
+        table::header(&[
+            "model",
+            "metric",
+            "Tastebud mean ± sd [min, max]",
+            "implicit mean ± sd [min, max]",
+            "Tastebud − implicit (95% CI)"
+        ])
     );
-    println!("|---|---|---|---|---|");
     let p1 = pool(1);
     let variants: [(&str, &str); 3] = [
         ("als", "als"),
@@ -183,7 +211,7 @@ fn seed_study(
                 .collect();
             println!(
                 "{}",
-                tastebud_eval::significance::seed_comparison_row(label, metric, &a, &b)
+                tastebud_bench::stats::seed_comparison_row(label, metric, &a, &b)
             );
         }
     }
@@ -198,8 +226,7 @@ fn peer_json(
     runs: usize,
     seeds: &str,
 ) -> Vec<serde_json::Value> {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_implicit_peer.py");
+    let script = tastebud_bench::script("bench_implicit_peer.py");
     let out = Command::new(python)
         .arg(&script)
         .args(["--data".as_ref(), data.join("ml-100k/u.data").as_os_str()])
@@ -246,23 +273,15 @@ fn matmul_gflops() -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|k| args.get(k + 1))
-            .cloned()
-    };
-    let data = tastebud_data::data_root(flag("--data"));
-    let python = flag("--python").unwrap_or_else(|| "/work/venv-bench/bin/python".into());
-    let runs: usize = flag("--runs").and_then(|v| v.parse().ok()).unwrap_or(3);
-    let no_peer = args.iter().any(|a| a == "--no-peer");
-    let seeds: Option<u64> = flag("--seeds").and_then(|v| v.parse().ok());
-    let ease_items: Vec<u32> = flag("--ease-items")
-        .unwrap_or_else(|| "10000,20000".into())
-        .split(',')
-        .filter_map(|v| v.trim().parse().ok())
-        .collect();
+    let Args {
+        data,
+        python,
+        runs,
+        no_peer,
+        ease_items: List(ease_items),
+        seeds,
+    } = Args::parse();
+    let data = data.root();
 
     let split = data.join("../bench/splits/ml-100k");
     let (train, test) = tastebud_data::load_pair(
@@ -294,10 +313,18 @@ fn main() {
         return;
     }
     println!("## ML-100K fixed split, fit time and quality (median of {runs} fits)\n");
-    println!(
-        "| model | threads | Tastebud fit | implicit 0.7.3 fit | speed-up | Tastebud NDCG@10 / R@10 | implicit NDCG@10 / R@10 |"
+    print!(
+        "{}",
+        table::header(&[
+            "model",
+            "threads",
+            "Tastebud fit",
+            "implicit 0.7.3 fit",
+            "speed-up",
+            "Tastebud NDCG@10 / R@10",
+            "implicit NDCG@10 / R@10"
+        ])
     );
-    println!("|---|---|---|---|---|---|---|");
     for threads in [1usize, 2] {
         let peer_rows = if no_peer {
             vec![]
@@ -373,8 +400,17 @@ fn main() {
     println!(
         "\n## EASE on synthetic data (2 threads); faer f64 matmul 2000x2000: {gflops:.1} GFLOP/s\n"
     );
-    println!("| items | users | interactions | fit | n³ flops / fit time | share of matmul rate |");
-    println!("|---|---|---|---|---|---|");
+    print!(
+        "{}",
+        table::header(&[
+            "items",
+            "users",
+            "interactions",
+            "fit",
+            "n³ flops / fit time",
+            "share of matmul rate"
+        ])
+    );
     for n in ease_items {
         let users = 3 * n;
         let nnz = 100 * n as u64;

@@ -1,38 +1,47 @@
 //! Evaluation speed: Tastebud's one-pass evaluator against pytrec_eval and ranx on the same run/qrels.
 //!
 //! ```text
-//! cargo run --release -p tastebud-eval --bin bench-eval -- [--users 100000] [--python PY] [--repeat 3]
+//! cargo run --release -p tastebud-bench --bin bench-eval -- [--users 100000] [--python PY] [--repeat 3]
 //! ```
 //! Generates a seeded run (top-100 per user) and qrels (20 relevant per user) over a 20,000-item catalogue,
 //! writes them as TREC files, times the metric computation of each tool (file parsing excluded for all),
 //! and checks that every mean agrees to 1e-6.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tastebud_bench::{Table, median};
 use tastebud_core::{Dataset, Feedback, Interactions, ItemIdx, UserIdx};
 use tastebud_eval::metrics::{MetricKind, MetricSet, Relevant};
 use tastebud_eval::{EvalData, EvalOptions, RankedList, score_lists};
 
+/// Evaluation speed: Tastebud's one-pass evaluator against pytrec_eval and ranx on the same seeded
+/// run/qrels (top-100 per user, 20 relevant per user, 20,000 items).
+#[derive(Parser, Debug)]
+#[command(name = "bench-eval")]
+struct Args {
+    /// Users in the generated run
+    #[arg(long, value_parser = tastebud_bench::args::count, default_value = "100000")]
+    users: usize,
+    /// The Python with pytrec_eval and ranx
+    #[arg(long, value_name = "PY", default_value = "python3")]
+    python: String,
+    /// Timed repeats per tool (the median is shown)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    repeat: usize,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|k| args.get(k + 1))
-            .cloned()
-    };
-    let users: usize = flag("--users")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let repeat: usize = flag("--repeat").and_then(|v| v.parse().ok()).unwrap_or(3);
-    let python = flag("--python").unwrap_or_else(|| "python3".into());
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_eval_peers.py");
+    let Args {
+        users,
+        python,
+        repeat,
+    } = Args::parse();
+    let script = tastebud_bench::script("bench_eval_peers.py");
     let (n_items, depth, n_rel) = (20_000usize, 100usize, 20usize);
     let ks = [10usize, 20, 100];
 
@@ -116,7 +125,7 @@ fn main() {
         ours = Some(e);
     }
     times.sort_by(f64::total_cmp);
-    let ours_secs = times[times.len() / 2];
+    let ours_secs = median(times.iter().copied());
     let ours = ours.expect("at least one repeat");
     let mut means: BTreeMap<String, f64> = ours.means.clone();
     // Our MRR is cut at K; on a 100-long run mrr@100 equals trec_eval's recip_rank.
@@ -143,9 +152,18 @@ fn main() {
         means.len(),
         rayon::current_num_threads()
     );
-    println!("| evaluator | seconds | vs tastebud | max abs diff of means |");
-    println!("|---|---|---|---|");
-    println!("| tastebud | {ours_secs:.3} | 1.0x | - |");
+    let mut t = Table::new(&[
+        "evaluator",
+        "seconds",
+        "vs tastebud",
+        "max abs diff of means",
+    ]);
+    t.row([
+        "tastebud".to_string(),
+        format!("{ours_secs:.3}"),
+        "1.0x".into(),
+        "-".into(),
+    ]);
     for peer in ["pytrec_eval", "ranx"] {
         let p = &peers[peer];
         let secs = p["seconds"].as_f64().unwrap_or(f64::NAN);
@@ -154,12 +172,14 @@ fn main() {
             let theirs = p["means"][k].as_f64().unwrap_or(f64::NAN);
             max_diff = max_diff.max((theirs - v).abs());
         }
-        println!(
-            "| {peer} {} | {secs:.3} | {:.1}x slower | {max_diff:.1e} |",
-            p["version"].as_str().unwrap_or(""),
-            secs / ours_secs
-        );
+        t.row([
+            format!("{peer} {}", p["version"].as_str().unwrap_or("")),
+            format!("{secs:.3}"),
+            format!("{:.1}x slower", secs / ours_secs),
+            format!("{max_diff:.1e}"),
+        ]);
     }
+    print!("{t}");
     if let Some(f) = peers["ranx"]["first_call_seconds"].as_f64() {
         println!("(ranx's first call, including numba compilation: {f:.2} s)");
     }

@@ -1,6 +1,6 @@
 //! Measures durable append throughput of the store.
 //!
-//! `cargo run --release -p tastebud-store --bin bench-store [-- --json] [--dir DIR] [--events N]`
+//! `cargo run --release -p tastebud-bench --bin bench-store [-- --json] [--dir DIR] [--events N]`
 //!
 //! Cases: batches of 100 and 1000 events from one thread; single-event appends from 1, 8 and 64
 //! threads (group commit); JSON encode/decode cost per event; `put_lists` and reads. Every case
@@ -9,7 +9,25 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use tastebud_bench::{Align, Table, percentile};
 use tastebud_store::{BatchMeta, Event, EventType, ListItem, Store, Stored};
+
+/// Durable append throughput of the store (batches, single events from 1, 8 and 64 threads), JSON
+/// cost per event, `put_lists` and reads.
+#[derive(Parser, Debug)]
+#[command(name = "bench-store")]
+struct Args {
+    /// Print JSON instead of the table
+    #[arg(long)]
+    json: bool,
+    /// Where the fresh store files go [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Events per batch case
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    events: u64,
+}
 
 struct Row {
     case: String,
@@ -105,7 +123,7 @@ fn singles(dir: &Path, threads: u64, per_thread: u64) -> Row {
     drop(store);
     let _ = std::fs::remove_file(&path);
     lat.sort();
-    let q = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+    let q = |p: f64| percentile(&lat, p).as_secs_f64() * 1e3;
     Row {
         case: format!("single events, {threads} threads"),
         events: threads * per_thread,
@@ -242,31 +260,14 @@ fn lists_and_reads(dir: &Path, users: u64, k: usize) -> Vec<Row> {
 }
 
 fn main() {
-    let mut json = false;
-    let mut dir = std::env::temp_dir();
-    let mut n: u64 = 100_000;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--json" => json = true,
-            "--dir" => dir = PathBuf::from(args.next().expect("--dir needs a path")),
-            "--events" => {
-                n = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--events needs a number")
-            }
-            "-h" | "--help" => {
-                println!("bench-store [--json] [--dir DIR] [--events N]");
-                return;
-            }
-            other => {
-                eprintln!("unknown argument `{other}` (try --help)");
-                std::process::exit(2);
-            }
-        }
-    }
-    let dir = dir.join(format!("tastebud-bench-store-{}", std::process::id()));
+    let Args {
+        json,
+        dir,
+        events: n,
+    } = Args::parse();
+    let dir = dir
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("tastebud-bench-store-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create bench dir");
 
     let mut rows = vec![
@@ -293,8 +294,18 @@ fn main() {
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return;
     }
-    println!("| case | n | seconds | per second | commits | per commit | p50 ms | p99 ms | note |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let right = |c| (c, Align::Right);
+    let mut t = Table::aligned(&[
+        ("case", Align::Left),
+        right("n"),
+        right("seconds"),
+        right("per second"),
+        right("commits"),
+        right("per commit"),
+        right("p50 ms"),
+        right("p99 ms"),
+        ("note", Align::Left),
+    ]);
     let ms = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
     for r in &rows {
         let per_commit = if r.commits > 0 {
@@ -302,12 +313,11 @@ fn main() {
         } else {
             String::new()
         };
-        println!(
-            "| {} | {} | {:.3} | {:.0} | {} | {} | {} | {} | {} |",
-            r.case,
-            r.events,
-            r.secs,
-            r.per_sec(),
+        t.row([
+            r.case.clone(),
+            r.events.to_string(),
+            format!("{:.3}", r.secs),
+            format!("{:.0}", r.per_sec()),
             if r.commits > 0 {
                 r.commits.to_string()
             } else {
@@ -316,7 +326,8 @@ fn main() {
             per_commit,
             ms(r.p50_ms),
             ms(r.p99_ms),
-            r.note
-        );
+            r.note.clone(),
+        ]);
     }
+    print!("{t}");
 }

@@ -1,4 +1,5 @@
-//! Seeded synthetic catalogues of embedding-like vectors, shared by the recall tests and `bench-ann`.
+//! Seeded synthetic catalogues of embedding-like vectors for `bench-ann` (the index crate's recall tests
+//! keep their own copy in `crates/index/tests/common/`).
 //!
 //! Real item embeddings (matrix-factorisation factors, text embeddings) are clustered and their norms vary
 //! (popular items get longer factors), which is what makes inner-product search hard for a graph; i.i.d.
@@ -16,7 +17,7 @@ use rand_distr::StandardNormal;
 /// `s = exp(norm_spread · N(0, 1))`. A query is `c + query_noise · z` around a centre picked the same way.
 ///
 /// ```
-/// use tastebud_index::synth::Clustered;
+/// use tastebud_bench::synth::Clustered;
 /// let (items, queries) = Clustered::new(1000, 16).clusters(10).generate(5);
 /// assert_eq!((items.len(), queries.len()), (1000 * 16, 5 * 16));
 /// assert_eq!(items, Clustered::new(1000, 16).clusters(10).generate(5).0); // seeded

@@ -3,7 +3,7 @@
 //! posteriors `n_sim` times, 100,000 by default, and counts how often each arm wins).
 //!
 //! ```text
-//! cargo run --release -p tastebud-experiment --bin bench-thompson [-- --json]
+//! cargo run --release -p tastebud-bench --bin bench-thompson [-- --json]
 //! ```
 //!
 //! For 2, 3, 5 and 10 arms and two posterior regimes (a young experiment: 200 impressions per arm; a
@@ -14,11 +14,23 @@
 
 use std::time::Instant;
 
+use clap::Parser;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution};
 use serde::Serialize;
+use tastebud_bench::{Table, median};
 use tastebud_experiment::bandit::{Policy, ThompsonSampling};
+
+/// The cost of a Thompson-sampling choice with its exact propensity, beside Monte Carlo estimates of
+/// every arm's probability (10^4 and 10^5 draws), for 2, 3, 5 and 10 arms.
+#[derive(Parser, Debug)]
+#[command(name = "bench-thompson")]
+struct Args {
+    /// Print JSON on stdout (the table goes to stderr)
+    #[arg(long)]
+    json: bool,
+}
 
 /// One configuration's timings.
 #[derive(Debug, Serialize)]
@@ -30,11 +42,6 @@ struct Row {
     mc_10k_max_error: f64,
     mc_100k_us: f64,
     mc_100k_max_error: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Every arm's win probability from `n` joint posterior draws.
@@ -58,7 +65,7 @@ fn monte_carlo(posteriors: &[(f64, f64)], n: usize, rng: &mut ChaCha8Rng) -> Vec
 }
 
 fn main() {
-    let json = std::env::args().any(|a| a == "--json");
+    let json = Args::parse().json;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut rows = Vec::new();
     for arms in [2usize, 3, 5, 10] {
@@ -115,21 +122,23 @@ fn main() {
             rows.push(row);
         }
     }
-    let mut t = String::from(
-        "| arms | posteriors | choice + exact propensity | MC 10^4 draws (max error) | MC 10^5 draws (max error) | MC 10^5 / ours |\n|---|---|---|---|---|---|\n",
-    );
+    let mut t = Table::new(&[
+        "arms",
+        "posteriors",
+        "choice + exact propensity",
+        "MC 10^4 draws (max error)",
+        "MC 10^5 draws (max error)",
+        "MC 10^5 / ours",
+    ]);
     for r in &rows {
-        t.push_str(&format!(
-            "| {} | {} | {:.1} µs | {:.0} µs ({:.4}) | {:.0} µs ({:.4}) | {:.0}x |\n",
-            r.arms,
-            r.regime,
-            r.choose_us,
-            r.mc_10k_us,
-            r.mc_10k_max_error,
-            r.mc_100k_us,
-            r.mc_100k_max_error,
-            r.mc_100k_us / r.choose_us
-        ));
+        t.row([
+            r.arms.to_string(),
+            r.regime.to_string(),
+            format!("{:.1} µs", r.choose_us),
+            format!("{:.0} µs ({:.4})", r.mc_10k_us, r.mc_10k_max_error),
+            format!("{:.0} µs ({:.4})", r.mc_100k_us, r.mc_100k_max_error),
+            format!("{:.0}x", r.mc_100k_us / r.choose_us),
+        ]);
     }
     if json {
         eprint!("{t}");

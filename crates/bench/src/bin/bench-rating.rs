@@ -2,7 +2,7 @@
 //! BaselineOnly (ALS and SGD), NMF and SlopeOne with default parameters on ML-100K's 5-fold CV.
 //!
 //! ```text
-//! cargo run --release -p tastebud-eval --bin bench-rating -- [--data ../shared/data] \
+//! cargo run --release -p tastebud-bench --bin bench-rating -- [--data ../shared/data] \
 //!     [--python /work/venv-bench/bin/python] [--algos SVD,SVDpp,...] [--threads 1]
 //! ```
 //! `scripts/bench_rating_peer.py` runs Surprise's protocol (`KFold(n_splits=5, random_state=0,
@@ -14,10 +14,12 @@
 //! `--python none` skips Surprise and uses our own seeded folds (quick runs of our side only).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use clap::Parser;
+use tastebud_bench::args::DataArg;
+use tastebud_bench::{fmt_secs, mean, median, table};
 use tastebud_core::{Dataset, Split};
 use tastebud_eval::evaluator::rating_errors;
 use tastebud_eval::run::eval_data;
@@ -27,6 +29,31 @@ use tastebud_models::slope_one::SlopeOneParams;
 use tastebud_models::svd::SvdParams;
 use tastebud_models::svdpp::SvdppParams;
 use tastebud_models::{Fit, NoProgress, Recommender};
+
+/// Explicit-rating models (SVD, SVD++, BaselineOnly, NMF, SlopeOne) beside Surprise 1.1.5 on the same
+/// 5 CV folds of ML-100K: fit time, RMSE and MAE.
+#[derive(Parser, Debug)]
+#[command(name = "bench-rating")]
+struct Args {
+    #[command(flatten)]
+    data: DataArg,
+    /// The Python with Surprise; `none` skips Surprise and uses our own seeded folds
+    #[arg(long, value_name = "PY", default_value = "python3")]
+    python: String,
+    /// The algorithms, by Surprise's names
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "SVD,SVDpp,BaselineOnly,BaselineOnlySGD,NMF,SlopeOne"
+    )]
+    algos: String,
+    /// Threads for our fits
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
+    /// With more than 1, also compare the seeded algorithms over seeds 0..N
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seeds: u64,
+}
 
 /// Per fold: fit seconds, RMSE, MAE.
 type Runs = Vec<(f64, f64, f64)>;
@@ -53,24 +80,6 @@ where
             )
         })
         .collect()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn mean(v: impl Iterator<Item = f64>) -> f64 {
-    let v: Vec<f64> = v.collect();
-    v.iter().sum::<f64>() / v.len() as f64
-}
-
-fn fmt_s(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else {
-        format!("{:.1} ms", s * 1e3)
-    }
 }
 
 /// Runs the peer script; returns its JSON and Surprise's folds mapped onto `data`.
@@ -137,21 +146,15 @@ fn surprise_and_folds(
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|k| args.get(k + 1))
-            .cloned()
-    };
-    let data_dir = tastebud_data::data_root(flag("--data")).join("ml-100k");
-    let python = flag("--python").unwrap_or_else(|| "python3".into());
-    let algos = flag("--algos")
-        .unwrap_or_else(|| "SVD,SVDpp,BaselineOnly,BaselineOnlySGD,NMF,SlopeOne".into());
-    let threads: usize = flag("--threads").and_then(|v| v.parse().ok()).unwrap_or(1);
-    let seeds: u64 = flag("--seeds").and_then(|v| v.parse().ok()).unwrap_or(1);
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_rating_peer.py");
+    let Args {
+        data,
+        python,
+        algos,
+        threads,
+        seeds,
+    } = Args::parse();
+    let data_dir = data.root().join("ml-100k");
+    let script = tastebud_bench::script("bench_rating_peer.py");
 
     let data = tastebud_data::load(&data_dir, &Default::default()).expect("ML-100K");
     let (peer, splits) = if python == "none" {
@@ -199,10 +202,20 @@ fn main() {
          folds; ours on {threads} thread(s), Surprise {} single-threaded; same machine, same run",
         peer["version"].as_str().unwrap_or("?")
     );
-    println!(
-        "| algorithm | Surprise fit (5 folds) | Tastebud fit (5 folds) | speed-up (total) | speed-up (median fold) | Surprise RMSE | Tastebud RMSE | Surprise MAE | Tastebud MAE |"
+    print!(
+        "{}",
+        table::header(&[
+            "algorithm",
+            "Surprise fit (5 folds)",
+            "Tastebud fit (5 folds)",
+            "speed-up (total)",
+            "speed-up (median fold)",
+            "Surprise RMSE",
+            "Tastebud RMSE",
+            "Surprise MAE",
+            "Tastebud MAE"
+        ])
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
     let mut raw = serde_json::Map::new();
     for (name, runs) in &ours {
         let p = &peer["algos"][name.as_str()];
@@ -217,10 +230,10 @@ fn main() {
         let s_fit: f64 = p_fit.iter().sum();
         println!(
             "| {name} | {} | {} | {:.1}x | {:.1}x | {:.4} | {:.4} | {:.4} | {:.4} |",
-            fmt_s(s_fit),
-            fmt_s(o_fit),
+            fmt_secs(s_fit),
+            fmt_secs(o_fit),
             s_fit / o_fit,
-            median(p_fit.clone()) / median(runs.iter().map(|r| r.0).collect()),
+            median(p_fit.clone()) / median(runs.iter().map(|r| r.0)),
             mean(p_rmse.iter().copied()),
             mean(runs.iter().map(|r| r.1)),
             mean(p_mae.iter().copied()),
@@ -249,10 +262,16 @@ fn main() {
 /// interval (each side draws its own random numbers, so seeds are not paired).
 fn seed_study(peer: &serde_json::Value, algos: &str, n: u64, data: &Dataset, splits: &[Split]) {
     println!("\n## Seeded algorithms over seeds 0..{n} (5-fold mean per seed, same folds)\n");
-    println!(
-        "| algorithm | metric | Tastebud mean ± sd [min, max] | Surprise mean ± sd [min, max] | Tastebud − Surprise (95% CI) |"
+    print!(
+        "{}",
+        table::header(&[
+            "algorithm",
+            "metric",
+            "Tastebud mean ± sd [min, max]",
+            "Surprise mean ± sd [min, max]",
+            "Tastebud − Surprise (95% CI)"
+        ])
     );
-    println!("|---|---|---|---|---|");
     // (row label, algorithm, Surprise's initialisation): each also runs with Surprise's own random user
     // start (`users_start_at_mean = false`), the like-for-like check of the procedure.
     let rows: Vec<(String, &str, bool)> = algos
@@ -313,7 +332,7 @@ fn seed_study(peer: &serde_json::Value, algos: &str, n: u64, data: &Dataset, spl
                 .unwrap_or_default();
             println!(
                 "{}",
-                tastebud_eval::significance::seed_comparison_row(&label, metric, &a, &b)
+                tastebud_bench::stats::seed_comparison_row(&label, metric, &a, &b)
             );
         }
     }

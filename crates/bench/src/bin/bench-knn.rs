@@ -3,7 +3,7 @@
 //! `KNNBaseline` on one 5-fold CV fold of u.data (fit, and predicting the fold's 20,000 test ratings).
 //!
 //! ```text
-//! cargo run --release -p tastebud-eval --bin bench-knn -- [--data ../shared/data] \
+//! cargo run --release -p tastebud-bench --bin bench-knn -- [--data ../shared/data] \
 //!     [--python /work/venv-bench/bin/python] [--repeat 3] [--threads 1,2] [--dump DIR]
 //! ```
 //! Prints a markdown table (medians over `--repeat` runs, ratio = peer time / ours) and the quality of both
@@ -13,24 +13,35 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use clap::Parser;
 use rayon::prelude::*;
+use tastebud_bench::args::{DataArg, List};
+use tastebud_bench::{Table, fmt_secs, median};
 use tastebud_core::{Dataset, Feedback, Interactions, SplitSpec, UserIdx};
 use tastebud_eval::metrics::{MetricKind, MetricSet};
 use tastebud_eval::{EvalData, EvalOptions, evaluate};
 use tastebud_models::knn::{ItemKnnParams, KnnRatingParams};
 use tastebud_models::{Fit, NoProgress, Query, Recommender};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn fmt_s(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else {
-        format!("{:.1} ms", s * 1e3)
-    }
+/// KNN speed beside the peers: ItemKNN cosine vs implicit's CosineRecommender on ML-100K's fixed
+/// split, KNNBaseline vs Surprise's on one 5-fold CV fold.
+#[derive(Parser, Debug)]
+#[command(name = "bench-knn")]
+struct Args {
+    #[command(flatten)]
+    data: DataArg,
+    /// The Python with implicit and Surprise
+    #[arg(long, value_name = "PY", default_value = "/work/venv-bench/bin/python")]
+    python: String,
+    /// Runs per measurement (the median is shown)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    repeat: usize,
+    /// Thread counts to measure ours with
+    #[arg(long, value_name = "LIST", default_value = "1,2")]
+    threads: List<usize>,
+    /// Also write both sides' top-10 and neighbour lists as TSV to DIR
+    #[arg(long, value_name = "DIR")]
+    dump: Option<PathBuf>,
 }
 
 /// `user item rating` rows of a tab-separated file (u.data layout).
@@ -89,27 +100,19 @@ impl Ml100k {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|k| args.get(k + 1))
-            .cloned()
-    };
-    let data = tastebud_data::data_root(flag("--data"));
+    let Args {
+        data,
+        python,
+        repeat,
+        threads: List(threads),
+        dump,
+    } = Args::parse();
+    let data = data.root();
     assert!(
         data.join("ml-100k/u.data").is_file(),
         "ML-100K not found under {}",
         data.display()
     );
-    let python = flag("--python").unwrap_or_else(|| "/work/venv-bench/bin/python".into());
-    let repeat: usize = flag("--repeat").and_then(|v| v.parse().ok()).unwrap_or(3);
-    let threads: Vec<usize> = flag("--threads")
-        .unwrap_or_else(|| "1,2".into())
-        .split(',')
-        .map(|t| t.parse().expect("thread count"))
-        .collect();
-    let dump = flag("--dump").map(PathBuf::from);
 
     // ---- ours: ItemKNN ----
     let all = read_tsv(&data.join("ml-100k/u.data"));
@@ -221,7 +224,7 @@ fn main() {
     }
 
     // ---- peers ----
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_knn_peer.py");
+    let script = tastebud_bench::script("bench_knn_peer.py");
     let mut cmd = Command::new(&python);
     cmd.arg(&script)
         .arg("--data")
@@ -257,14 +260,10 @@ fn main() {
             v.as_array()
                 .expect("array")
                 .iter()
-                .map(|x| x.as_f64().expect("number"))
-                .collect(),
+                .map(|x| x.as_f64().expect("number")),
         )
     };
 
-    println!(
-        "| model | task | threads | Tastebud | peer | peer / Tastebud |\n|---|---|---|---|---|---|"
-    );
     for &(t, fit, rec) in &ours_item {
         let p = &peer["itemknn"]["threads"][t.to_string()];
         let (pf, pr) = (peer_median(&p["fit_s"]), peer_median(&p["recommend_s"]));
@@ -310,19 +309,30 @@ fn main() {
             pf + pt,
         ));
     }
+    let mut table = Table::new(&[
+        "model",
+        "task",
+        "threads",
+        "Tastebud",
+        "peer",
+        "peer / Tastebud",
+    ]);
     for (m, task, t, ours, theirs) in rows {
-        println!(
-            "| {m} | {task} | {t} (peer: {}) | {} | {} | {:.1}x |",
-            if m.starts_with("ItemKNN") {
-                t.to_string()
-            } else {
-                "1".into()
-            },
-            fmt_s(ours),
-            fmt_s(theirs),
-            theirs / ours
-        );
+        let peer_threads = if m.starts_with("ItemKNN") {
+            t.to_string()
+        } else {
+            "1".into()
+        };
+        table.row([
+            m.to_string(),
+            task.to_string(),
+            format!("{t} (peer: {peer_threads})"),
+            fmt_secs(ours),
+            fmt_secs(theirs),
+            format!("{:.1}x", theirs / ours),
+        ]);
     }
+    print!("{table}");
     println!();
     println!(
         "Quality: ItemKNN P@10 {:.4} R@10 {:.4} NDCG@10 {:.4} (implicit {:.4} / {:.4} / {:.4}); \

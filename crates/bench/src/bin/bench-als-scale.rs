@@ -1,18 +1,44 @@
 //! ALS at scale: seconds per iteration and peak memory on a 20M-interaction file, beside implicit.
 //!
 //! ```text
-//! cargo run --release -p tastebud-eval --bin bench-als-scale -- DATASET_DIR [--factors 64] [--iterations 3]
+//! cargo run --release -p tastebud-bench --bin bench-als-scale -- DATASET_DIR [--factors 64] [--iterations 3]
 //!     [--threads 2] [--python PY]
 //! ```
 //! Each side runs in its own process (load + fit), so peak resident memory is per side. Ratings are used as
 //! confidences on both sides (implicit 0.7 uses values as given; so does Tastebud's ALS).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use clap::Parser;
+use tastebud_bench::{Table, median, peak_rss_kb};
 use tastebud_models::{Fit, Progress};
+
+/// ALS at scale: seconds per iteration and peak memory (load + fit, each side in its own process),
+/// beside implicit.
+#[derive(Parser, Debug)]
+#[command(name = "bench-als-scale")]
+struct Args {
+    /// The dataset folder (its ratings.csv is what implicit reads)
+    dataset_dir: PathBuf,
+    /// Latent factors
+    #[arg(long, default_value_t = 64)]
+    factors: usize,
+    /// ALS iterations
+    #[arg(long, default_value_t = 3)]
+    iterations: usize,
+    /// Threads on both sides
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// The Python with implicit
+    #[arg(long, value_name = "PY", default_value = "python3")]
+    python: String,
+    /// Internal: load and fit DATASET_DIR once and print the measurement as JSON
+    #[arg(long, hide = true)]
+    child: bool,
+}
 
 /// Records the time of every finished iteration.
 struct Stamps(Mutex<Vec<Instant>>);
@@ -23,19 +49,6 @@ impl Progress for Stamps {
         self.0.lock().expect("not poisoned").push(Instant::now());
     }
     fn message(&self, _msg: &str) {}
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn child(path: &Path, factors: usize, iterations: usize, threads: usize) {
@@ -66,32 +79,24 @@ fn child(path: &Path, factors: usize, iterations: usize, threads: usize) {
     println!(
         "{}",
         serde_json::json!({"load_seconds": load, "fit_seconds": fit, "seconds_per_iteration": per,
-                           "peak_rss_mb": peak_rss_mb(), "nnz": data.interactions.nnz()})
+                           "peak_rss_mb": peak_rss_kb() as f64 / 1024.0, "nnz": data.interactions.nnz()})
     );
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|k| args.get(k + 1))
-            .cloned()
-    };
-    let factors: usize = flag("--factors").and_then(|v| v.parse().ok()).unwrap_or(64);
-    let iterations: usize = flag("--iterations")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let threads: usize = flag("--threads").and_then(|v| v.parse().ok()).unwrap_or(2);
-    if args.get(1).map(String::as_str) == Some("--child") {
-        child(Path::new(&args[2]), factors, iterations, threads);
+    let Args {
+        dataset_dir,
+        factors,
+        iterations,
+        threads,
+        python,
+        child: is_child,
+    } = Args::parse();
+    if is_child {
+        child(&dataset_dir, factors, iterations, threads);
         return;
     }
-    let dir = Path::new(
-        args.get(1)
-            .expect("usage: bench-als-scale DATASET_DIR [flags]"),
-    );
-    let python = flag("--python").unwrap_or_else(|| "python3".into());
+    let dir = dataset_dir.as_path();
     let me = std::env::current_exe().expect("exe");
     let run = |cmd: &mut Command| -> serde_json::Value {
         let out = cmd.output().expect("spawn");
@@ -112,8 +117,7 @@ fn main() {
             "--threads",
             &threads.to_string(),
         ]));
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_als_scale_peer.py");
+    let script = tastebud_bench::script("bench_als_scale_peer.py");
     let peer = run(Command::new(&python)
         .arg(script)
         .arg(dir.join("ratings.csv"))
@@ -122,32 +126,34 @@ fn main() {
             iterations.to_string(),
             threads.to_string(),
         ]));
-    let median = |v: &serde_json::Value| -> f64 {
-        let mut x: Vec<f64> = v
-            .as_array()
-            .map(|a| a.iter().filter_map(|e| e.as_f64()).collect())
-            .unwrap_or_default();
-        x.sort_by(f64::total_cmp);
-        x.get(x.len() / 2).copied().unwrap_or(f64::NAN)
+    let per_iteration = |v: &serde_json::Value| -> f64 {
+        median(
+            v.as_array()
+                .map(|a| a.iter().filter_map(|e| e.as_f64()).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
     };
     let (o, p) = (
-        median(&ours["seconds_per_iteration"]),
-        median(&peer["seconds_per_iteration"]),
+        per_iteration(&ours["seconds_per_iteration"]),
+        per_iteration(&peer["seconds_per_iteration"]),
     );
     println!(
         "ALS, {factors} factors, {threads} threads, {} interactions",
         ours["nnz"]
     );
-    println!("| | seconds / iteration (median) | peak RSS (MB), load + fit |");
-    println!("|---|---|---|");
-    println!(
-        "| tastebud | {o:.2} | {:.0} |",
-        ours["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
-    );
-    println!(
-        "| implicit 0.7.3 | {p:.2} | {:.0} |",
-        peer["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
-    );
+    let mut t = Table::new(&[
+        "",
+        "seconds / iteration (median)",
+        "peak RSS (MB), load + fit",
+    ]);
+    for (side, secs, v) in [("tastebud", o, &ours), ("implicit 0.7.3", p, &peer)] {
+        t.row([
+            side.to_string(),
+            format!("{secs:.2}"),
+            format!("{:.0}", v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)),
+        ]);
+    }
+    print!("{t}");
     println!("implicit / tastebud time per iteration: {:.2}x", p / o);
     println!(
         "{}",

@@ -1,6 +1,6 @@
 -- wrk script: POST /v1/events with BENCH_BATCH events per request (1: a JSON object, more: an array).
 --
---   BENCH_BATCH=100 wrk -t1 -c16 -d10s --latency -s bench/serve/post_events.lua http://127.0.0.1:8080
+--   BENCH_BATCH=100 wrk -t1 -c16 -d10s --latency -s crates/bench/serve/post_events.lua http://127.0.0.1:8080
 --
 -- Every event has a distinct user (`bench-<thread>-<n>`), an item cycling over the ML-100K ids 1..1682,
 -- type click and the current time (os.time()), so nothing is deduplicated. The server acknowledges a

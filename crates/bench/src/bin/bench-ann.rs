@@ -2,7 +2,7 @@
 //! a synthetic clustered catalogue.
 //!
 //! ```text
-//! cargo run --release -p tastebud-index --bin bench-ann -- [--items 1000000] [--dim 64] [--queries 2000]
+//! cargo run --release -p tastebud-bench --bin bench-ann -- [--items 1000000] [--dim 64] [--queries 2000]
 //!     [--clusters 256] [--item-noise 1.0] [--query-noise 0.5] [--norm-spread 0.5] [--k 10] [--m 16] [--ef-construction 128] [--ef 32,64,128,256] [--exclude 0.2]
 //!     [--metric ip|cosine] [--seed 42] [--threads N] [--exact-latency-queries 200] [--save-data DIR] [--json]
 //! ```
@@ -16,117 +16,95 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use tastebud_index::synth::Clustered;
+use tastebud_bench::args::{List, count, non_negative};
+use tastebud_bench::synth::Clustered;
+use tastebud_bench::{Align, Table, percentile};
 use tastebud_index::{ExactIndex, Hit, HnswIndex, HnswParams, Metric, VectorIndex, recall_at_k};
 
+/// Build time, recall@k, throughput and latency of the HNSW index against exact search on a synthetic
+/// clustered catalogue. Counts may be written with `_` (1_000_000).
+#[derive(Parser, Debug)]
+#[command(name = "bench-ann")]
 struct Args {
+    /// Items in the catalogue
+    #[arg(long, value_name = "N", value_parser = count, default_value = "1000000")]
     items: usize,
+    /// Vector dimension
+    #[arg(long, value_name = "D", value_parser = count, default_value = "64")]
     dim: usize,
+    /// Queries
+    #[arg(long, value_name = "Q", value_parser = count, default_value = "2000")]
     queries: usize,
+    /// Cluster centres
+    #[arg(long, value_name = "C", value_parser = count, default_value = "256")]
     clusters: usize,
+    /// Spread of items around their centre
+    #[arg(long, value_name = "X", value_parser = non_negative, default_value = "1.0")]
     item_noise: f32,
+    /// Spread of queries around their centre
+    #[arg(long, value_name = "X", value_parser = non_negative, default_value = "0.5")]
     query_noise: f32,
+    /// Standard deviation of the log of the items' lengths
+    #[arg(long, value_name = "X", value_parser = non_negative, default_value = "0.5")]
     norm_spread: f32,
+    /// Results per query
+    #[arg(long, value_name = "K", value_parser = count, default_value = "10")]
     k: usize,
+    /// HNSW connectivity (M)
+    #[arg(long, value_name = "M", value_parser = count, default_value = "16")]
     m: usize,
+    /// HNSW expansion at build time
+    #[arg(long, value_name = "EF", value_parser = count, default_value = "128")]
     ef_construction: usize,
-    efs: Vec<usize>,
+    /// HNSW expansions at search time, one row each
+    #[arg(long = "ef", value_name = "LIST", default_value = "32,64,128,256")]
+    efs: List<usize>,
+    /// Fraction of ids the filtered searches exclude, in [0, 1)
+    #[arg(long, value_name = "FRACTION", value_parser = fraction, default_value = "0.2")]
     exclude: f64,
+    /// Similarity: ip (inner product) or cosine
+    #[arg(long, value_name = "ip|cosine", value_parser = metric, default_value = "ip")]
     metric: Metric,
+    /// Random seed of the catalogue
+    #[arg(long, value_name = "S", default_value_t = 42)]
     seed: u64,
+    /// Threads [default: all cores]
+    #[arg(long, value_name = "T", value_parser = count)]
     threads: Option<usize>,
+    /// Queries timed one by one against exact search
+    #[arg(long, value_name = "N", value_parser = count, default_value = "200")]
     exact_latency_queries: usize,
+    /// Also write items.npy and queries.npy (float32) to DIR for peer libraries
+    #[arg(long, value_name = "DIR")]
     save_data: Option<PathBuf>,
+    /// Print JSON instead of the table
+    #[arg(long)]
     json: bool,
 }
 
-const USAGE: &str = "usage: bench-ann [--items N] [--dim D] [--queries Q] [--clusters C] [--item-noise X] [--query-noise X] [--norm-spread X] [--k K] [--m M] \
-[--ef-construction EF] [--ef 32,64,128,256] [--exclude FRACTION] [--metric ip|cosine] [--seed S] \
-[--threads T] [--exact-latency-queries N] [--save-data DIR] [--json]";
+fn fraction(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|e| format!("`{s}`: {e}"))?;
+    if (0.0..1.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err("must be in [0, 1)".into())
+    }
+}
+
+fn metric(s: &str) -> Result<Metric, String> {
+    match s {
+        "ip" | "inner_product" => Ok(Metric::InnerProduct),
+        "cos" | "cosine" => Ok(Metric::Cosine),
+        other => Err(format!("`{other}`: expected ip or cosine")),
+    }
+}
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        items: 1_000_000,
-        dim: 64,
-        queries: 2000,
-        clusters: 256,
-        item_noise: 1.0,
-        query_noise: 0.5,
-        norm_spread: 0.5,
-        k: 10,
-        m: 16,
-        ef_construction: 128,
-        efs: vec![32, 64, 128, 256],
-        exclude: 0.2,
-        metric: Metric::InnerProduct,
-        seed: 42,
-        threads: None,
-        exact_latency_queries: 200,
-        save_data: None,
-        json: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--json" {
-            a.json = true;
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.into());
-        }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let num = |v: &str| {
-            v.replace('_', "")
-                .parse::<usize>()
-                .map_err(|e| format!("{flag} {v}: {e}"))
-        };
-        match flag.as_str() {
-            "--items" => a.items = num(&value)?,
-            "--dim" => a.dim = num(&value)?,
-            "--queries" => a.queries = num(&value)?,
-            "--clusters" => a.clusters = num(&value)?,
-            "--k" => a.k = num(&value)?,
-            "--m" => a.m = num(&value)?,
-            "--ef-construction" => a.ef_construction = num(&value)?,
-            "--ef" => a.efs = value.split(',').map(num).collect::<Result<_, _>>()?,
-            "--item-noise" | "--query-noise" | "--norm-spread" => {
-                let x: f32 = value.parse().map_err(|e| format!("{flag} {value}: {e}"))?;
-                if !(x.is_finite() && x >= 0.0) {
-                    return Err(format!("{flag} must be a non-negative number"));
-                }
-                match flag.as_str() {
-                    "--item-noise" => a.item_noise = x,
-                    "--query-noise" => a.query_noise = x,
-                    _ => a.norm_spread = x,
-                }
-            }
-            "--exclude" => {
-                a.exclude = value
-                    .parse()
-                    .map_err(|e| format!("--exclude {value}: {e}"))?;
-                if !(0.0..1.0).contains(&a.exclude) {
-                    return Err("--exclude must be in [0, 1)".into());
-                }
-            }
-            "--metric" => {
-                a.metric = match value.as_str() {
-                    "ip" | "inner_product" => Metric::InnerProduct,
-                    "cos" | "cosine" => Metric::Cosine,
-                    other => return Err(format!("--metric {other}: expected ip or cosine")),
-                }
-            }
-            "--seed" => a.seed = num(&value)? as u64,
-            "--threads" => a.threads = Some(num(&value)?),
-            "--exact-latency-queries" => a.exact_latency_queries = num(&value)?,
-            "--save-data" => a.save_data = Some(value.into()),
-            other => return Err(format!("unknown flag {other}\n{USAGE}")),
-        }
-    }
-    if a.items == 0 || a.dim == 0 || a.queries == 0 || a.k == 0 || a.efs.is_empty() {
+    let a = Args::parse();
+    if a.items == 0 || a.dim == 0 || a.queries == 0 || a.k == 0 || a.efs.0.is_empty() {
         return Err("--items, --dim, --queries, --k and --ef must be positive".into());
     }
     Ok(a)
@@ -160,7 +138,7 @@ struct Latency {
 fn summarise(mut lat: Vec<Duration>) -> Latency {
     lat.sort_unstable();
     let total: f64 = lat.iter().map(Duration::as_secs_f64).sum();
-    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    let pct = |p: f64| percentile(&lat, p).as_secs_f64() * 1e3;
     Latency {
         qps_1: lat.len() as f64 / total,
         p50_ms: pct(0.5),
@@ -301,7 +279,7 @@ fn run(a: &Args) -> Result<(), String> {
     ));
 
     let mut last = Vec::new();
-    for &ef in &a.efs {
+    for &ef in &a.efs.0 {
         hnsw.set_expansion_search(ef).map_err(err)?;
         let t = Instant::now();
         let approx = hnsw.search_batch(&queries, a.k, None).map_err(err)?;
@@ -377,24 +355,35 @@ fn run(a: &Args) -> Result<(), String> {
     );
     println!();
     let pct = (a.exclude * 100.0).round();
-    println!(
-        "| index | ef | recall@{k} | recall@{k}, {pct}% excluded | QPS, {threads} threads | QPS, 1 thread | p50 ms | p99 ms |",
-        k = a.k
+    let (recall, recall_f) = (
+        format!("recall@{}", a.k),
+        format!("recall@{}, {pct}% excluded", a.k),
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let qps = format!("QPS, {threads} threads");
+    let right = |c| (c, Align::Right);
+    let mut t = Table::aligned(&[
+        ("index", Align::Left),
+        right("ef"),
+        right(&recall),
+        right(&recall_f),
+        right(&qps),
+        right("QPS, 1 thread"),
+        right("p50 ms"),
+        right("p99 ms"),
+    ]);
     for r in &rows {
-        println!(
-            "| {} | {} | {:.4} | {:.4} | {:.0} | {:.0} | {:.3} | {:.3} |",
-            r.label,
+        t.row([
+            r.label.clone(),
             r.ef.map_or("–".to_string(), |e| e.to_string()),
-            r.recall,
-            r.recall_filtered,
-            r.qps_all,
-            r.lat.qps_1,
-            r.lat.p50_ms,
-            r.lat.p99_ms
-        );
+            format!("{:.4}", r.recall),
+            format!("{:.4}", r.recall_filtered),
+            format!("{:.0}", r.qps_all),
+            format!("{:.0}", r.lat.qps_1),
+            format!("{:.3}", r.lat.p50_ms),
+            format!("{:.3}", r.lat.p99_ms),
+        ]);
     }
+    print!("{t}");
     Ok(())
 }
 

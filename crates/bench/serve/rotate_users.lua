@@ -1,7 +1,7 @@
 -- wrk script: GET requests rotating over user ids 1..BENCH_USERS.
 --
 --   BENCH_PATH='/v1/users/%d/recommendations?k=10' BENCH_USERS=943 \
---     wrk -t1 -c32 -d10s --latency -s bench/serve/rotate_users.lua http://127.0.0.1:8080
+--     wrk -t1 -c32 -d10s --latency -s crates/bench/serve/rotate_users.lua http://127.0.0.1:8080
 --
 -- BENCH_PATH is a Lua format string with one %d (the user id); BENCH_USERS is how many users to rotate
 -- over (ids 1..N, the MovieLens ids). Each wrk thread starts at a different offset. At the end one line
