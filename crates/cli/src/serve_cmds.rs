@@ -171,8 +171,11 @@ pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
-    let (lists, hwm) = batch::compute_lists(&serving, Some(&store), args.k, &|n| bar.inc(n))
-        .map_err(|e| anyhow!(e))?;
+    // The configured pipeline: event weights, freshness rules and re-ranker as `serve` applies them.
+    let pipeline = tastebud_serve::Pipeline::new(config.pipeline()).map_err(|e| anyhow!(e))?;
+    let (lists, hwm) =
+        batch::compute_lists(&pipeline, &serving, Some(&store), args.k, &|n| bar.inc(n))
+            .map_err(|e| anyhow!(e))?;
     bar.finish_and_clear();
     let summary = if to_store {
         batch::write_store(&store, &serving, lists, hwm, args.k, t).map_err(|e| anyhow!(e))?
