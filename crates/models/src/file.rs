@@ -208,7 +208,7 @@ impl ModelFile {
         if let Some(f) = context.item_features.as_mut() {
             f.rebuild_index();
         }
-        let model = crate::compat::with_body_version(header.format_version, || {
+        let model = crate::params_body::with_body_version(header.format_version, || {
             AnyModel::decode(&header.model, &body[c..])
         })
         .map_err(|e| bad(e.to_string()))?;
