@@ -73,6 +73,7 @@
 mod error;
 mod event;
 mod model;
+mod schema;
 mod store;
 mod writer;
 
