@@ -80,6 +80,18 @@ impl Error {
     }
 }
 
+/// An [`Error`] as an I/O error (with the kind of the underlying I/O error, if any), for code that works in
+/// `std::io::Result`, e.g. a `fsio::write_atomic` closure that only writes.
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::Io { source, .. } => source.kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
 /// Returns [`Error::InvalidParam`] unless `cond` holds.
 ///
 /// ```

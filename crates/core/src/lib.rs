@@ -8,6 +8,7 @@
 //!   and metadata together.
 //! - [`SplitSpec`] and the functions in [`split`] cut a dataset into train and test without leakage.
 //! - [`top_k`], [`TopK`] and [`ItemFilter`] are the one ranking kernel every model uses.
+//! - [`fsio::write_atomic`] is the one way a file is replaced (temporary file, fsync, rename).
 //!
 //! ```
 //! use tastebud_core::{Feedback, Interactions, ItemFilter, ItemIdx, SplitSpec, UserIdx, top_k};
@@ -25,6 +26,7 @@
 pub mod dataset;
 pub mod error;
 pub mod features;
+pub mod fsio;
 pub mod ids;
 pub mod interactions;
 pub mod split;

@@ -1,9 +1,10 @@
 //! Downloading published datasets into a local cache (`tastebud datasets download NAME`).
 //!
-//! [`known`] lists the datasets Tastebud knows how to fetch. [`download`] streams one into
-//! `<cache>/<name>.zip.part` while hashing it with SHA-256, checks the hash when one is expected, renames
-//! the file to `<cache>/<name>.zip` and unpacks it into `<cache>/<name>/` through a temporary folder that
-//! is renamed only once unpacking succeeded, so a failed run never leaves a half-unpacked dataset behind.
+//! [`known`] lists the datasets Tastebud knows how to fetch. [`download`] streams one into a temporary file
+//! beside `<cache>/<name>.zip` while hashing it with SHA-256, checks the hash when one is expected, then
+//! replaces `<cache>/<name>.zip` with it ([`write_atomic`]) and unpacks it into `<cache>/<name>/` through a
+//! temporary folder that is renamed only once unpacking succeeded, so a failed run never leaves a partial
+//! archive or a half-unpacked dataset behind.
 //!
 //! Checksums: the registry pins a SHA-256 only where it is known for certain; where it is `None` the
 //! computed hash is shown (with progress on) and [`DownloadOptions::sha256`] (the CLI's `--sha256 HEX`)
@@ -17,6 +18,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tastebud_core::fsio::write_atomic;
 use tastebud_core::{Error, Result};
 
 /// How a remote file is packed.
@@ -206,43 +208,38 @@ pub fn download(remote: &Remote, opts: &DownloadOptions) -> Result<PathBuf> {
         _ => false,
     };
     if !reuse {
-        let part = cache.join(format!("{}.zip.part", remote.name));
-        let digests = match fetch(url, &part, remote.name, opts.progress) {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = fs::remove_file(&part);
-                return Err(e);
-            }
-        };
-        let actual = digests.sha256;
-        // The publisher's MD5 applies only to the published URL's file, so not when a SHA-256 is pinned.
-        if let (None, Some(md5)) = (&expected, remote.md5)
-            && digests.md5 != md5
-        {
-            let _ = fs::remove_file(&part);
-            return Err(Error::Download(format!(
-                "checksum mismatch for {url}: expected md5 {md5} (published), got {} \
-                 (the partial download was deleted)",
-                digests.md5
-            )));
-        }
-        match &expected {
-            Some(hex) if *hex != actual => {
-                let _ = fs::remove_file(&part);
+        // The archive is replaced only once the download is complete and its checksum verified; any
+        // failure removes the partial download and leaves an earlier archive as it was.
+        write_atomic(&archive, |out| {
+            let digests = fetch(url, out, &archive, remote.name, opts.progress)?;
+            let actual = digests.sha256;
+            // The publisher's MD5 applies only to the published URL's file, so not when a SHA-256 is
+            // pinned.
+            if let (None, Some(md5)) = (&expected, remote.md5)
+                && digests.md5 != md5
+            {
                 return Err(Error::Download(format!(
-                    "checksum mismatch for {url}: expected sha256 {hex}, got {actual} \
-                     (the partial download was deleted)"
+                    "checksum mismatch for {url}: expected md5 {md5} (published), got {} \
+                     (the partial download was deleted)",
+                    digests.md5
                 )));
             }
-            Some(_) => {}
-            None if opts.progress => eprintln!(
-                "sha256 {actual}  {}.zip (no checksum pinned; pass --sha256 {actual} to pin it)",
-                remote.name
-            ),
-            None => {}
-        }
-        let _ = fs::remove_file(&archive);
-        fs::rename(&part, &archive).map_err(|e| Error::io(&archive, e))?;
+            match &expected {
+                Some(hex) if *hex != actual => {
+                    return Err(Error::Download(format!(
+                        "checksum mismatch for {url}: expected sha256 {hex}, got {actual} \
+                         (the partial download was deleted)"
+                    )));
+                }
+                Some(_) => {}
+                None if opts.progress => eprintln!(
+                    "sha256 {actual}  {}.zip (no checksum pinned; pass --sha256 {actual} to pin it)",
+                    remote.name
+                ),
+                None => {}
+            }
+            Ok(())
+        })?;
     }
 
     let tmp = cache.join(format!(".{}.unpack-{}", remote.name, std::process::id()));
@@ -337,8 +334,15 @@ struct Digests {
     md5: String,
 }
 
-/// Streams `url` into `part`, hashing as it goes; returns its SHA-256 and MD5 as lowercase hex.
-fn fetch(url: &str, part: &Path, label: &str, progress: bool) -> Result<Digests> {
+/// Streams `url` into `out` (the file `path`, named in errors), hashing as it goes; returns its SHA-256 and
+/// MD5 as lowercase hex.
+fn fetch(
+    url: &str,
+    out: &mut dyn Write,
+    path: &Path,
+    label: &str,
+    progress: bool,
+) -> Result<Digests> {
     let fail = |reason: String| Error::Download(format!("GET {url}: {reason}"));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -356,8 +360,6 @@ fn fetch(url: &str, part: &Path, label: &str, progress: bool) -> Result<Digests>
     let mut reader = response.into_body().into_reader();
 
     let bar = progress_bar(len, progress, label);
-    let file = File::create(part).map_err(|e| Error::io(part, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
     let mut md5 = md5::Md5::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -374,15 +376,10 @@ fn fetch(url: &str, part: &Path, label: &str, progress: bool) -> Result<Digests>
         };
         hasher.update(&buf[..n]);
         md5.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| Error::io(part, e))?;
+        out.write_all(&buf[..n]).map_err(|e| Error::io(path, e))?;
         total += n as u64;
         bar.inc(n as u64);
     }
-    out.flush().map_err(|e| Error::io(part, e))?;
-    out.into_inner()
-        .map_err(|e| Error::io(part, e.into_error()))?
-        .sync_all()
-        .map_err(|e| Error::io(part, e))?;
     bar.finish_and_clear();
     if let Some(len) = len
         && total != len

@@ -23,7 +23,7 @@
 //! The same parameters give byte-identical files on the same platform; memory is O(users + items·factors),
 //! independent of the number of interactions.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -33,6 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp1, StandardNormal};
 use rustc_hash::FxHashSet;
 use serde::Serialize;
+use tastebud_core::fsio::write_atomic;
 use tastebud_core::{Error, Result};
 
 /// The 18 genres of the MovieLens datasets (without `IMAX` and `(no genres listed)`).
@@ -202,7 +203,7 @@ pub struct SynthSummary {
 
 /// Generates a dataset into `out_dir` (created if missing); see the [module docs](self).
 ///
-/// Each file is written under a temporary name and renamed when complete. A progress bar on stderr
+/// Each file is written under a temporary name, fsynced and renamed when complete ([`write_atomic`]). A progress bar on stderr
 /// counts ratings when `progress` is true.
 pub fn generate(params: &SynthParams, out_dir: &Path, progress: bool) -> Result<SynthSummary> {
     params.validate()?;
@@ -211,14 +212,14 @@ pub fn generate(params: &SynthParams, out_dir: &Path, progress: bool) -> Result<
     let catalogue = Catalogue::new(params, &mut rng);
 
     let movies = out_dir.join("movies.csv");
-    let movies_tmp = out_dir.join(".movies.csv.tmp");
-    let result = write_movies(params, &catalogue, &mut rng, &movies_tmp);
-    finish(result, &movies_tmp, &movies)?;
+    write_atomic(&movies, |out| {
+        write_movies(params, &catalogue, &mut rng, out, &movies)
+    })?;
 
     let ratings = out_dir.join("ratings.csv");
-    let ratings_tmp = out_dir.join(".ratings.csv.tmp");
-    let result = write_ratings(params, &catalogue, &mut rng, &ratings_tmp, progress);
-    let stats = finish(result, &ratings_tmp, &ratings)?;
+    let stats = write_atomic(&ratings, |out| {
+        write_ratings(params, &catalogue, &mut rng, out, &ratings, progress)
+    })?;
 
     Ok(SynthSummary {
         users: stats.users,
@@ -233,20 +234,6 @@ pub fn generate(params: &SynthParams, out_dir: &Path, progress: bool) -> Result<
         seed: params.seed,
         files: vec![ratings, movies],
     })
-}
-
-/// Renames `tmp` to `path` on success, removes it on failure.
-fn finish<T>(result: Result<T>, tmp: &Path, path: &Path) -> Result<T> {
-    match result {
-        Ok(v) => {
-            fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = fs::remove_file(tmp);
-            Err(e)
-        }
-    }
 }
 
 /// Item-side state shared by every user.
@@ -355,19 +342,20 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
     }
 }
 
+/// Writes `movies.csv` into `out` (the file `path`, named in errors).
 fn write_movies(
     params: &SynthParams,
     catalogue: &Catalogue,
     rng: &mut ChaCha8Rng,
+    out: &mut dyn Write,
     path: &Path,
 ) -> Result<()> {
     let f = params.factors;
     let g = params.genres.len();
     let projections: Vec<f32> = (0..g * f).map(|_| normal(rng) as f32).collect();
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(BufWriter::with_capacity(1 << 20, file));
+        .from_writer(BufWriter::with_capacity(1 << 20, out));
     w.write_record(["movieId", "title", "genres"])
         .map_err(|e| csv_error(path, e))?;
     let mut scores: Vec<(f32, usize)> = Vec::with_capacity(g);
@@ -503,10 +491,12 @@ struct Scratch {
     sessions: Vec<i64>,
 }
 
+/// Writes `ratings.csv` into `out` (the file `path`, named in errors).
 fn write_ratings(
     params: &SynthParams,
     catalogue: &Catalogue,
     rng: &mut ChaCha8Rng,
+    out: &mut dyn Write,
     path: &Path,
     progress: bool,
 ) -> Result<RatingStats> {
@@ -531,8 +521,7 @@ fn write_ratings(
         ProgressBar::hidden()
     };
 
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut out = BufWriter::with_capacity(8 << 20, file);
+    let mut out = BufWriter::with_capacity(8 << 20, out);
     let io = |e| Error::io(path, e);
     out.write_all(b"userId,movieId,rating,timestamp\n")
         .map_err(io)?;

@@ -21,6 +21,7 @@ pub mod report;
 pub mod run;
 pub mod significance;
 pub mod sweep;
+mod table;
 pub mod trec;
 
 pub use evaluator::{

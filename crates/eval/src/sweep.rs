@@ -330,7 +330,7 @@ pub fn to_text(sweeps: &[Sweep]) -> String {
                 rows.push(row);
             }
         }
-        s.push_str(&crate::report::render_rows(&rows));
+        s.push_str(&crate::table::render(&rows));
     }
     s
 }

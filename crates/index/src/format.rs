@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, Result};
-use crate::hnsw::HnswParams;
+use crate::hnsw_params::HnswParams;
 use crate::metric::Metric;
 
 /// Name of the JSON header inside a saved index folder.

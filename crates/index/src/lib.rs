@@ -32,6 +32,7 @@ pub mod error;
 pub mod exact;
 pub mod format;
 pub mod hnsw;
+mod hnsw_params;
 pub mod metric;
 
 use std::cmp::Ordering;

@@ -151,7 +151,7 @@ impl AlsParams {
 /// A fitted implicit ALS model: user and item factors.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Als {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: AlsParams,
     n_items: usize,
     /// `n_users x factors`, row-major.

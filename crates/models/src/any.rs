@@ -5,22 +5,24 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tastebud_core::{Error, Result};
+use tastebud_core::{Error, ItemIdx, Result};
 
-use crate::Recommender;
 use crate::als::Als;
 use crate::baseline::BaselineOnly;
 use crate::bpr::Bpr;
 use crate::content::Content;
 use crate::ease::Ease;
+use crate::ensemble::{Blend, Switch};
 use crate::hybrid::Hybrid;
 use crate::knn::{ItemKnn, KnnRating, UserKnn};
 use crate::nmf::Nmf;
 use crate::popularity::Popularity;
 use crate::random::RandomModel;
+use crate::reason::Reason;
 use crate::slope_one::SlopeOne;
 use crate::svd::Svd;
 use crate::svdpp::Svdpp;
+use crate::{Explanation, PredictRating, Query, Recommender, Scored};
 
 fn encode<T: Serialize>(m: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(m).map_err(|e| Error::Shape(format!("cannot encode model: {e}")))
@@ -99,9 +101,60 @@ any_model! {
     "slope_one" => SlopeOne(SlopeOne),
     "content" => Content(Content),
     "lightfm" => Hybrid(Hybrid),
-    "blend" => Blend(crate::ensemble::Blend),
-    "switch" => Switch(crate::ensemble::Switch),
+    "blend" => Blend(Blend<AnyModel>),
+    "switch" => Switch(Switch<AnyModel>),
     "rules" => Rules(crate::rules::Rules),
+}
+
+/// Every call goes to the model inside (the same as calling [`AnyModel::as_recommender`]), so an ensemble
+/// can hold its parts as `AnyModel`s.
+impl Recommender for AnyModel {
+    fn name(&self) -> &str {
+        self.as_recommender().name()
+    }
+    fn n_items(&self) -> usize {
+        self.as_recommender().n_items()
+    }
+    fn recommend(&self, q: &Query<'_>, k: usize) -> Result<Vec<Scored>> {
+        self.as_recommender().recommend(q, k)
+    }
+    fn recommend_batch(&self, qs: &[Query<'_>], k: usize) -> Result<Vec<Vec<Scored>>> {
+        self.as_recommender().recommend_batch(qs, k)
+    }
+    fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
+        self.as_recommender().similar_items(item, k)
+    }
+    fn rating_predictor(&self) -> Option<&dyn PredictRating> {
+        self.as_recommender().rating_predictor()
+    }
+    fn item_embeddings(&self) -> Option<(usize, &[f32])> {
+        self.as_recommender().item_embeddings()
+    }
+    fn query_embedding(&self, q: &Query<'_>) -> Result<Option<Vec<f32>>> {
+        self.as_recommender().query_embedding(q)
+    }
+    fn explain(&self, q: &Query<'_>, item: ItemIdx, n: usize) -> Result<Option<Explanation>> {
+        self.as_recommender().explain(q, item, n)
+    }
+    fn reason(&self, q: &Query<'_>, item: ItemIdx) -> Result<Option<Reason>> {
+        self.as_recommender().reason(q, item)
+    }
+    fn explain_many(
+        &self,
+        q: &Query<'_>,
+        items: &[ItemIdx],
+        n: usize,
+    ) -> Result<Vec<Option<Explanation>>> {
+        self.as_recommender().explain_many(q, items, n)
+    }
+    fn recommend_explained(
+        &self,
+        q: &Query<'_>,
+        k: usize,
+        n: usize,
+    ) -> Result<(Vec<Scored>, Vec<Option<Explanation>>)> {
+        self.as_recommender().recommend_explained(q, k, n)
+    }
 }
 
 /// A model nested in another (ensemble parts) is written as its type name and its own body, so it

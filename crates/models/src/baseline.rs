@@ -255,7 +255,7 @@ fn train_rmse(x: &Interactions, mu: f64, bu: &[f64], bi: &[f64]) -> f64 {
 /// The fitted baseline model `r̂ = μ + b_u + b_i`, clipped to the training rating range.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BaselineOnly {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: BaselineParams,
     global_mean: f32,
     bu: Vec<f32>,

@@ -176,7 +176,7 @@ impl BprParams {
 /// A fitted BPR model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bpr {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: BprParams,
     n_items: usize,
     /// `n_users x (factors + 1)`, row-major; the last coordinate is 1 (0 for users without interactions).

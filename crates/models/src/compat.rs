@@ -1,78 +1,23 @@
-//! Reading model bodies written by older format versions.
+//! Reading model bodies written by older format versions: the frozen layouts.
 //!
 //! Format version 1 wrote each model's hyperparameters positionally (postcard) inside the model body, so a
 //! new hyperparameter changed the layout. From version 2 on, the hyperparameters inside a body are one
-//! JSON string ([`params_body`]): a field added later (every parameter struct is `#[serde(default)]`)
-//! reads as its default from an older file, and the body layout no longer changes with the parameters.
+//! JSON string (the `params_body` module): a field added later (every parameter struct is
+//! `#[serde(default)]`) reads as its default from an older file, and the body layout no longer changes with
+//! the parameters.
 //!
 //! A version-1 body is still read positionally, through the layout each parameter struct had then
 //! ([`LegacyParams::V1`]); the structs below are those layouts, frozen. A hyperparameter introduced since
 //! takes the value that reproduces how the old model was trained (e.g. `users_start_at_mean = false` for
 //! SVD: version 1 started the user factors from a random draw).
 
-use std::cell::Cell;
-
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Deserialize;
 
 use crate::bpr::BprParams;
 use crate::nmf::NmfParams;
+use crate::params_body::LegacyParams;
 use crate::svd::SvdParams;
 use crate::svdpp::SvdppParams;
-
-thread_local! {
-    /// The format version of the body being decoded on this thread.
-    static BODY_VERSION: Cell<u32> = const { Cell::new(crate::file::FORMAT_VERSION) };
-}
-
-/// Runs `f` (a decode) with `version` as the format version of the bodies it reads, nested models
-/// included.
-pub(crate) fn with_body_version<R>(version: u32, f: impl FnOnce() -> R) -> R {
-    struct Restore(u32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            BODY_VERSION.with(|v| v.set(self.0));
-        }
-    }
-    let _restore = Restore(BODY_VERSION.with(|v| v.replace(version)));
-    f()
-}
-
-/// A hyperparameter struct and the layout it had in format version 1.
-pub(crate) trait LegacyParams: Sized {
-    /// The version-1 layout (the struct itself when it has not changed since).
-    type V1: DeserializeOwned + Into<Self>;
-}
-
-/// `#[serde(with = "crate::compat::params_body")]` for a model's `params` field: one JSON string in
-/// binary bodies (version 2), the plain struct in human-readable formats.
-pub(crate) mod params_body {
-    use super::*;
-
-    pub(crate) fn serialize<S: Serializer, T: Serialize>(
-        p: &T,
-        s: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            return p.serialize(s);
-        }
-        let json = serde_json::to_string(p).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(&json)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: DeserializeOwned + LegacyParams>(
-        d: D,
-    ) -> std::result::Result<T, D::Error> {
-        if d.is_human_readable() {
-            return T::deserialize(d);
-        }
-        if BODY_VERSION.with(Cell::get) < 2 {
-            return T::V1::deserialize(d).map(Into::into);
-        }
-        let json = String::deserialize(d)?;
-        serde_json::from_str(&json).map_err(serde::de::Error::custom)
-    }
-}
 
 /// Parameter structs whose layout has not changed since version 1.
 macro_rules! unchanged_since_v1 {

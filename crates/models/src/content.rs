@@ -116,7 +116,7 @@ impl ContentParams {
 /// A fitted content-based model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Content {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: ContentParams,
     /// Feature names (`genres=Comedy`, `year=1990..2000`, `title~star`).
     feature_names: Vec<String>,

@@ -68,7 +68,7 @@ impl EaseParams {
 /// A fitted EASE model: the dense item–item weight matrix.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ease {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: EaseParams,
     n_items: usize,
     /// `B`, `n_items x n_items` row-major: row `j` holds history item `j`'s weight in every item's score.

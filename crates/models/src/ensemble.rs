@@ -1,9 +1,12 @@
 //! Ensembles of any models: weighted score blending ([`Blend`]) and switching by history length
 //! ([`Switch`]).
 //!
-//! Both are fitted from sub-model names and hyperparameters through the [`crate::registry`], so
-//! every registered model can be a part, and both are saved inside the one model file format (each part
-//! is nested as its model type and its own body).
+//! Both are fitted from sub-model names and hyperparameters through the registry (`registry::fit`, which
+//! [`BlendParams::fit_parts`] and [`SwitchParams::fit_parts`] are given), so every registered model can be
+//! a part, and both are saved inside the one model file format (each part is nested as its model type and
+//! its own body). They are generic over the part type `M` so that this module needs no model of its own:
+//! the registry fits them with `M = AnyModel`, and `AnyModel` holds them as `Blend<AnyModel>` and
+//! `Switch<AnyModel>`.
 //!
 //! **Blending.** Model scores live on unrelated scales (EASE's are small reals, popularity's are counts),
 //! so each part's scores are normalised **per query** before they are weighted and summed:
@@ -42,14 +45,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tastebud_core::{Dataset, Error, ItemIdx, Result, ensure_param, top_k};
 
-use crate::any::AnyModel;
 use crate::reason::Reason;
-use crate::registry::{self, ModelSpec};
 use crate::rerank::normalised_relevance;
-use crate::{Explanation, Fit, Progress, Query, Recommender, Scored};
+use crate::spec::ModelSpec;
+use crate::{Explanation, Progress, Query, Recommender, Scored};
 
 /// Hyperparameters of sub-models: part name -> `{key: value}`.
 pub type PartParams = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
+
+/// Fits one part from its spec and returns it with its resolved hyperparameters: the registry's `fit`.
+pub type FitPart<'a, M> =
+    &'a dyn Fn(&ModelSpec, &Dataset, &dyn Progress) -> Result<(M, serde_json::Value)>;
 
 /// How a part's scores are put on a common scale before weighting (per query).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,50 +192,57 @@ fn check_part_params<'a>(params: &PartParams, parts: impl Iterator<Item = &'a st
 }
 
 /// Fits the part `name` with its parameters from `params` (looked up by canonical or given name).
-fn fit_part(
+fn fit_part<M>(
     name: &str,
     params: &PartParams,
     data: &Dataset,
     progress: &dyn Progress,
-) -> Result<(AnyModel, serde_json::Value)> {
+    fit: FitPart<'_, M>,
+) -> Result<(M, serde_json::Value)> {
     let mut spec = ModelSpec::new(name)?;
     for (k, v) in params {
         if ModelSpec::new(k)?.name == spec.name {
             spec.params.extend(v.clone());
         }
     }
-    registry::fit(&spec, data, progress)
+    fit(&spec, data, progress)
 }
 
 /// One fitted part of an ensemble.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Part {
+pub struct Part<M> {
     /// Registry name of the part.
     pub name: String,
     /// Its weight (blends) or 1 (switches).
     pub weight: f32,
     /// Its resolved hyperparameters, as JSON text.
     pub params: String,
-    /// The fitted model (boxed: an [`AnyModel`] may itself be an ensemble).
-    pub model: Box<AnyModel>,
+    /// The fitted model (boxed: the part type, `AnyModel`, may itself be an ensemble).
+    pub model: Box<M>,
 }
 
 /// A weighted blend of per-query normalised scores of several models (see the module docs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Blend {
-    parts: Vec<Part>,
+pub struct Blend<M> {
+    parts: Vec<Part<M>>,
     normalise: Normalise,
     depth: usize,
     n_items: usize,
 }
 
-impl Fit for BlendParams {
-    type Model = Blend;
-    fn fit(&self, data: &Dataset, progress: &dyn Progress) -> Result<Blend> {
+impl BlendParams {
+    /// Validates the parameters, then fits each part with `fit` (the registry's `fit`, which the
+    /// [`Fit`](crate::Fit) implementation passes).
+    pub fn fit_parts<M>(
+        &self,
+        data: &Dataset,
+        progress: &dyn Progress,
+        fit: FitPart<'_, M>,
+    ) -> Result<Blend<M>> {
         let parts = self.parts()?;
         let mut fitted = Vec::with_capacity(parts.len());
         for (name, weight) in parts {
-            let (model, resolved) = fit_part(&name, &self.params, data, progress)?;
+            let (model, resolved) = fit_part(&name, &self.params, data, progress, fit)?;
             fitted.push(Part {
                 name,
                 weight,
@@ -277,9 +290,9 @@ fn merge_explanations(parts: &[(f32, Explanation)], n: usize) -> Option<Explanat
     Some(Explanation { because })
 }
 
-impl Blend {
+impl<M: Recommender> Blend<M> {
     /// The fitted parts.
-    pub fn parts(&self) -> &[Part] {
+    pub fn parts(&self) -> &[Part<M>] {
         &self.parts
     }
 
@@ -292,7 +305,7 @@ impl Blend {
         };
         let mut total = vec![0f32; self.n_items];
         for p in self.parts.iter().filter(|p| p.weight > 0.0) {
-            let recs = p.model.as_recommender().recommend(q, depth)?;
+            let recs = p.model.recommend(q, depth)?;
             for (s, v) in recs.iter().zip(normalised(&recs, self.normalise)) {
                 if let Some(t) = total.get_mut(s.item.get()) {
                     *t += p.weight * v as f32;
@@ -303,7 +316,7 @@ impl Blend {
     }
 }
 
-impl Recommender for Blend {
+impl<M: Recommender> Recommender for Blend<M> {
     fn name(&self) -> &str {
         "blend"
     }
@@ -333,7 +346,7 @@ impl Recommender for Blend {
         let mut total = vec![0f32; self.n_items];
         let mut any = false;
         for p in self.parts.iter().filter(|p| p.weight > 0.0) {
-            let sims = p.model.as_recommender().similar_items(item, depth)?;
+            let sims = p.model.similar_items(item, depth)?;
             any |= !sims.is_empty();
             for (s, v) in sims.iter().zip(normalised(&sims, self.normalise)) {
                 if let Some(t) = total.get_mut(s.item.get()) {
@@ -352,7 +365,7 @@ impl Recommender for Blend {
     fn explain(&self, q: &Query<'_>, item: ItemIdx, n: usize) -> Result<Option<Explanation>> {
         let mut parts = Vec::new();
         for p in self.parts.iter().filter(|p| p.weight > 0.0) {
-            if let Some(e) = p.model.as_recommender().explain(q, item, n.max(1) * 4)? {
+            if let Some(e) = p.model.explain(q, item, n.max(1) * 4)? {
                 parts.push((p.weight, e));
             }
         }
@@ -360,10 +373,10 @@ impl Recommender for Blend {
     }
     fn reason(&self, q: &Query<'_>, item: ItemIdx) -> Result<Option<Reason>> {
         // The heaviest part that can say why speaks for the blend.
-        let mut by_weight: Vec<&Part> = self.parts.iter().filter(|p| p.weight > 0.0).collect();
+        let mut by_weight: Vec<&Part<M>> = self.parts.iter().filter(|p| p.weight > 0.0).collect();
         by_weight.sort_by(|a, b| b.weight.total_cmp(&a.weight));
         for p in by_weight {
-            if let Some(r) = p.model.as_recommender().reason(q, item)? {
+            if let Some(r) = p.model.reason(q, item)? {
                 return Ok(Some(r));
             }
         }
@@ -433,18 +446,24 @@ impl SwitchParams {
 
 /// One model for short histories, another for the rest (see the module docs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Switch {
-    cold: Part,
-    warm: Part,
+pub struct Switch<M> {
+    cold: Part<M>,
+    warm: Part<M>,
     min_history: usize,
 }
 
-impl Fit for SwitchParams {
-    type Model = Switch;
-    fn fit(&self, data: &Dataset, progress: &dyn Progress) -> Result<Switch> {
+impl SwitchParams {
+    /// Validates the parameters, then fits both parts with `fit` (the registry's `fit`, which the
+    /// [`Fit`](crate::Fit) implementation passes).
+    pub fn fit_parts<M>(
+        &self,
+        data: &Dataset,
+        progress: &dyn Progress,
+        fit: FitPart<'_, M>,
+    ) -> Result<Switch<M>> {
         self.validate()?;
-        let part = |name: &str| -> Result<Part> {
-            let (model, resolved) = fit_part(name, &self.params, data, progress)?;
+        let part = |name: &str| -> Result<Part<M>> {
+            let (model, resolved) = fit_part(name, &self.params, data, progress, fit)?;
             Ok(Part {
                 name: ModelSpec::new(name)?.name,
                 weight: 1.0,
@@ -460,9 +479,9 @@ impl Fit for SwitchParams {
     }
 }
 
-impl Switch {
+impl<M> Switch<M> {
     /// The part that answers `q`.
-    pub fn route(&self, q: &Query<'_>) -> &Part {
+    pub fn route(&self, q: &Query<'_>) -> &Part<M> {
         if q.history.len() < self.min_history {
             &self.cold
         } else {
@@ -470,24 +489,24 @@ impl Switch {
         }
     }
     /// The model for short histories.
-    pub fn cold(&self) -> &Part {
+    pub fn cold(&self) -> &Part<M> {
         &self.cold
     }
     /// The model for the others.
-    pub fn warm(&self) -> &Part {
+    pub fn warm(&self) -> &Part<M> {
         &self.warm
     }
 }
 
-impl Recommender for Switch {
+impl<M: Recommender> Recommender for Switch<M> {
     fn name(&self) -> &str {
         "switch"
     }
     fn n_items(&self) -> usize {
-        self.warm.model.as_recommender().n_items()
+        self.warm.model.n_items()
     }
     fn recommend(&self, q: &Query<'_>, k: usize) -> Result<Vec<Scored>> {
-        self.route(q).model.as_recommender().recommend(q, k)
+        self.route(q).model.recommend(q, k)
     }
     fn recommend_batch(&self, qs: &[Query<'_>], k: usize) -> Result<Vec<Vec<Scored>>> {
         // Each side answers its queries in one batch (EASE and the factor models batch faster).
@@ -502,7 +521,7 @@ impl Recommender for Switch {
         let mut out: Vec<Vec<Scored>> = vec![Vec::new(); qs.len()];
         for (idx, part) in [(cold, &self.cold), (warm, &self.warm)] {
             let sub: Vec<Query<'_>> = idx.iter().map(|&i| qs[i]).collect();
-            let res = part.model.as_recommender().recommend_batch(&sub, k)?;
+            let res = part.model.recommend_batch(&sub, k)?;
             for (i, r) in idx.into_iter().zip(res) {
                 out[i] = r;
             }
@@ -510,15 +529,15 @@ impl Recommender for Switch {
         Ok(out)
     }
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
-        let warm = self.warm.model.as_recommender().similar_items(item, k)?;
+        let warm = self.warm.model.similar_items(item, k)?;
         if warm.is_empty() {
-            self.cold.model.as_recommender().similar_items(item, k)
+            self.cold.model.similar_items(item, k)
         } else {
             Ok(warm)
         }
     }
     fn explain(&self, q: &Query<'_>, item: ItemIdx, n: usize) -> Result<Option<Explanation>> {
-        self.route(q).model.as_recommender().explain(q, item, n)
+        self.route(q).model.explain(q, item, n)
     }
     fn explain_many(
         &self,
@@ -526,20 +545,17 @@ impl Recommender for Switch {
         items: &[ItemIdx],
         n: usize,
     ) -> Result<Vec<Option<Explanation>>> {
-        self.route(q)
-            .model
-            .as_recommender()
-            .explain_many(q, items, n)
+        self.route(q).model.explain_many(q, items, n)
     }
     fn reason(&self, q: &Query<'_>, item: ItemIdx) -> Result<Option<Reason>> {
-        self.route(q).model.as_recommender().reason(q, item)
+        self.route(q).model.reason(q, item)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NoProgress;
+    use crate::{Fit, NoProgress};
     use tastebud_core::{Feedback, Interactions};
 
     fn data() -> Dataset {

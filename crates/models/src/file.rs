@@ -9,14 +9,14 @@
 //!    training interactions (so `recommend --user ID` knows the user's history);
 //! 4. the model body (postcard), decoded according to the header's model type.
 //!
-//! Files are written to a temporary name and renamed, so a crash never leaves a half-written model. A file
-//! from a newer format version is refused with a clear error; older versions keep loading (golden files in
-//! `tests/golden/` check it).
+//! Files are written to a temporary name, fsynced and renamed, so a crash never leaves a half-written model.
+//! A file from a newer format version is refused with a clear error; older versions keep loading (golden
+//! files in `tests/golden/` check it).
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use tastebud_core::fsio::write_atomic;
 use tastebud_core::{Dataset, Error, FeatureTable, Interactions, ItemMap, Result, UserMap};
 
 use crate::any::AnyModel;
@@ -138,7 +138,7 @@ impl ModelFile {
         }
     }
 
-    /// Writes the file atomically (temporary name, then rename).
+    /// Writes the file atomically and durably ([`write_atomic`]: temporary file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         let context = postcard::to_stdvec(&self.context)
             .map_err(|e| Error::Shape(format!("encode context: {e}")))?;
@@ -148,21 +148,14 @@ impl ModelFile {
         header.model_bytes = body.len() as u64;
         let json = serde_json::to_string(&header)
             .map_err(|e| Error::Shape(format!("encode header: {e}")))?;
-        let tmp = path.with_extension("tbm.tmp");
-        let io = |e| Error::io(&tmp, e);
-        {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+        write_atomic(path, |f| {
+            let io = |e| Error::io(path, e);
             f.write_all(MAGIC).map_err(io)?;
             f.write_all(json.as_bytes()).map_err(io)?;
             f.write_all(b"\n").map_err(io)?;
             f.write_all(&context).map_err(io)?;
-            f.write_all(&body).map_err(io)?;
-            f.into_inner()
-                .map_err(|e| Error::io(&tmp, e.into_error()))?
-                .sync_all()
-                .map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+            f.write_all(&body).map_err(io)
+        })
     }
 
     /// Reads a file written by [`Self::save`] (this or an older format version).
@@ -208,7 +201,7 @@ impl ModelFile {
         if let Some(f) = context.item_features.as_mut() {
             f.rebuild_index();
         }
-        let model = crate::compat::with_body_version(header.format_version, || {
+        let model = crate::params_body::with_body_version(header.format_version, || {
             AnyModel::decode(&header.model, &body[c..])
         })
         .map_err(|e| bad(e.to_string()))?;

@@ -338,7 +338,7 @@ fn warp_weight(n_items: usize, sampled: usize) -> f32 {
 /// A fitted LightFM-style hybrid model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Hybrid {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: HybridParams,
     n_items: usize,
     /// Item feature names (`genres=Comedy`, `year=1990..2000`, `identity:7`).

@@ -35,6 +35,7 @@ pub mod file;
 pub mod hybrid;
 pub mod knn;
 pub mod nmf;
+mod params_body;
 pub mod popularity;
 pub mod random;
 pub mod reason;
@@ -42,6 +43,7 @@ pub mod registry;
 pub mod rerank;
 pub mod rules;
 pub mod slope_one;
+mod spec;
 pub mod svd;
 pub mod svdpp;
 

@@ -202,7 +202,7 @@ impl NmfParams {
 /// A fitted NMF model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Nmf {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: NmfParams,
     n_factors: usize,
     global_mean: f32,

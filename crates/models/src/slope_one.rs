@@ -62,7 +62,7 @@ impl SlopeOneParams {
 /// A fitted Slope One model: the sparse deviation matrix.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SlopeOne {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: SlopeOneParams,
     global_mean: f32,
     /// Row `i` is `cols[ptr[i]..ptr[i + 1]]`, sorted, `i` itself left out.

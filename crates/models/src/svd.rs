@@ -245,7 +245,7 @@ struct Rates {
 /// A fitted SVD model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Svd {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: SvdParams,
     n_factors: usize,
     global_mean: f32,

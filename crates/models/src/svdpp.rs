@@ -263,7 +263,7 @@ struct Rates {
 /// A fitted SVD++ model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Svdpp {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: SvdppParams,
     n_factors: usize,
     global_mean: f32,

@@ -78,6 +78,7 @@ mod event;
 mod fsio;
 mod memory;
 mod model;
+mod schema;
 mod store;
 mod traits;
 mod writer;

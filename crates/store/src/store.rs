@@ -5,65 +5,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
-};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use crate::error::{Result, StoreError};
 use crate::event::Event;
 use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+use crate::schema::{
+    EVENT_IDS, EVENTS, FORGOTTEN, ITEM_FLAGS, LISTS, META, META_BATCH, META_FORMAT_VERSION,
+    META_LAST_SEQ, USER_EVENTS, USER_LAST, begin_write, from_json, get_meta, to_json,
+};
 use crate::writer::{self, Request};
-
-/// seq -> JSON of [`Stored`].
-pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-/// (user, seq) -> (): the per-user index, so a user's events are one range scan.
-pub(crate) const USER_EVENTS: TableDefinition<(&str, u64), ()> =
-    TableDefinition::new("user_events");
-/// event_id -> seq: the idempotency keys.
-pub(crate) const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
-/// user -> seq of the user's newest event.
-pub(crate) const USER_LAST: TableDefinition<&str, u64> = TableDefinition::new("user_last");
-/// user -> JSON of `Vec<ListItem>`.
-pub(crate) const LISTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lists");
-/// name -> JSON: `format_version`, `last_seq`, `batch`.
-pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// item -> JSON of [`ItemFlags`].
-pub(crate) const ITEM_FLAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("item_flags");
-/// Users who asked to be forgotten -> unix time of the request: their training history is ignored
-/// until a model trained without them is served.
-pub(crate) const FORGOTTEN: TableDefinition<&str, i64> = TableDefinition::new("forgotten");
 
 /// The on-disk layout version this build writes. A file with a newer one is refused at open.
 pub const FORMAT_VERSION: u32 = 1;
-
-pub(crate) const META_FORMAT_VERSION: &str = "format_version";
-pub(crate) const META_LAST_SEQ: &str = "last_seq";
-pub(crate) const META_BATCH: &str = "batch";
-
-/// Whether commits save redb's allocator state so that reopening after a crash is instant rather
-/// than a walk over the whole file. It costs a second fsync per commit (two-phase commit), which
-/// group commit amortises; see the crate docs for the measurement.
-const QUICK_REPAIR: bool = true;
-
-/// Starts a write transaction with the settings every write in this crate uses.
-pub(crate) fn begin_write(db: &Database) -> Result<WriteTransaction> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|e| StoreError::Db(e.to_string()))?;
-    txn.set_quick_repair(QUICK_REPAIR);
-    Ok(txn)
-}
-
-pub(crate) fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Db(format!("encoding {what}: {e}")))
-}
-
-pub(crate) fn from_json<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
 
 fn decode_event(seq: u64, bytes: &[u8]) -> Result<Stored> {
     let stored: Stored = from_json(&format!("event {seq}"), bytes)?;
@@ -74,16 +28,6 @@ fn decode_event(seq: u64, bytes: &[u8]) -> Result<Stored> {
         )));
     }
     Ok(stored)
-}
-
-pub(crate) fn get_meta<T: DeserializeOwned>(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
-    key: &str,
-) -> Result<Option<T>> {
-    match table.get(key)? {
-        Some(bytes) => Ok(Some(from_json(&format!("meta `{key}`"), bytes.value())?)),
-        None => Ok(None),
-    }
 }
 
 /// The durable embedded store: event log, precomputed lists, item flags.

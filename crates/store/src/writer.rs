@@ -14,7 +14,7 @@ use redb::{Database, ReadableTable};
 use crate::error::{Result, StoreError};
 use crate::event::Event;
 use crate::model::{Appended, Stored};
-use crate::store::{
+use crate::schema::{
     EVENT_IDS, EVENTS, META, META_LAST_SEQ, USER_EVENTS, USER_LAST, begin_write, get_meta, to_json,
 };
 

@@ -1,5 +1,5 @@
 //! Multi-armed and contextual bandits that log the propensity of every choice, so that their
-//! logs can be evaluated off-policy ([`crate::ope`]).
+//! logs can be evaluated off-policy (the `ope` module).
 //!
 //! Every policy implements [`Policy`]. Randomness comes from the `rng` the caller passes, so a
 //! policy driven by a seeded generator (`rand_chacha::ChaCha8Rng::seed_from_u64(seed)`) makes
@@ -57,7 +57,7 @@ pub struct Choice {
     /// Index of the chosen arm.
     pub arm: usize,
     /// Probability the policy had of choosing `arm` among the candidates, given its state and
-    /// the context (log it: [`crate::ope`] divides by it).
+    /// the context (log it: off-policy evaluation, the `ope` module, divides by it).
     pub propensity: f64,
 }
 
@@ -107,7 +107,7 @@ pub trait Policy {
     }
 
     /// The policy's probability of choosing each arm (`π(a | ctx)`, the target policy's input
-    /// to [`crate::ope`]).
+    /// to off-policy evaluation in the `ope` module).
     ///
     /// # Errors
     ///

@@ -100,7 +100,7 @@ impl ItemKnnParams {
 /// lists, ranking only items reached from the history (as implicit does).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ItemKnn {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: ItemKnnParams,
     n_items: usize,
     /// Per item, its neighbours best first.

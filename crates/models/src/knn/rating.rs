@@ -192,7 +192,7 @@ impl KnnRatingParams {
 /// to every user on the fly (`O(Σ_{j in history} |users of j|)`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KnnRating {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: KnnRatingParams,
     mu: f64,
     scale: (f32, f32),

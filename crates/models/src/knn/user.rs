@@ -99,7 +99,7 @@ impl UserKnnParams {
 /// (by user and by item) plus the raw one.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserKnn {
-    #[serde(with = "crate::compat::params_body")]
+    #[serde(with = "crate::params_body")]
     params: UserKnnParams,
     weigher: Weigher,
     space: Space,
