@@ -281,14 +281,8 @@ pub fn run(args: &EvaluateArgs, out: &mut impl Write) -> Result<()> {
         .as_ref()
         .map(|a| a as &dyn tastebud_eval::run::ModelAdapter);
     let bar = Bar::new();
-    let output = tastebud_eval::run::run_adapted(
-        &data,
-        &splits,
-        &plan,
-        sweep.as_ref(),
-        adapter,
-        &bar,
-    )?;
+    let output =
+        tastebud_eval::run::run_adapted(&data, &splits, &plan, sweep.as_ref(), adapter, &bar)?;
     bar.finish();
     let report = &output.report;
     match args.format {

@@ -89,7 +89,11 @@ fn serving_config_evaluates_through_the_pipeline() {
     for ((d, p), r) in direct.iter().zip(&plain).zip(&reranked) {
         assert_eq!(p.0, format!("{}+serving", d.0));
         assert_eq!(r.0, p.0);
-        assert_eq!(p.1, d.1, "{}: the pipeline without re-ranking changed NDCG", d.0);
+        assert_eq!(
+            p.1, d.1,
+            "{}: the pipeline without re-ranking changed NDCG",
+            d.0
+        );
         assert_ne!(r.1, d.1, "{}: MMR 0.5 left NDCG unchanged", d.0);
     }
 

@@ -57,7 +57,8 @@ pub const PIPELINE_KEYS: [&str; 8] = [
 /// them are errors that name the field's path, e.g. `rerank.methd`), everything else ignored;
 /// validated.
 pub fn pipeline_config_from_toml(text: &str) -> ServeResult<PipelineConfig> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| ServeError::BadRequest(e.to_string()))?;
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| ServeError::BadRequest(e.to_string()))?;
     let kept: toml::Table = table
         .into_iter()
         .filter(|(k, _)| PIPELINE_KEYS.contains(&k.as_str()))
@@ -224,8 +225,8 @@ pub fn core_error(e: ServeError) -> tastebud_core::Error {
 /// `config`: each model becomes a [`ServingRecommender::fitted`] on its fold's training data.
 pub fn adapter(
     config: PipelineConfig,
-) -> impl Fn(AnyModel, serde_json::Value, &Dataset) -> tastebud_core::Result<Box<dyn Recommender>>
-+ Sync {
+) -> impl Fn(AnyModel, serde_json::Value, &Dataset) -> tastebud_core::Result<Box<dyn Recommender>> + Sync
+{
     move |model, params, train| {
         let r = ServingRecommender::fitted(&config, model, params, train).map_err(core_error)?;
         Ok(Box::new(r) as Box<dyn Recommender>)

@@ -137,7 +137,12 @@ fn the_pipeline_without_reranking_or_ann_serves_the_direct_lists_and_mmr_changes
     let (s, ann) = through(&f, "[ann]\nmin_items = 1\n");
     assert!(s.uses_ann());
     let d = (ndcg(&ann) - ndcg(&f.direct)).abs();
-    assert!(d < 0.01, "ANN NDCG@10 {} vs exact {}", ndcg(&ann), ndcg(&f.direct));
+    assert!(
+        d < 0.01,
+        "ANN NDCG@10 {} vs exact {}",
+        ndcg(&ann),
+        ndcg(&f.direct)
+    );
 }
 
 #[test]
@@ -161,7 +166,9 @@ fn run_adapted_evaluates_every_model_through_the_pipeline() {
     assert_eq!(a.lists, b.lists);
     assert_eq!(a.means["ndcg@10"], b.means["ndcg@10"]);
 
-    let cal = adapter(pipeline_config_from_toml("[rerank]\nmethod = \"calibration\"\nparam = 0.9").unwrap());
+    let cal = adapter(
+        pipeline_config_from_toml("[rerank]\nmethod = \"calibration\"\nparam = 0.9").unwrap(),
+    );
     let served = run_adapted(&data, &splits, &plan, None, Some(&cal), &NoProgress).unwrap();
     assert_ne!(served.evals[0][0].lists, a.lists);
 }
@@ -191,9 +198,15 @@ fn a_whole_server_configuration_is_read_for_its_pipeline_sections() {
     )
     .unwrap();
     assert_eq!(c.rerank.method, RerankMethod::Calibration);
-    assert_eq!((c.ann.min_items, c.ann.ef_search, c.ann.oversample), (1, 16, 1));
+    assert_eq!(
+        (c.ann.min_items, c.ann.ef_search, c.ann.oversample),
+        (1, 16, 1)
+    );
     assert_eq!(c.mode, tastebud_serve::Mode::Batch);
-    assert_eq!(pipeline_config_from_toml("").unwrap(), PipelineConfig::default());
+    assert_eq!(
+        pipeline_config_from_toml("").unwrap(),
+        PipelineConfig::default()
+    );
 
     let e = pipeline_config_from_toml("[rerank]\nmethd = \"mmr\"").unwrap_err();
     assert!(e.to_string().contains("rerank"), "{e}");
