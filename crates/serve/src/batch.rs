@@ -133,10 +133,7 @@ pub fn write_store(
         k: k as u32,
     };
     let users = lists.len() as u64;
-    store.put_lists(
-        &meta,
-        lists.into_iter().map(|l| (l.user, l.items)).collect(),
-    )?;
+    store.put_lists(&meta, lists.into_iter().map(|l| (l.user, l.items)).collect())?;
     Ok(BatchSummary {
         users,
         k,

@@ -138,9 +138,7 @@ impl Serving {
         })?;
         let labels: Vec<&str> = vals.split('|').filter(|s| !s.is_empty()).collect();
         if labels.is_empty() {
-            return Err(ServeError::BadRequest(format!(
-                "filter `{f}` names no value"
-            )));
+            return Err(ServeError::BadRequest(format!("filter `{f}` names no value")));
         }
         self.items_with(col, &labels)
     }

@@ -435,10 +435,8 @@ impl Pipeline {
         };
         if use_list && let Some(list) = precomputed {
             let history: HashSet<ItemIdx> = view.history.iter().map(|&(i, _)| i).collect();
-            let cands: Option<HashSet<ItemIdx>> = request
-                .candidates
-                .as_ref()
-                .map(|c| c.iter().copied().collect());
+            let cands: Option<HashSet<ItemIdx>> =
+                request.candidates.as_ref().map(|c| c.iter().copied().collect());
             let ranked = list
                 .into_iter()
                 .filter_map(|(id, score)| serving.item(&id).map(|item| Scored { item, score }))
@@ -480,8 +478,7 @@ impl Pipeline {
                 .map_err(|e| ServeError::Internal(format!("ANN search: {e}")))?;
             let cands: Vec<ItemIdx> = hits.iter().map(|h| ItemIdx(h.id)).collect();
             let q = q.candidates(&cands);
-            let mut r =
-                Retrieved::plain(model_err(model.recommend(&q, fetch))?, Strategy::Realtime);
+            let mut r = Retrieved::plain(model_err(model.recommend(&q, fetch))?, Strategy::Realtime);
             r.ann = true;
             return Ok(r);
         }
@@ -515,10 +512,8 @@ impl Pipeline {
         for &s in &self.config.cold_start {
             let ranked = match s {
                 ColdStart::Popularity if !serving.popularity.is_empty() => {
-                    let cands: Option<HashSet<ItemIdx>> = request
-                        .candidates
-                        .as_ref()
-                        .map(|c| c.iter().copied().collect());
+                    let cands: Option<HashSet<ItemIdx>> =
+                        request.candidates.as_ref().map(|c| c.iter().copied().collect());
                     let n = serving.popularity.len() as f32;
                     serving
                         .popularity

@@ -82,13 +82,15 @@ mod store;
 mod traits;
 mod writer;
 
-pub use backend::DirDocuments;
 pub use error::{Result, StoreError};
 pub use event::{
     Event, EventType, MAX_CLOCK_SKEW_S, MAX_DWELL_MS, MAX_ID_BYTES, MAX_IMPRESSION_ITEMS,
     MIN_TIMESTAMP, UnknownEventType,
 };
-pub use memory::MemoryStore;
 pub use model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+pub use backend::DirDocuments;
+pub use memory::MemoryStore;
 pub use store::{FORMAT_VERSION, Store};
-pub use traits::{Documents, EventLog, FlagStore, ForgottenUsers, ListStore, Storage, UserData};
+pub use traits::{
+    Documents, EventLog, FlagStore, ForgottenUsers, ListStore, Storage, UserData,
+};
