@@ -123,7 +123,7 @@ pub fn run_adapted(
             let (fitted, params) = registry::fit(spec, &train, &NoProgress)?;
             let owned = match adapter {
                 Some(a) => Evaluated::Adapted(a.adapt(fitted, params, &train)?),
-                None => Evaluated::Plain(fitted),
+                None => Evaluated::Plain(Box::new(fitted)),
             };
             let model = owned.get();
             fit_total += t.elapsed().as_secs_f64();
@@ -182,7 +182,7 @@ pub fn run_adapted(
 
 /// The model evaluated: the fitted one, or what the [`ModelAdapter`] made of it.
 enum Evaluated {
-    Plain(AnyModel),
+    Plain(Box<AnyModel>),
     Adapted(Box<dyn Recommender>),
 }
 
