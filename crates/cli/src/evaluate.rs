@@ -99,6 +99,14 @@ pub struct EvaluateArgs {
     /// Length of the re-ranked lists in the sweep.
     #[arg(long, default_value_t = 10)]
     sweep_k: usize,
+    /// Evaluate every model through the serving pipeline configured in this file, so the offline
+    /// number is the number of what is served: the same exact or ANN retrieval, freshness, demotion
+    /// and re-ranking as `tastebud serve`. A whole server `tastebud.toml` works: its `mode`,
+    /// `cold_start`, `[freshness]`, `[events]`, `[hybrid]`, `[ann]`, `[rerank]` and `[explore]` are
+    /// read, the rest ignored. Lists are computed in real time without explanations or exploration;
+    /// rows are named `MODEL+serving`.
+    #[arg(long, value_name = "FILE")]
+    serving_config: Option<PathBuf>,
 }
 
 fn parse_protocol(s: &str, data: &tastebud_core::Dataset, seed: u64) -> Result<Protocol> {
@@ -145,6 +153,10 @@ pub fn run(args: &EvaluateArgs, out: &mut impl Write) -> Result<()> {
     if args.k.contains(&0) {
         bail!("--k values must be at least 1");
     }
+    let serving = match &args.serving_config {
+        Some(path) => Some(tastebud_serve::offline::load_pipeline_config(path)?),
+        None => None,
+    };
     let spec: Option<SplitSpec> = if args.train.is_some() {
         None
     } else {
@@ -250,8 +262,27 @@ pub fn run(args: &EvaluateArgs, out: &mut impl Write) -> Result<()> {
             Some(sw)
         }
     };
+    if let (Some(c), Some(path)) = (&serving, &args.serving_config) {
+        eprintln!(
+            "evaluating through the serving pipeline of {}: re-ranker {}{}, ANN retrieval from {} items (ef_search {}, oversample {})",
+            path.display(),
+            c.rerank.method.as_str(),
+            match c.rerank.method {
+                tastebud_serve::RerankMethod::None => String::new(),
+                _ => format!(" {}", c.rerank.param),
+            },
+            c.ann.min_items,
+            c.ann.ef_search,
+            c.ann.oversample
+        );
+    }
+    let adapter = serving.map(tastebud_serve::offline::adapter);
+    let adapter = adapter
+        .as_ref()
+        .map(|a| a as &dyn tastebud_eval::run::ModelAdapter);
     let bar = Bar::new();
-    let output = tastebud_eval::run::run_with_sweep(&data, &splits, &plan, sweep.as_ref(), &bar)?;
+    let output =
+        tastebud_eval::run::run_adapted(&data, &splits, &plan, sweep.as_ref(), adapter, &bar)?;
     bar.finish();
     let report = &output.report;
     match args.format {

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use tastebud_core::{Dataset, Result, Split};
 use tastebud_models::registry::{self, ModelSpec};
-use tastebud_models::{NoProgress, Progress};
+use tastebud_models::{AnyModel, NoProgress, Progress, Recommender};
 
 use crate::evaluator::{
     EvalData, EvalOptions, ModelEval, RankedList, evaluate, relevance, score_lists,
@@ -39,6 +39,37 @@ pub struct EvalOutput {
     pub evals: Vec<Vec<ModelEval>>,
 }
 
+/// Turns each fitted model into what is evaluated in its place. `tastebud evaluate --serving-config`
+/// wraps it in the online pipeline (`tastebud_serve::offline::ServingRecommender`: ANN retrieval,
+/// freshness, demotion, re-ranking), so that the offline number is the number of what is served. The
+/// wrapper's [`Recommender::name`] names the row of the report (e.g. `als+serving`).
+pub trait ModelAdapter: Sync {
+    /// Wraps `model`, fitted on `train` with `params` (every hyperparameter, as
+    /// [`registry::fit`] returns them).
+    fn adapt(
+        &self,
+        model: AnyModel,
+        params: serde_json::Value,
+        train: &Dataset,
+    ) -> Result<Box<dyn Recommender>>;
+}
+
+/// Any `Fn(model, params, train) -> Result<Box<dyn Recommender>>` is an adapter (e.g.
+/// `tastebud_serve::offline::adapter(config)`).
+impl<F> ModelAdapter for F
+where
+    F: Fn(AnyModel, serde_json::Value, &Dataset) -> Result<Box<dyn Recommender>> + Sync,
+{
+    fn adapt(
+        &self,
+        model: AnyModel,
+        params: serde_json::Value,
+        train: &Dataset,
+    ) -> Result<Box<dyn Recommender>> {
+        self(model, params, train)
+    }
+}
+
 /// Fits and evaluates every model of `plan` on every split of `data`.
 pub fn run(
     data: &Dataset,
@@ -56,6 +87,19 @@ pub fn run_with_sweep(
     splits: &[Split],
     plan: &EvalPlan,
     sweep: Option<&SweepOptions>,
+    progress: &dyn Progress,
+) -> Result<EvalOutput> {
+    run_adapted(data, splits, plan, sweep, None, progress)
+}
+
+/// [`run_with_sweep`], with every fitted model passed through `adapter` before it is evaluated (and
+/// swept) when one is given; TREC runs are scored as they are.
+pub fn run_adapted(
+    data: &Dataset,
+    splits: &[Split],
+    plan: &EvalPlan,
+    sweep: Option<&SweepOptions>,
+    adapter: Option<&dyn ModelAdapter>,
     progress: &dyn Progress,
 ) -> Result<EvalOutput> {
     plan.opts.validate()?;
@@ -76,8 +120,12 @@ pub fn run_with_sweep(
         for split in splits {
             let train = data.with_interactions(split.train.clone())?;
             let t = Instant::now();
-            let (model, _) = registry::fit(spec, &train, &NoProgress)?;
-            let model = model.as_recommender();
+            let (fitted, params) = registry::fit(spec, &train, &NoProgress)?;
+            let owned = match adapter {
+                Some(a) => Evaluated::Adapted(a.adapt(fitted, params, &train)?),
+                None => Evaluated::Plain(Box::new(fitted)),
+            };
+            let model = owned.get();
             fit_total += t.elapsed().as_secs_f64();
             let d = eval_data(data, split);
             per_fold.push(evaluate(model, &d, &plan.opts, plan.keep_lists)?);
@@ -86,7 +134,11 @@ pub fn run_with_sweep(
             {
                 progress.message(&format!("{name}: re-ranker sweep"));
                 let mut s = crate::sweep::sweep(model, &d, &plan.opts, sw)?;
-                s.model.clone_from(name);
+                s.model = if adapter.is_some() {
+                    model.name().to_string()
+                } else {
+                    name.clone()
+                };
                 sweeps.push(s);
             }
             progress.message(&format!(
@@ -126,6 +178,21 @@ pub fn run_with_sweep(
     );
     report.sweeps = sweeps;
     Ok(EvalOutput { report, evals })
+}
+
+/// The model evaluated: the fitted one, or what the [`ModelAdapter`] made of it.
+enum Evaluated {
+    Plain(Box<AnyModel>),
+    Adapted(Box<dyn Recommender>),
+}
+
+impl Evaluated {
+    fn get(&self) -> &dyn Recommender {
+        match self {
+            Evaluated::Plain(m) => m.as_recommender(),
+            Evaluated::Adapted(m) => m.as_ref(),
+        }
+    }
 }
 
 /// The evaluator's view of one split of `data`.

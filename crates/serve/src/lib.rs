@@ -9,6 +9,7 @@
 //! - [`Pipeline::recommend`]: retrieve (exact or ANN) -> block -> demote -> re-rank -> explore -> explain.
 //! - [`batch`], [`shadow`], [`ope`]: the same pipeline for precomputed lists, shadow deployment and
 //!   off-policy evaluation. Storage comes in through the `tastebud_store` traits.
+//! - [`offline`]: the pipeline as a `Recommender`, for `tastebud evaluate --serving-config`.
 //! - [`ServeError`]: every failure, typed; the server maps each to one HTTP status.
 //!
 //! ```
@@ -32,6 +33,7 @@ pub mod error;
 pub mod feedback;
 pub mod history;
 pub mod model;
+pub mod offline;
 pub mod ope;
 pub mod pipeline;
 pub mod shadow;
