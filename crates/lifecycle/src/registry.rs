@@ -73,15 +73,11 @@ pub struct Registry {
 
 use LifecycleError as E;
 
-/// Writes `bytes` to `path` through a temporary file (`path` with the extension `tmp`), fsynced, then
-/// renamed over `path`: a reader sees the old file or the new one, never a mix.
+/// Replaces `path` with `bytes` atomically and durably ([`tastebud_core::fsio::write_atomic`]): a reader
+/// sees the old file or the new one, never a mix.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| E::io("creating", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| E::io("writing", &tmp, e))?;
-    f.sync_all().map_err(|e| E::io("syncing", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| E::io("renaming to", path, e))
+    tastebud_core::fsio::write_atomic(path, |w| w.write_all(bytes))
+        .map_err(|e| E::io("writing", path, e))
 }
 
 impl Registry {

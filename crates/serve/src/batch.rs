@@ -3,7 +3,6 @@
 //! rules; the configured freshness rules and re-ranker), for `serve --mode batch|hybrid` or for export.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -148,21 +147,14 @@ pub fn write_store(
 
 /// Writes the lists as JSON lines (`{"user": ..., "items": [{"item": ..., "score": ...}]}`), atomically.
 pub fn write_jsonl(path: &Path, lists: &[UserList]) -> Result<(), String> {
-    let tmp = path.with_extension("jsonl.tmp");
-    let io = |e: std::io::Error| format!("writing {}: {e}", tmp.display());
-    {
-        let f = std::fs::File::create(&tmp).map_err(io)?;
-        let mut w = std::io::BufWriter::new(f);
+    tastebud_core::fsio::write_atomic(path, |w| -> std::io::Result<()> {
         for l in lists {
-            serde_json::to_writer(&mut w, l).map_err(|e| e.to_string())?;
-            w.write_all(b"\n").map_err(io)?;
+            serde_json::to_writer(&mut *w, l)?;
+            w.write_all(b"\n")?;
         }
-        w.into_inner()
-            .map_err(|e| io(e.into_error()))?
-            .sync_all()
-            .map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
+        Ok(())
+    })
+    .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// Writes the lists as Parquet in long format, one row per recommended item: `user` (string), `rank`

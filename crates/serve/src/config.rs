@@ -117,7 +117,7 @@ impl PipelineConfig {
     }
 }
 
-/// Epsilon-greedy exploration of every slate (see [`crate::pipeline::Explore`]); responses then carry
+/// Epsilon-greedy exploration of every slate (see `pipeline::Explore`); responses then carry
 /// each item's propensity, which clients log with their events for off-policy evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

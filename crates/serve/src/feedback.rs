@@ -10,7 +10,7 @@
 //! - a pair whose value ends at or below zero (a dislike) is dropped.
 //!
 //! [`EventRules::fold`] applies one event to its pair: the one rule the user's history at request time
-//! ([`crate::history`]) and the retraining set (`tastebud_lifecycle`) both use.
+//! (`history::UserView`) and the retraining set (`tastebud_lifecycle`) both use.
 //!
 //! ```
 //! use tastebud_serve::feedback::EventRules;
@@ -142,7 +142,7 @@ impl EventRules {
     /// ```
     pub fn fold(&self, value: &mut f32, e: &Event, now: i64) -> bool {
         match self.weight(e, now) {
-            Some(w) if w == 0.0 => false,
+            Some(0.0) => false,
             Some(w) => {
                 *value += w;
                 true

@@ -151,6 +151,9 @@ pub fn flagged_items(serving: &Serving, flags: &[(String, ItemFlags)], now: i64)
         .collect()
 }
 
+/// A user's stored batch list: external item ids with scores, best first.
+pub type Precomputed = Vec<(String, f32)>;
+
 /// The request's user: a user id (their training history and stored events, plus an optional ad-hoc
 /// history on top), or an ad-hoc history alone.
 #[derive(Clone, Copy, Debug)]
@@ -227,7 +230,7 @@ impl Pipeline {
         data: &dyn UserData,
         user: &str,
         now: i64,
-    ) -> ServeResult<(UserView, Option<Vec<(String, f32)>>)> {
+    ) -> ServeResult<(UserView, Option<Precomputed>)> {
         let events = data.user_events(user)?;
         let known = if data.is_forgotten(user)? {
             None
@@ -324,8 +327,7 @@ impl Pipeline {
             serving,
             view,
             request,
-            &blocked,
-            (exclude_seen, inline),
+            (&blocked, exclude_seen, inline),
             fetch,
             precomputed,
         )?;
@@ -422,8 +424,7 @@ impl Pipeline {
         serving: &Serving,
         view: &UserView,
         request: &Request,
-        blocked: &[ItemIdx],
-        (exclude_seen, explain_inline): (bool, bool),
+        (blocked, exclude_seen, explain_inline): (&[ItemIdx], bool, bool),
         fetch: usize,
         precomputed: Option<Vec<(String, f32)>>,
     ) -> ServeResult<Retrieved> {

@@ -106,6 +106,6 @@ impl Documents for DirDocuments {
         let path = self.path(name);
         let err = |e: std::io::Error| StoreError::Db(format!("writing {}: {e}", path.display()));
         std::fs::create_dir_all(&self.dir).map_err(err)?;
-        crate::fsio::write_atomic(&path, bytes).map_err(err)
+        tastebud_core::fsio::write_atomic(&path, |w| w.write_all(bytes)).map_err(err)
     }
 }

@@ -75,7 +75,6 @@
 mod backend;
 mod error;
 mod event;
-mod fsio;
 mod memory;
 mod model;
 mod schema;

@@ -202,12 +202,20 @@ fn run(args: &Args) -> Result<Vec<Row>, String> {
     };
     let mut rows = Vec::new();
     for &size in sizes {
-        let have = state.storage.events.event_count().map_err(|e| e.to_string())?;
+        let have = state
+            .storage
+            .events
+            .event_count()
+            .map_err(|e| e.to_string())?;
         if size > have {
             eprintln!("appending {} events (log: {have})", size - have);
             append(state.storage.events.as_ref(), traffic.events(size - have))?;
         }
-        let events = state.storage.events.event_count().map_err(|e| e.to_string())?;
+        let events = state
+            .storage
+            .events
+            .event_count()
+            .map_err(|e| e.to_string())?;
         let mut whole = Vec::new();
         for _ in 0..reps {
             state.experiments.forget_reports();
