@@ -238,20 +238,9 @@ impl AppState {
         &self,
         def: &tastebud_experiment::assign::ExperimentDef,
     ) -> Result<Vec<tastebud_experiment::report::ArmData>, LiveError> {
-        let serving = self.serving();
-        let knows = |u: &str| serving.user(u).is_some();
-        let model = ModelView {
-            version: &serving.version,
-            knows_user: &knows,
-        };
-        let bounce = self.config.monitoring.bounce_ms as f64;
-        live::arm_data(
-            &self.experiments,
-            self.storage.events.as_ref(),
-            def,
-            model,
-            bounce,
-        )
+        self.with_log(|log, model, bounce| {
+            live::arm_data(&self.experiments, log, def, model, bounce)
+        })
     }
 
     /// The full report of an experiment (see [`tastebud_experiment::live::full_report`]).
@@ -261,21 +250,27 @@ impl AppState {
         opts: &tastebud_experiment::report::ReportOptions,
         segment_by: Option<&str>,
     ) -> Result<live::FullReport, LiveError> {
+        self.with_log(|log, model, bounce| {
+            live::full_report(&self.experiments, log, def, model, bounce, opts, segment_by)
+        })
+    }
+
+    /// Calls `f` with what an experiment report reads: the event log, the served model's view (version,
+    /// who it knows) and the bounce threshold.
+    fn with_log<T>(
+        &self,
+        f: impl FnOnce(&dyn tastebud_store::EventLog, ModelView<'_>, f64) -> T,
+    ) -> T {
         let serving = self.serving();
         let knows = |u: &str| serving.user(u).is_some();
         let model = ModelView {
             version: &serving.version,
             knows_user: &knows,
         };
-        let bounce = self.config.monitoring.bounce_ms as f64;
-        live::full_report(
-            &self.experiments,
+        f(
             self.storage.events.as_ref(),
-            def,
             model,
-            bounce,
-            opts,
-            segment_by,
+            self.config.monitoring.bounce_ms as f64,
         )
     }
 

@@ -88,6 +88,34 @@ fn request_of(
     })
 }
 
+/// Runs the pipeline on the blocking pool: for `user` (their stored history, plus `adhoc` when given),
+/// or for the ad-hoc history alone.
+async fn run_pipeline(
+    state: &Arc<AppState>,
+    serving: &Arc<Serving>,
+    flagged: Vec<tastebud_core::ItemIdx>,
+    user: Option<String>,
+    adhoc: Option<Vec<(tastebud_core::ItemIdx, f32)>>,
+    request: Request,
+    now: i64,
+) -> ApiResult<Recommended> {
+    let (st, sv) = (state.clone(), serving.clone());
+    blocking(move || {
+        let input = match (&user, &adhoc) {
+            (Some(id), h) => Input::User {
+                id,
+                adhoc: h.as_deref(),
+            },
+            (None, h) => Input::History(h.as_deref().unwrap_or(&[])),
+        };
+        let data = st.storage.users.as_ref();
+        Ok(st
+            .pipeline
+            .recommend(&sv, data, &flagged, input, &request, now)?)
+    })
+    .await
+}
+
 /// The fields of [`RecommendationResponse`] before `items`, borrowed.
 #[derive(Serialize)]
 struct ResponseHead<'a> {
@@ -238,21 +266,15 @@ pub async fn user_recommendations(
         explore,
     )?;
     let started = std::time::Instant::now();
-    let (st, sv, u) = (state.clone(), serving.clone(), user.clone());
-    let c = blocking(move || {
-        let input = Input::User {
-            id: &u,
-            adhoc: None,
-        };
-        Ok(st.pipeline.recommend(
-            &sv,
-            st.storage.users.as_ref(),
-            &flagged,
-            input,
-            &request,
-            now,
-        )?)
-    })
+    let c = run_pipeline(
+        &state,
+        &serving,
+        flagged,
+        Some(user.clone()),
+        None,
+        request,
+        now,
+    )
     .await?;
     let compute_ms = started.elapsed().as_secs_f64() * 1e3;
     let c = Arc::new(c);
@@ -402,24 +424,15 @@ pub async fn adhoc_recommendations(
         req.rerank.as_deref(),
         None,
     )?;
-    let (st, sv, user) = (state.clone(), serving.clone(), req.user.clone());
-    let c = blocking(move || {
-        let input = match &user {
-            Some(id) => Input::User {
-                id,
-                adhoc: Some(&history),
-            },
-            None => Input::History(&history),
-        };
-        Ok(st.pipeline.recommend(
-            &sv,
-            st.storage.users.as_ref(),
-            &flagged,
-            input,
-            &request,
-            now,
-        )?)
-    })
+    let c = run_pipeline(
+        &state,
+        &serving,
+        flagged,
+        req.user.clone(),
+        Some(history),
+        request,
+        now,
+    )
     .await?;
     record_served(&state, &serving, &c, crate::now_unix(), None);
     Ok(respond(
