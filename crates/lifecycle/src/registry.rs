@@ -19,9 +19,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tastebud_models::file::Lineage;
+use tastebud_store::{DirDocuments, Documents};
 
 use crate::error::{LifecycleError, Result};
 
@@ -64,12 +66,26 @@ struct Index {
     entries: Vec<Entry>,
 }
 
-/// A registry folder.
-#[derive(Debug)]
+/// A registry: model files in a folder (`versions/`, `current.tbm`: a shared volume when several servers
+/// serve them) and its index, the document `registry.json`, in a [`Documents`] store (by default the
+/// folder itself; a shared backend keeps the metadata where every replica reads it).
 pub struct Registry {
     dir: PathBuf,
     index: Index,
+    documents: Arc<dyn Documents>,
 }
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("dir", &self.dir)
+            .field("versions", &self.index.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The name of the registry's index document.
+pub const INDEX_DOCUMENT: &str = "registry.json";
 
 use LifecycleError as E;
 
@@ -81,13 +97,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Registry {
-    /// Opens (or creates) a registry folder.
+    /// Opens (or creates) a registry folder, its index in the folder.
     pub fn open(dir: &Path) -> Result<Registry> {
+        Registry::open_with(dir, Arc::new(DirDocuments::new(dir)))
+    }
+
+    /// Opens (or creates) a registry whose model files are in `dir` and whose index is the document
+    /// `registry.json` of `documents`.
+    pub fn open_with(dir: &Path, documents: Arc<dyn Documents>) -> Result<Registry> {
         std::fs::create_dir_all(dir.join("versions")).map_err(|e| E::io("creating", dir, e))?;
-        let path = dir.join("registry.json");
-        let index = if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|e| E::io("reading", &path, e))?;
-            let index: Index = serde_json::from_str(&text)
+        let path = dir.join(INDEX_DOCUMENT);
+        let index = if let Some(bytes) = documents.get_document(INDEX_DOCUMENT)? {
+            let index: Index = serde_json::from_slice(&bytes)
                 .map_err(|e| E::Registry(format!("parsing {}: {e}", path.display())))?;
             if index.format_version > 1 {
                 return Err(E::Registry(format!(
@@ -106,6 +127,7 @@ impl Registry {
         Ok(Registry {
             dir: dir.to_path_buf(),
             index,
+            documents,
         })
     }
 
@@ -140,7 +162,7 @@ impl Registry {
     fn save(&self) -> Result<()> {
         let json =
             serde_json::to_vec_pretty(&self.index).map_err(|e| E::Registry(e.to_string()))?;
-        write_atomic(&self.dir.join("registry.json"), &json)
+        Ok(self.documents.put_document(INDEX_DOCUMENT, &json)?)
     }
 
     /// Adds a model file as a new version (copied into `versions/`), with its status. A version already
@@ -252,5 +274,29 @@ mod tests {
         let e = r.rollback("v9").unwrap_err();
         assert!(matches!(e, LifecycleError::Registry(_)), "{e:?}");
         assert!(e.to_string().contains("v1, v2"), "{e}");
+    }
+
+    #[test]
+    fn the_index_lives_in_the_documents_store_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.bin");
+        std::fs::write(&a, b"model a").unwrap();
+        let docs = Arc::new(tastebud_store::MemoryStore::new());
+        let reg = dir.path().join("reg");
+        let mut r = Registry::open_with(&reg, docs.clone()).unwrap();
+        r.add(&a, entry("v1", Status::Current)).unwrap();
+        // The model files are in the folder; the index is in the documents store, not the folder.
+        assert_eq!(std::fs::read(r.current_path()).unwrap(), b"model a");
+        assert!(!reg.join(INDEX_DOCUMENT).exists());
+        let index = docs.get_document(INDEX_DOCUMENT).unwrap().unwrap();
+        assert!(String::from_utf8(index).unwrap().contains("\"v1\""));
+        // Another process over the same documents sees the same registry.
+        let again = Registry::open_with(&reg, docs).unwrap();
+        assert_eq!(again.current().unwrap().version, "v1");
+        // A corrupt index is an error naming it.
+        let bad = Arc::new(tastebud_store::MemoryStore::new());
+        bad.put_document(INDEX_DOCUMENT, b"{").unwrap();
+        let e = Registry::open_with(&reg, bad).unwrap_err();
+        assert!(e.to_string().contains("registry.json"), "{e}");
     }
 }
