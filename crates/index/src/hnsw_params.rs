@@ -52,7 +52,7 @@ impl HnswParams {
     }
 
     /// Candidate list size while searching (`ef`, raised to `k` when `k` is larger): the recall/latency
-    /// knob, which [`HnswIndex::set_expansion_search`] changes after the build. At least 1. By default, 64.
+    /// knob, which [`HnswIndex::set_expansion_search`](crate::HnswIndex::set_expansion_search) changes after the build. At least 1. By default, 64.
     pub fn expansion_search(mut self, ef: usize) -> Self {
         self.expansion_search = ef;
         self
