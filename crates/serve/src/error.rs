@@ -14,14 +14,10 @@ pub enum ServeError {
     /// model's range): answered 422.
     #[error("{0}")]
     Invalid(String),
-    /// Something named does not exist (an item, a user): answered 404.
-    #[error("{0}")]
-    NotFound(String),
     /// A model file that does not load or fails validation.
     #[error("model: {0}")]
     Model(String),
-    /// The storage backend failed (I/O, corruption, unreachable): answered 503 when it is unavailable
-    /// and 500 otherwise.
+    /// The storage backend failed (I/O, corruption, unreachable): answered 500.
     #[error("store: {0}")]
     Store(#[from] tastebud_store::StoreError),
     /// The pipeline itself failed (a bug, or an inconsistent model): answered 500.

@@ -297,7 +297,7 @@ impl Pipeline {
         view: &UserView,
         request: &Request,
         flagged: &[ItemIdx],
-        precomputed: Option<Vec<(String, f32)>>,
+        precomputed: Option<Precomputed>,
     ) -> ServeResult<Recommended> {
         let config = &self.config;
         let own_reranker;
@@ -426,7 +426,7 @@ impl Pipeline {
         request: &Request,
         (blocked, exclude_seen, explain_inline): (&[ItemIdx], bool, bool),
         fetch: usize,
-        precomputed: Option<Vec<(String, f32)>>,
+        precomputed: Option<Precomputed>,
     ) -> ServeResult<Retrieved> {
         let config = &self.config;
         let use_list = match config.mode {

@@ -153,7 +153,6 @@ impl From<ServeError> for ApiError {
         match e {
             ServeError::BadRequest(_) => ApiError::bad_request(message),
             ServeError::Invalid(_) => ApiError::invalid(message),
-            ServeError::NotFound(_) => ApiError::not_found(message),
             // A model offered by a client (reload, OPE, experiment arm) that does not load.
             ServeError::Model(_) => ApiError::invalid(message),
             ServeError::Store(_) | ServeError::Internal(_) => ApiError::internal(message),
