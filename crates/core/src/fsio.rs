@@ -101,7 +101,8 @@ fn create_temporary(dir: &Path, path: &Path) -> Result<(PathBuf, File), Error> {
 }
 
 /// Makes a rename inside `dir` durable (unix: fsync the folder; elsewhere the rename is all we can do).
-fn sync_dir(dir: &Path) -> io::Result<()> {
+/// Fsyncs a folder so that renames and removals in it are durable (a no-op off unix).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]

@@ -25,7 +25,7 @@ use tastebud_models::file::{Lineage, ModelFile};
 use tastebud_models::registry::{self as models, ModelSpec};
 use tastebud_models::{Progress, Query, Recommender};
 use tastebud_serve::feedback::EventRules;
-use tastebud_store::{EventLog, ForgottenUsers, Stored};
+use tastebud_store::{EventLog, Forgotten, Stored, UserData};
 
 use crate::error::{LifecycleError, Result};
 use crate::registry::{Entry, Registry, Status};
@@ -83,6 +83,10 @@ pub struct RetrainConfig {
     /// Triggers (for `--if-triggered` and the server's background loop).
     #[serde(default)]
     pub triggers: TriggerConfig,
+    /// Consent rules (`[privacy] consent_required = true`: users who never set their consent are left
+    /// out); keep it equal to the server's.
+    #[serde(default)]
+    pub privacy: tastebud_serve::Privacy,
 }
 
 impl RetrainConfig {
@@ -176,7 +180,7 @@ pub fn training_set(
     prefix: Option<(&UserMap, &ItemMap)>,
     events: &[Stored],
     rules: &EventRules,
-    forgotten: &HashSet<String>,
+    forgotten: &LeftOut,
     exclude: &HashSet<(String, String)>,
     now: i64,
 ) -> Result<(Dataset, u64)> {
@@ -328,22 +332,57 @@ pub fn read_log(log: &dyn EventLog) -> Result<(Vec<Stored>, u64)> {
     Ok((events, head))
 }
 
-/// The ids of the users who asked to be forgotten.
-pub fn forgotten_set(forgotten: &dyn ForgottenUsers) -> Result<HashSet<String>> {
-    Ok(forgotten
-        .forgotten_users()?
-        .into_iter()
-        .map(|(u, _)| u)
-        .collect())
+/// The users whose data training leaves out: those who asked to be forgotten and those without
+/// consent to training (withdrawn, or never given when consent is required).
+#[derive(Clone, Debug, Default)]
+pub struct LeftOut {
+    forgotten: Forgotten,
+    withheld: HashSet<String>,
+    granted: HashSet<String>,
+    consent_required: bool,
+}
+
+impl LeftOut {
+    /// Reads the forgotten users and the recorded consents.
+    pub fn read(users: &dyn UserData, consent_required: bool) -> Result<LeftOut> {
+        let mut out = LeftOut {
+            forgotten: users.forgotten()?,
+            consent_required,
+            ..LeftOut::default()
+        };
+        for (u, c) in users.consents()? {
+            if c.training {
+                out.granted.insert(u);
+            } else {
+                out.withheld.insert(u);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Leaves out exactly these users (tests, tools).
+    pub fn of_ids<S: Into<String>>(ids: impl IntoIterator<Item = S>) -> LeftOut {
+        LeftOut {
+            withheld: ids.into_iter().map(Into::into).collect(),
+            ..LeftOut::default()
+        }
+    }
+
+    /// Whether training leaves `user` out.
+    pub fn contains(&self, user: &str) -> bool {
+        self.withheld.contains(user)
+            || (self.consent_required && !self.granted.contains(user))
+            || self.forgotten.contains(user)
+    }
 }
 
 /// Runs one retraining: triggers (when `only_if_triggered`), training set, candidate, gate, registry.
-/// Events come from `log`, forgotten users from `forgotten` (one store may be both: `run(&cfg, &store,
-/// &store, ...)`).
+/// Events come from `log`, forgotten users and consents from `users` (one store may be both: `run(&cfg,
+/// &store, &store, ...)`); users [`LeftOut`] are not trained on.
 pub fn run(
     cfg: &RetrainConfig,
     log: &dyn EventLog,
-    forgotten: &dyn ForgottenUsers,
+    users: &dyn UserData,
     only_if_triggered: bool,
     now: i64,
     progress: &dyn Progress,
@@ -364,7 +403,7 @@ pub fn run(
         None => None,
     };
     let (events, head) = read_log(log)?;
-    let forgotten = forgotten_set(forgotten)?;
+    let forgotten = LeftOut::read(users, cfg.privacy.consent_required)?;
     let mut report = RetrainReport {
         triggers: Vec::new(),
         skipped: false,
@@ -550,7 +589,7 @@ pub fn run(
 }
 
 /// The last 10% of the base interactions by time, per user (the fallback holdout).
-fn base_tail(base: &Dataset, forgotten: &HashSet<String>) -> HashMap<String, Vec<String>> {
+fn base_tail(base: &Dataset, forgotten: &LeftOut) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     let Some(times) = base.interactions.times() else {
         return out;
@@ -574,6 +613,7 @@ fn base_tail(base: &Dataset, forgotten: &HashSet<String>) -> HashMap<String, Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tastebud_store::{ConsentStore, ForgottenUsers};
 
     fn base() -> Dataset {
         // a-x and b-y, implicit.
@@ -620,7 +660,7 @@ mod tests {
             ev(7, "b", "y", "click", None),       // excluded pair
         ];
         let rules = EventRules::default();
-        let forgotten: HashSet<String> = ["d".to_string()].into();
+        let forgotten = LeftOut::of_ids(["d"]);
         let exclude: HashSet<(String, String)> = [("b".to_string(), "y".to_string())].into();
         let (d, used) =
             training_set(&base(), None, &events, &rules, &forgotten, &exclude, now).unwrap();
@@ -661,7 +701,7 @@ mod tests {
             Some((&users, &items)),
             &events,
             &EventRules::default(),
-            &HashSet::new(),
+            &LeftOut::default(),
             &HashSet::new(),
             0,
         )
@@ -691,7 +731,23 @@ mod tests {
             events.iter().map(|s| s.seq).collect::<Vec<_>>(),
             [1, 2, 3, 4, 5]
         );
-        assert_eq!(forgotten_set(&store).unwrap(), ["u1".to_string()].into());
+        let left_out = LeftOut::read(&store, false).unwrap();
+        assert!(left_out.contains("u1") && !left_out.contains("u2"));
+        store
+            .set_consent(
+                "u3",
+                &tastebud_store::Consent {
+                    personalisation: true,
+                    training: false,
+                    updated_unix: 8,
+                },
+            )
+            .unwrap();
+        let left_out = LeftOut::read(&store, false).unwrap();
+        assert!(left_out.contains("u3") && !left_out.contains("u2"));
+        // Opt-in: only users who granted it are trained on.
+        let left_out = LeftOut::read(&store, true).unwrap();
+        assert!(left_out.contains("u2") && left_out.contains("u3"));
     }
 
     #[test]

@@ -41,6 +41,7 @@ fn config(dir: &Path, model: &str) -> RetrainConfig {
             ..Gate::default()
         },
         triggers: TriggerConfig::default(),
+        privacy: Default::default(),
     }
 }
 

@@ -78,6 +78,9 @@ pub fn compute_lists(
         .par_iter()
         .map(|user| {
             let (events, forgotten) = match data {
+                Some(s) if !pipeline.may_personalise(s, user)? => {
+                    return Ok(None); // served like a new user, by the cold-start chain
+                }
                 Some(s) => {
                     let mut ev = s.user_events(user)?;
                     ev.retain(|e| e.seq <= hwm);

@@ -69,6 +69,17 @@ pub struct PipelineConfig {
     pub rerank: RerankConfig,
     /// Slate exploration.
     pub explore: ExploreConfig,
+    /// Consent rules.
+    pub privacy: Privacy,
+}
+
+/// Consent rules (`[privacy]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Privacy {
+    /// Users who never set their consent count as withholding it, for personalisation and training
+    /// (opt-in). Default `false`: consent is implied until the user withdraws it (opt-out).
+    pub consent_required: bool,
 }
 
 impl Default for PipelineConfig {
@@ -82,6 +93,7 @@ impl Default for PipelineConfig {
             ann: Ann::default(),
             rerank: RerankConfig::default(),
             explore: ExploreConfig::default(),
+            privacy: Privacy::default(),
         }
     }
 }

@@ -38,7 +38,7 @@ pub mod ope;
 pub mod pipeline;
 pub mod shadow;
 
-pub use config::{ColdStart, Mode, PipelineConfig, RerankConfig, RerankMethod};
+pub use config::{ColdStart, Mode, PipelineConfig, Privacy, RerankConfig, RerankMethod};
 pub use error::{ServeError, ServeResult};
 pub use history::UserView;
 pub use model::{Serving, version_of};

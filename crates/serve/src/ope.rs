@@ -166,7 +166,7 @@ pub fn evaluate(
         (c + PRIOR * mean) / (n + PRIOR)
     };
     // The candidate's top item for each impression, from the user's state just before it.
-    let mut events_of: HashMap<String, Vec<Stored>> = HashMap::new();
+    let mut events_of: HashMap<String, Option<Vec<Stored>>> = HashMap::new();
     // The candidate ranks in real time (no precomputed lists), with the server's other rules.
     let pipeline = pipeline.with_mode(Mode::Realtime)?;
     let request = pipeline.request(1);
@@ -176,12 +176,17 @@ pub fn evaluate(
     let mut matches = 0usize;
     for (l, r) in logged.iter().zip(&rewards) {
         if !events_of.contains_key(&l.user) {
-            let ev = data.user_events(&l.user)?;
+            let ev = if pipeline.may_personalise(data, &l.user)? {
+                Some(data.user_events(&l.user)?)
+            } else {
+                None // without consent the target policy sees a new user, as it would serve one
+            };
             events_of.insert(l.user.clone(), ev);
         }
-        let all = &events_of[&l.user];
+        let personal = events_of[&l.user].is_some();
+        let all = events_of[&l.user].as_deref().unwrap_or_default();
         let before = &all[..all.partition_point(|s| s.seq < l.seq)];
-        let known = if data.is_forgotten(&l.user)? {
+        let known = if !personal || data.is_forgotten(&l.user)? {
             None
         } else {
             target.user(&l.user)

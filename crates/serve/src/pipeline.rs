@@ -10,7 +10,7 @@ use tastebud_core::{ItemIdx, Scored};
 use tastebud_index::VectorIndex;
 use tastebud_models::rerank::Rerank;
 use tastebud_models::{Exclude, Query};
-use tastebud_store::{ItemFlags, UserData};
+use tastebud_store::{Consent, ItemFlags, UserData};
 
 use crate::config::{ColdStart, Freshness, Mode, PipelineConfig, RerankConfig};
 use crate::error::{ServeError, ServeResult};
@@ -222,7 +222,16 @@ impl Pipeline {
         }
     }
 
-    /// The user's view: training history (unless forgotten), stored events folded in, batch position.
+    /// Whether recommendations may use the user's data: their consent to personalisation, as they set
+    /// it or as the deployment implies it (`[privacy] consent_required`). Without it they get what a
+    /// new user gets (the cold-start chain): neither their model row nor their events are read.
+    pub fn may_personalise(&self, data: &dyn UserData, user: &str) -> ServeResult<bool> {
+        let implied = Consent::implied(self.config.privacy.consent_required);
+        Ok(data.consent(user)?.unwrap_or(implied).personalisation)
+    }
+
+    /// The user's view: training history (unless forgotten), stored events folded in, batch position;
+    /// empty for a user without consent to personalisation ([`Self::may_personalise`]).
     /// Also returns the user's precomputed list when the mode may serve it and the batch is fresh.
     pub fn user_view(
         &self,
@@ -231,13 +240,18 @@ impl Pipeline {
         user: &str,
         now: i64,
     ) -> ServeResult<(UserView, Option<Precomputed>)> {
-        let events = data.user_events(user)?;
-        let known = if data.is_forgotten(user)? {
+        let personal = self.may_personalise(data, user)?;
+        let events = if personal {
+            data.user_events(user)?
+        } else {
+            Vec::new()
+        };
+        let known = if !personal || data.is_forgotten(user)? {
             None
         } else {
             serving.user(user)
         };
-        let meta = if self.config.mode == Mode::Realtime {
+        let meta = if self.config.mode == Mode::Realtime || !personal {
             None
         } else {
             data.batch_meta()?

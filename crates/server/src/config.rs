@@ -68,6 +68,8 @@ pub struct Config {
     pub shadow: Option<ShadowConfig>,
     /// Slate exploration (`[explore]`), off by default; a request can set `explore=EPSILON`.
     pub explore: ExploreConfig,
+    /// Consent rules (`[privacy]`): `consent_required = true` makes consent opt-in.
+    pub privacy: tastebud_serve::Privacy,
 }
 
 /// Retraining inside the server: every `every_secs`, check the triggers of the `retrain.toml` at
@@ -125,6 +127,7 @@ impl Default for Config {
             experiment_holdout: 0.0,
             shadow: None,
             explore: ExploreConfig::default(),
+            privacy: tastebud_serve::Privacy::default(),
         }
     }
 }
@@ -264,6 +267,7 @@ impl Config {
             ann: self.ann.clone(),
             rerank: self.rerank.clone(),
             explore: self.explore.clone(),
+            privacy: self.privacy.clone(),
         }
     }
 

@@ -171,6 +171,53 @@ pub struct DeleteResponse {
     pub removed: u64,
 }
 
+/// `PUT /v1/users/{id}/consent`: what the user allows; a field left out keeps its current value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    /// Recommendations may use the user's history and model row.
+    pub personalisation: Option<bool>,
+    /// The user's data may be used to train models.
+    pub training: Option<bool>,
+}
+
+/// A user's consent as it applies now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentState {
+    /// Recommendations may use the user's history and model row (otherwise they get what a new user
+    /// gets).
+    pub personalisation: bool,
+    /// The user's data may be used to train models.
+    pub training: bool,
+    /// `recorded` (the user set it) or `implied` (the deployment's default: granted, unless
+    /// `[privacy] consent_required`).
+    pub source: String,
+    /// When the user last set it, unix seconds (absent when implied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_unix: Option<i64>,
+}
+
+/// `GET /v1/users/{id}`: what the server holds about a user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfo {
+    /// The user.
+    pub user: String,
+    /// Their consent.
+    pub consent: ConsentState,
+    /// Events stored for them.
+    pub events: u64,
+    /// The seq of their newest event, absent when they have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event_seq: Option<u64>,
+    /// Whether the served model was trained on their history (and may use it).
+    pub in_model: bool,
+    /// When they asked to be forgotten, unix seconds, absent if they did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forgotten_unix: Option<i64>,
+    /// Whether they have a precomputed list in the current batch.
+    pub has_batch_list: bool,
+}
+
 /// Health.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {

@@ -50,7 +50,7 @@ pub use error::ApiError;
 pub use state::AppState;
 pub use tastebud_serve::{Serving, batch, now_unix, shadow};
 
-use routes::{admin, events, recommend, system};
+use routes::{admin, events, recommend, system, users};
 
 /// The OpenAPI document's frame: title, the schemas no route names, the security scheme. The paths come
 /// from [`api_routes`].
@@ -90,7 +90,8 @@ pub fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(recommend::shadow_report))
         .routes(routes!(events::post_events))
         .routes(routes!(events::user_events))
-        .routes(routes!(events::delete_user))
+        .routes(routes!(events::delete_user, users::user_info))
+        .routes(routes!(users::set_consent))
         .routes(routes!(system::model_info))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))

@@ -22,7 +22,7 @@ pub fn retrain_now(state: &AppState, path: &Path, force: bool) -> Result<Retrain
     let report = retrain::run(
         &cfg,
         state.storage.events.as_ref(),
-        state.storage.forgotten.as_ref(),
+        state.storage.users.as_ref(),
         !force,
         crate::now_unix(),
         &tastebud_models::NoProgress,

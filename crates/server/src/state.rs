@@ -219,6 +219,11 @@ impl AppState {
     pub fn forget(&self, user: &str) -> u64 {
         self.last_seq.invalidate(user);
         self.experiments.forget_reports();
+        self.drop_cached(user)
+    }
+
+    /// Drops the user's cached lists (their consent changed); returns how many.
+    pub fn drop_cached(&self, user: &str) -> u64 {
         let Some(cache) = &self.cache else {
             return 0;
         };

@@ -41,6 +41,7 @@ fn config(dir: &std::path::Path, model: &str) -> RetrainConfig {
             ..Gate::default()
         },
         triggers: TriggerConfig::default(),
+        privacy: Default::default(),
     }
 }
 

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, StoreError};
 use crate::event::Event;
 use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+use crate::privacy::{Consent, Forgotten};
 use crate::store::Store;
-use crate::traits::{Documents, EventLog, FlagStore, ForgottenUsers, ListStore, UserData};
+use crate::traits::{
+    ConsentStore, Documents, EventLog, FlagStore, ForgottenUsers, ListStore, UserData,
+};
 
 impl EventLog for Store {
     fn append(&self, events: Vec<Event>) -> Result<Vec<Appended>> {
@@ -58,11 +61,23 @@ impl ForgottenUsers for Store {
     fn forget_user(&self, user: &str, at: i64) -> Result<()> {
         Store::forget_user(self, user, at)
     }
-    fn is_forgotten(&self, user: &str) -> Result<bool> {
-        Store::is_forgotten(self, user)
+    fn forgotten_at(&self, user: &str) -> Result<Option<i64>> {
+        Store::forgotten_at(self, user)
     }
-    fn forgotten_users(&self) -> Result<Vec<(String, i64)>> {
-        Store::forgotten_users(self)
+    fn forgotten(&self) -> Result<Forgotten> {
+        Store::forgotten(self)
+    }
+}
+
+impl ConsentStore for Store {
+    fn set_consent(&self, user: &str, consent: &Consent) -> Result<()> {
+        Store::set_consent(self, user, consent)
+    }
+    fn consent(&self, user: &str) -> Result<Option<Consent>> {
+        Store::consent(self, user)
+    }
+    fn consents(&self) -> Result<Vec<(String, Consent)>> {
+        Store::consents(self)
     }
 }
 

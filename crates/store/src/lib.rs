@@ -69,6 +69,25 @@
 //!
 //! Event ids are global: an event whose `event_id` is already stored, under any user, is a
 //! duplicate.
+//!
+//! # Erasure that reaches the disk
+//!
+//! redb is copy-on-write: a deleted record's bytes stay in free pages of the file until those pages
+//! happen to be reused, which may be never. So [`Store::delete_user`] removes the user's records in
+//! one transaction and then rewrites the live data into a fresh file (`NAME.purge` beside it), whose
+//! commit fsyncs it, renames it over the old one and fsyncs the folder: the old file's bytes leave
+//! the data directory with it. The price is copying every live record once per erasure (measured in
+//! BENCHMARKS.md, "Reliability"); erasures that arrive while a rewrite runs share the next one, as
+//! appends share a commit. Users who asked to be forgotten are kept as salted SHA-256 pseudonyms
+//! ([`Forgotten`]), never as ids.
+//!
+//! Crash safety: the erasure's transaction also sets `purge_pending` in `meta`, which the rewrite
+//! does not copy. If the process dies between the two, [`Store::open`] finds the flag and rewrites
+//! before anything else; a half-written `.purge` file is removed.
+//!
+//! Why not crypto-shredding (a key per user, deleted on erasure): the key would itself be a record
+//! in a copy-on-write file and linger the same way, the user's id is needed in clear for the
+//! per-user index, and a rewrite gives the guarantee with the code the store already trusts.
 
 #![warn(missing_docs)]
 
@@ -77,6 +96,8 @@ mod error;
 mod event;
 mod memory;
 mod model;
+mod privacy;
+mod purge;
 mod schema;
 mod store;
 mod traits;
@@ -90,5 +111,8 @@ pub use event::{
 };
 pub use memory::MemoryStore;
 pub use model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+pub use privacy::{Consent, Forgotten, pseudonym};
 pub use store::{FORMAT_VERSION, Store};
-pub use traits::{Documents, EventLog, FlagStore, ForgottenUsers, ListStore, Storage, UserData};
+pub use traits::{
+    ConsentStore, Documents, EventLog, FlagStore, ForgottenUsers, ListStore, Storage, UserData,
+};

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Result, StoreError};
 use crate::event::Event;
 use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
-use crate::traits::{Documents, EventLog, FlagStore, ForgottenUsers, ListStore, UserData};
+use crate::privacy::{Consent, Forgotten};
+use crate::traits::{
+    ConsentStore, Documents, EventLog, FlagStore, ForgottenUsers, ListStore, UserData,
+};
 
 /// Every storage trait in memory. Cheap to clone (clones share the data).
 ///
@@ -33,6 +36,7 @@ struct Inner {
     batch: Option<BatchMeta>,
     flags: BTreeMap<String, ItemFlags>,
     forgotten: BTreeMap<String, i64>,
+    consent: BTreeMap<String, Consent>,
     documents: HashMap<String, Vec<u8>>,
 }
 
@@ -181,14 +185,38 @@ impl ForgottenUsers for MemoryStore {
         Ok(())
     }
 
-    fn is_forgotten(&self, user: &str) -> Result<bool> {
-        Ok(self.lock().forgotten.contains_key(user))
+    fn forgotten_at(&self, user: &str) -> Result<Option<i64>> {
+        Ok(self.lock().forgotten.get(user).copied())
     }
 
-    fn forgotten_users(&self) -> Result<Vec<(String, i64)>> {
+    fn forgotten(&self) -> Result<Forgotten> {
+        // Nothing of this store reaches a disk, so the ids are kept; the set still only answers
+        // membership.
+        const SALT: &[u8] = b"memory";
+        Ok(Forgotten::new(
+            SALT.to_vec(),
+            self.lock()
+                .forgotten
+                .iter()
+                .map(|(u, at)| (crate::privacy::pseudonym(SALT, u), *at)),
+        ))
+    }
+}
+
+impl ConsentStore for MemoryStore {
+    fn set_consent(&self, user: &str, consent: &Consent) -> Result<()> {
+        self.lock().consent.insert(user.to_string(), *consent);
+        Ok(())
+    }
+
+    fn consent(&self, user: &str) -> Result<Option<Consent>> {
+        Ok(self.lock().consent.get(user).copied())
+    }
+
+    fn consents(&self) -> Result<Vec<(String, Consent)>> {
         Ok(self
             .lock()
-            .forgotten
+            .consent
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect())
@@ -213,6 +241,7 @@ impl UserData for MemoryStore {
             }
         }
         let lists = u64::from(g.lists.remove(user).is_some());
+        g.consent.remove(user);
         Ok(Deleted {
             events: seqs.len() as u64,
             lists,

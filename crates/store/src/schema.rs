@@ -22,13 +22,23 @@ pub(crate) const LISTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lis
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// item -> JSON of [`ItemFlags`](crate::ItemFlags).
 pub(crate) const ITEM_FLAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("item_flags");
-/// Users who asked to be forgotten -> unix time of the request: their training history is ignored
-/// until a model trained without them is served.
-pub(crate) const FORGOTTEN: TableDefinition<&str, i64> = TableDefinition::new("forgotten");
+/// Pseudonyms (hex SHA-256 of the store's salt and the id) of users who asked to be forgotten -> unix
+/// time of the request: their training history is ignored until a model trained without them is
+/// served. Not the ids themselves, so the erased id is nowhere in the file.
+pub(crate) const FORGOTTEN: TableDefinition<&str, i64> =
+    TableDefinition::new("forgotten_pseudonyms");
+/// Format 1 kept forgotten users' ids in clear; opening such a file moves them to [`FORGOTTEN`].
+pub(crate) const LEGACY_FORGOTTEN: TableDefinition<&str, i64> = TableDefinition::new("forgotten");
+/// user -> JSON of [`Consent`](crate::Consent), for users who set theirs.
+pub(crate) const CONSENT: TableDefinition<&str, &[u8]> = TableDefinition::new("consent");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_LAST_SEQ: &str = "last_seq";
 pub(crate) const META_BATCH: &str = "batch";
+/// Set by an erasure's transaction until the file has been rewritten without the erased records.
+pub(crate) const META_PURGE_PENDING: &str = "purge_pending";
+/// The random salt of forgotten users' pseudonyms (hex), made when the file is created.
+pub(crate) const META_SALT: &str = "pseudonym_salt";
 
 /// Whether commits save redb's allocator state so that reopening after a crash is instant rather
 /// than a walk over the whole file. It costs a second fsync per commit (two-phase commit), which

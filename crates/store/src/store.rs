@@ -10,14 +10,19 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableT
 use crate::error::{Result, StoreError};
 use crate::event::Event;
 use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+use crate::privacy::{Consent, Forgotten, hex, pseudonym, unhex};
+use crate::purge::{Slot, purge_path};
 use crate::schema::{
-    EVENT_IDS, EVENTS, FORGOTTEN, ITEM_FLAGS, LISTS, META, META_BATCH, META_FORMAT_VERSION,
-    META_LAST_SEQ, USER_EVENTS, USER_LAST, begin_write, from_json, get_meta, to_json,
+    CONSENT, EVENT_IDS, EVENTS, FORGOTTEN, ITEM_FLAGS, LEGACY_FORGOTTEN, LISTS, META, META_BATCH,
+    META_FORMAT_VERSION, META_LAST_SEQ, META_PURGE_PENDING, META_SALT, USER_EVENTS, USER_LAST,
+    begin_write, from_json, get_meta, to_json,
 };
 use crate::writer::{self, Request};
 
 /// The on-disk layout version this build writes. A file with a newer one is refused at open.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 keeps forgotten users as pseudonyms and adds consent; a version 1 file is upgraded at
+/// open (and rewritten, so the ids it held in clear leave the file).
+pub const FORMAT_VERSION: u32 = 2;
 
 fn decode_event(seq: u64, bytes: &[u8]) -> Result<Stored> {
     let stored: Stored = from_json(&format!("event {seq}"), bytes)?;
@@ -43,7 +48,9 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    slot: Arc<Slot>,
+    /// The salt of forgotten users' pseudonyms.
+    salt: Vec<u8>,
     // `Option` only so that `Drop` can close the channel before joining the writer.
     tx: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
@@ -88,24 +95,32 @@ impl Store {
                 other => other.to_string(),
             })
         })?;
-        init(&db, path).map_err(|e| match e {
+        let (salt, purge) = init(&db, path).map_err(|e| match e {
             e @ StoreError::Open { .. } => e,
             other => open_err(other.to_string()),
         })?;
-        let db = Arc::new(db);
+        let slot = Arc::new(Slot::new(db, path));
+        if purge {
+            // An erasure committed but its rewrite did not finish (crash, kill): finish it first.
+            slot.purge_locked(&slot.gate())
+                .map_err(|e| open_err(format!("finishing an interrupted erasure: {e}")))?;
+        } else {
+            let _ = std::fs::remove_file(purge_path(path));
+        }
         let commits = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel();
         let writer = {
-            let db = Arc::clone(&db);
+            let slot = Arc::clone(&slot);
             let commits = Arc::clone(&commits);
             std::thread::Builder::new()
                 .name("tastebud-store-writer".to_string())
-                .spawn(move || writer::run(&db, &rx, &commits))
+                .spawn(move || writer::run(&slot, &rx, &commits))
                 .map_err(|e| open_err(format!("cannot start the writer thread: {e}")))?
         };
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                slot,
+                salt,
                 tx: Some(tx),
                 writer: Some(writer),
                 commits,
@@ -147,8 +162,13 @@ impl Store {
         self.inner.commits.load(Ordering::Relaxed)
     }
 
+    /// How many times the file was rewritten to purge erased records since this store was opened.
+    pub fn purges(&self) -> u64 {
+        self.inner.slot.rewrites()
+    }
+
     fn read(&self) -> Result<ReadTransaction> {
-        Ok(self.inner.db.begin_read()?)
+        Ok(self.inner.slot.db().begin_read()?)
     }
 
     /// All of a user's events, in seq order.
@@ -230,14 +250,28 @@ impl Store {
         Ok(Some(decode_event(seq, bytes.value())?))
     }
 
-    /// Forgets a user: their events (and those events' `event_id` keys), their last-seq entry
-    /// and their precomputed list, in one transaction. Returns what was removed.
+    /// Erases a user: their events (and those events' `event_id` keys), their last-seq entry, their
+    /// precomputed list and their consent record, in one transaction, then rewrites the file so that
+    /// none of those bytes is left on disk (see [the crate docs](crate#erasure-that-reaches-the-disk)). Returns what was removed.
     ///
     /// Seqs are not reused and [`Store::last_seq`] does not go down. Appending for the user
     /// afterwards works as for a new user.
     pub fn delete_user(&self, user: &str) -> Result<Deleted> {
-        let txn = begin_write(&self.inner.db)?;
+        let (deleted, erasure) = self.delete_user_records(user)?;
+        if let Some(n) = erasure {
+            self.inner.slot.purge_through(n)?;
+        }
+        Ok(deleted)
+    }
+
+    /// The erasure's transaction without the rewrite (which [`Store::open`] finishes when a crash
+    /// came between the two): the erased records, and the erasure's number when anything was removed.
+    pub(crate) fn delete_user_records(&self, user: &str) -> Result<(Deleted, Option<u64>)> {
+        let _gate = self.inner.slot.gate();
+        let db = self.inner.slot.db();
+        let txn = begin_write(&db)?;
         let mut deleted = Deleted::default();
+        let consent;
         {
             let mut index = txn.open_table(USER_EVENTS)?;
             let mut seqs = Vec::new();
@@ -265,9 +299,15 @@ impl Store {
             if txn.open_table(LISTS)?.remove(user)?.is_some() {
                 deleted.lists = 1;
             }
+            consent = txn.open_table(CONSENT)?.remove(user)?.is_some();
+        }
+        let anything = deleted.events > 0 || deleted.lists > 0 || consent;
+        if anything {
+            txn.open_table(META)?
+                .insert(META_PURGE_PENDING, to_json("purge flag", &true)?.as_slice())?;
         }
         txn.commit()?;
-        Ok(deleted)
+        Ok((deleted, anything.then(|| self.inner.slot.erased())))
     }
 
     /// Replaces all precomputed lists with a new batch, then stores `meta`, atomically: readers
@@ -282,7 +322,8 @@ impl Store {
         meta: &BatchMeta,
         lists: impl IntoIterator<Item = (String, Vec<ListItem>)>,
     ) -> Result<()> {
-        let txn = begin_write(&self.inner.db)?;
+        let _gate = self.inner.slot.gate();
+        let txn = begin_write(&self.inner.slot.db())?;
         txn.delete_table(LISTS)?;
         {
             let mut table = txn.open_table(LISTS)?;
@@ -336,7 +377,8 @@ impl Store {
 
     /// Sets an item's flags; clear flags (not hidden, no expiry) remove its entry.
     pub fn set_item_flags(&self, item: &str, flags: ItemFlags) -> Result<()> {
-        let txn = begin_write(&self.inner.db)?;
+        let _gate = self.inner.slot.gate();
+        let txn = begin_write(&self.inner.slot.db())?;
         {
             let mut table = txn.open_table(ITEM_FLAGS)?;
             if flags.is_clear() {
@@ -351,27 +393,79 @@ impl Store {
 
     /// Records that `user` asked to be forgotten (at unix time `at`): [`Self::is_forgotten`] is true
     /// from now on, so servers stop using their training history and retraining leaves them out.
+    /// Only a salted pseudonym of the id is stored.
     pub fn forget_user(&self, user: &str, at: i64) -> Result<()> {
-        let txn = begin_write(&self.inner.db)?;
-        txn.open_table(FORGOTTEN)?.insert(user, at)?;
+        let key = hex(&pseudonym(&self.inner.salt, user));
+        let _gate = self.inner.slot.gate();
+        let txn = begin_write(&self.inner.slot.db())?;
+        txn.open_table(FORGOTTEN)?.insert(key.as_str(), at)?;
         txn.commit()?;
         Ok(())
     }
 
-    /// Whether `user` asked to be forgotten.
-    pub fn is_forgotten(&self, user: &str) -> Result<bool> {
+    /// When `user` asked to be forgotten, `None` if they did not.
+    pub fn forgotten_at(&self, user: &str) -> Result<Option<i64>> {
+        let key = hex(&pseudonym(&self.inner.salt, user));
         let txn = self.read()?;
-        Ok(txn.open_table(FORGOTTEN)?.get(user)?.is_some())
+        Ok(txn
+            .open_table(FORGOTTEN)?
+            .get(key.as_str())?
+            .map(|g| g.value()))
     }
 
-    /// Every forgotten user with the time of their request, sorted by user id.
-    pub fn forgotten_users(&self) -> Result<Vec<(String, i64)>> {
+    /// Whether `user` asked to be forgotten.
+    pub fn is_forgotten(&self, user: &str) -> Result<bool> {
+        Ok(self.forgotten_at(user)?.is_some())
+    }
+
+    /// Every forgotten user, as pseudonyms that ids can be tested against.
+    pub fn forgotten(&self) -> Result<Forgotten> {
         let txn = self.read()?;
         let table = txn.open_table(FORGOTTEN)?;
+        let mut users = Vec::new();
+        for entry in table.range::<&str>(..)? {
+            let (key, at) = entry?;
+            let p = unhex(key.value()).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "forgotten user key `{}` is not a pseudonym",
+                    key.value()
+                ))
+            })?;
+            users.push((p, at.value()));
+        }
+        Ok(Forgotten::new(self.inner.salt.clone(), users))
+    }
+
+    /// Records the user's consent (replacing what they set before).
+    pub fn set_consent(&self, user: &str, consent: &Consent) -> Result<()> {
+        let _gate = self.inner.slot.gate();
+        let txn = begin_write(&self.inner.slot.db())?;
+        txn.open_table(CONSENT)?
+            .insert(user, to_json("consent", consent)?.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The consent the user set, `None` if they never did.
+    pub fn consent(&self, user: &str) -> Result<Option<Consent>> {
+        let txn = self.read()?;
+        let table = txn.open_table(CONSENT)?;
+        match table.get(user)? {
+            Some(b) => Ok(Some(from_json(&format!("consent of `{user}`"), b.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every recorded consent, sorted by user id.
+    pub fn consents(&self) -> Result<Vec<(String, Consent)>> {
+        let txn = self.read()?;
+        let table = txn.open_table(CONSENT)?;
         let mut out = Vec::new();
         for entry in table.range::<&str>(..)? {
-            let (user, at) = entry?;
-            out.push((user.value().to_string(), at.value()));
+            let (user, b) = entry?;
+            let user = user.value().to_string();
+            let c = from_json(&format!("consent of `{user}`"), b.value())?;
+            out.push((user, c));
         }
         Ok(out)
     }
@@ -391,9 +485,12 @@ impl Store {
     }
 }
 
-/// Creates the tables (so reads never meet a missing table) and checks the format version.
-fn init(db: &Database, path: &Path) -> Result<()> {
+/// Creates the tables (so reads never meet a missing table), checks the format version, makes the
+/// pseudonym salt and upgrades a version 1 file. Returns the salt and whether a rewrite is pending.
+fn init(db: &Database, path: &Path) -> Result<(Vec<u8>, bool)> {
     let txn = begin_write(db)?;
+    let salt;
+    let mut purge;
     {
         txn.open_table(EVENTS)?;
         txn.open_table(USER_EVENTS)?;
@@ -401,26 +498,59 @@ fn init(db: &Database, path: &Path) -> Result<()> {
         txn.open_table(USER_LAST)?;
         txn.open_table(LISTS)?;
         txn.open_table(ITEM_FLAGS)?;
-        txn.open_table(FORGOTTEN)?;
+        txn.open_table(CONSENT)?;
         let mut meta = txn.open_table(META)?;
-        match get_meta::<u32>(&meta, META_FORMAT_VERSION)? {
+        let version = get_meta::<u32>(&meta, META_FORMAT_VERSION)?;
+        if let Some(v) = version
+            && v > FORMAT_VERSION
+        {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "its format version {v} is newer than this build supports ({FORMAT_VERSION}); use a newer tastebud"
+                ),
+            });
+        }
+        salt = match get_meta::<String>(&meta, META_SALT)? {
+            Some(h) => h.into_bytes(),
             None => {
-                meta.insert(
-                    META_FORMAT_VERSION,
-                    to_json("format version", &FORMAT_VERSION)?.as_slice(),
-                )?;
+                let fresh: [u8; 16] = rand::random();
+                let h = hex_bytes(&fresh);
+                meta.insert(META_SALT, to_json("salt", &h)?.as_slice())?;
+                h.into_bytes()
             }
-            Some(v) if v > FORMAT_VERSION => {
-                return Err(StoreError::Open {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "its format version {v} is newer than this build supports ({FORMAT_VERSION}); use a newer tastebud"
-                    ),
-                });
+        };
+        purge = get_meta::<bool>(&meta, META_PURGE_PENDING)?.unwrap_or(false);
+        if version != Some(FORMAT_VERSION) {
+            meta.insert(
+                META_FORMAT_VERSION,
+                to_json("format version", &FORMAT_VERSION)?.as_slice(),
+            )?;
+        }
+        // Version 1 kept forgotten ids in clear: move them to pseudonyms, then rewrite the file.
+        let mut forgotten = txn.open_table(FORGOTTEN)?;
+        let legacy: Vec<(String, i64)> = {
+            let old = txn.open_table(LEGACY_FORGOTTEN)?;
+            let mut v = Vec::new();
+            for entry in old.range::<&str>(..)? {
+                let (u, at) = entry?;
+                v.push((u.value().to_string(), at.value()));
             }
-            Some(_) => {}
+            v
+        };
+        txn.delete_table(LEGACY_FORGOTTEN)?;
+        if !legacy.is_empty() {
+            for (user, at) in legacy {
+                forgotten.insert(hex(&pseudonym(&salt, &user)).as_str(), at)?;
+            }
+            meta.insert(META_PURGE_PENDING, to_json("purge flag", &true)?.as_slice())?;
+            purge = true;
         }
     }
     txn.commit()?;
-    Ok(())
+    Ok((salt, purge))
+}
+
+fn hex_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::event::Event;
 use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+use crate::privacy::{Consent, Forgotten};
 
 /// The append-only feedback event log.
 pub trait EventLog: Send + Sync {
@@ -53,12 +54,27 @@ pub trait FlagStore: Send + Sync {
 /// Users who asked to be forgotten: their training history is ignored until a model trained without
 /// them is served, and retraining leaves them out.
 pub trait ForgottenUsers: Send + Sync {
-    /// Records the request at unix time `at`.
+    /// Records the request at unix time `at` (a durable backend keeps a pseudonym, not the id).
     fn forget_user(&self, user: &str, at: i64) -> Result<()>;
+    /// When the user asked to be forgotten, `None` if they did not.
+    fn forgotten_at(&self, user: &str) -> Result<Option<i64>>;
     /// Whether the user asked to be forgotten.
-    fn is_forgotten(&self, user: &str) -> Result<bool>;
-    /// Every forgotten user with the time of the request.
-    fn forgotten_users(&self) -> Result<Vec<(String, i64)>>;
+    fn is_forgotten(&self, user: &str) -> Result<bool> {
+        Ok(self.forgotten_at(user)?.is_some())
+    }
+    /// Every forgotten user, as a set ids can be tested against (retraining reads it once).
+    fn forgotten(&self) -> Result<Forgotten>;
+}
+
+/// Users' consent to personalisation and to training ([`Consent`]); a user who never set theirs has
+/// the deployment's implied consent ([`Consent::implied`]).
+pub trait ConsentStore: Send + Sync {
+    /// Records the user's consent, replacing what they set before.
+    fn set_consent(&self, user: &str, consent: &Consent) -> Result<()>;
+    /// The consent the user set, `None` if they never did.
+    fn consent(&self, user: &str) -> Result<Option<Consent>>;
+    /// Every recorded consent.
+    fn consents(&self) -> Result<Vec<(String, Consent)>>;
 }
 
 /// Small named documents (experiment definitions, a registry's index), replaced whole.
@@ -70,8 +86,9 @@ pub trait Documents: Send + Sync {
 }
 
 /// Everything a user's data spans, so that erasure reaches every place in one call.
-pub trait UserData: EventLog + ListStore + ForgottenUsers {
-    /// Removes the user's events and precomputed list (atomically where the backend can).
+pub trait UserData: EventLog + ListStore + ForgottenUsers + ConsentStore {
+    /// Removes the user's events, precomputed list and consent record (atomically where the backend
+    /// can), from the backend's files too: once this returns, none of their bytes is left on disk.
     fn erase_user(&self, user: &str) -> Result<Deleted>;
 }
 
@@ -88,6 +105,8 @@ pub struct Storage {
     pub flags: Arc<dyn FlagStore>,
     /// Forgotten users.
     pub forgotten: Arc<dyn ForgottenUsers>,
+    /// Users' consent.
+    pub consent: Arc<dyn ConsentStore>,
     /// Erasure across events and lists.
     pub users: Arc<dyn UserData>,
     /// Experiment definitions and other documents.
@@ -120,6 +139,7 @@ impl Storage {
             lists: b.clone(),
             flags: b.clone(),
             forgotten: b.clone(),
+            consent: b.clone(),
             users: b,
             documents,
         }

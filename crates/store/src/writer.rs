@@ -11,6 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableTable};
 
+use crate::purge::Slot;
+
 use crate::error::{Result, StoreError};
 use crate::event::Event;
 use crate::model::{Appended, Stored};
@@ -29,7 +31,7 @@ pub(crate) struct Request {
 }
 
 /// Runs until every sender is dropped and the queue is empty.
-pub(crate) fn run(db: &Database, rx: &mpsc::Receiver<Request>, commits: &AtomicU64) {
+pub(crate) fn run(slot: &Slot, rx: &mpsc::Receiver<Request>, commits: &AtomicU64) {
     while let Ok(first) = rx.recv() {
         let mut total = first.events.len();
         let mut group = vec![first];
@@ -48,7 +50,11 @@ pub(crate) fn run(db: &Database, rx: &mpsc::Receiver<Request>, commits: &AtomicU
             replies.push(request.reply);
             batches.push(request.events);
         }
-        match write_group(db, batches) {
+        let written = {
+            let _gate = slot.gate();
+            write_group(&slot.db(), batches)
+        };
+        match written {
             Ok((results, committed)) => {
                 if committed {
                     commits.fetch_add(1, Ordering::Relaxed);

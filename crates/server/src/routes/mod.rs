@@ -5,3 +5,4 @@ pub mod admin;
 pub mod events;
 pub mod recommend;
 pub mod system;
+pub mod users;
