@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tastebud");
+/// The key the servers here run with (user-data routes need it).
+const KEY: &str = "durability-test-key";
 
 fn run(args: &[&str]) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -68,6 +70,7 @@ fn start(model: &Path, data_dir: &Path) -> (Child, String) {
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
+        .env("TASTEBUD_ADMIN_KEY", KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -232,6 +235,116 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     child.wait().unwrap();
 }
 
+/// SIGTERM, and the exit status once the server has shut down (at most 10 s).
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Occurrences of each needle in any file under `dir`, as `N x needle in FILE` lines.
+fn leaks(dir: &Path, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(leaks(&path, needles));
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue; // removed while we looked (a rewrite's temporary file)
+        };
+        for n in needles {
+            let c = bytes.windows(n.len()).filter(|w| *w == n.as_bytes()).count();
+            if c > 0 {
+                found.push(format!("{c} x `{n}` in {}", path.display()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn an_erased_user_leaves_no_byte_on_disk_after_delete_sigkill_restart_and_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, store) = popularity_model(dir.path(), 20, 30, 300);
+    let (mut child, addr) = start(&model, &store);
+    let now = tastebud_server_now();
+    let probe = "privacy-probe-7f3b";
+    let needles = [probe, "probe-payload-item", "probe-evt-"];
+    // Others write all along, so the store commits many transactions around the probe's events.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, addr) = (stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            let agent = agent();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let e = serde_json::json!({"user": format!("other-{}", n % 7), "item": "1",
+                                           "type": "click", "timestamp": now});
+                let _ = agent
+                    .post(&format!("http://{addr}/v1/events"))
+                    .header("content-type", "application/json")
+                    .send(&e.to_string());
+                n += 1;
+            }
+        })
+    };
+    let agent = agent();
+    for n in 0..30 {
+        let e = serde_json::json!({"user": probe, "item": "probe-payload-item", "type": "rating",
+                                   "value": 4, "timestamp": now, "event_id": format!("probe-evt-{n}")});
+        let r = agent
+            .post(&format!("http://{addr}/v1/events"))
+            .header("content-type", "application/json")
+            .send(&e.to_string())
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert!(!leaks(&store, &needles).is_empty(), "the probe is on disk");
+    let mut r = agent
+        .delete(&format!("http://{addr}/v1/users/{probe}"))
+        .header("x-api-key", KEY)
+        .call()
+        .unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status(), 200, "{body}");
+    assert!(body.contains("\"events\":30"), "{body}");
+    assert_eq!(leaks(&store, &needles), Vec::<String>::new(), "after delete");
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap(); // SIGKILL, with other users' writes in flight
+    child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(leaks(&store, &needles), Vec::<String>::new(), "after SIGKILL");
+    let (mut child, addr) = start(&model, &store);
+    assert_eq!(leaks(&store, &needles), Vec::<String>::new(), "after restart");
+    for n in 0..200 {
+        let e = serde_json::json!({"user": format!("later-{n}"), "item": "2", "type": "click",
+                                   "timestamp": now});
+        agent
+            .post(&format!("http://{addr}/v1/events"))
+            .header("content-type", "application/json")
+            .send(&e.to_string())
+            .unwrap();
+    }
+    assert!(terminate(&mut child).success());
+    assert_eq!(leaks(&store, &needles), Vec::<String>::new(), "after a clean shutdown");
+}
+
 fn tastebud_server_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -253,22 +366,7 @@ fn sigterm_shuts_down_gracefully_and_keeps_events() {
         .send(&body.to_string())
         .unwrap();
     assert_eq!(r.status(), 200);
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = terminate(&mut child);
     assert!(status.success(), "exit after SIGTERM: {status}");
     // The store was closed cleanly: it reopens at once with the event.
     let (mut child, addr) = start(&model, &store);
