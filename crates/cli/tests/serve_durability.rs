@@ -268,7 +268,10 @@ fn leaks(dir: &Path, needles: &[&str]) -> Vec<String> {
             continue; // removed while we looked (a rewrite's temporary file)
         };
         for n in needles {
-            let c = bytes.windows(n.len()).filter(|w| *w == n.as_bytes()).count();
+            let c = bytes
+                .windows(n.len())
+                .filter(|w| *w == n.as_bytes())
+                .count();
             if c > 0 {
                 found.push(format!("{c} x `{n}` in {}", path.display()));
             }
@@ -323,15 +326,27 @@ fn an_erased_user_leaves_no_byte_on_disk_after_delete_sigkill_restart_and_shutdo
     let body = r.body_mut().read_to_string().unwrap();
     assert_eq!(r.status(), 200, "{body}");
     assert!(body.contains("\"events\":30"), "{body}");
-    assert_eq!(leaks(&store, &needles), Vec::<String>::new(), "after delete");
+    assert_eq!(
+        leaks(&store, &needles),
+        Vec::<String>::new(),
+        "after delete"
+    );
     std::thread::sleep(Duration::from_millis(200));
     child.kill().unwrap(); // SIGKILL, with other users' writes in flight
     child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
-    assert_eq!(leaks(&store, &needles), Vec::<String>::new(), "after SIGKILL");
+    assert_eq!(
+        leaks(&store, &needles),
+        Vec::<String>::new(),
+        "after SIGKILL"
+    );
     let (mut child, addr) = start(&model, &store);
-    assert_eq!(leaks(&store, &needles), Vec::<String>::new(), "after restart");
+    assert_eq!(
+        leaks(&store, &needles),
+        Vec::<String>::new(),
+        "after restart"
+    );
     for n in 0..200 {
         let e = serde_json::json!({"user": format!("later-{n}"), "item": "2", "type": "click",
                                    "timestamp": now});
@@ -342,7 +357,11 @@ fn an_erased_user_leaves_no_byte_on_disk_after_delete_sigkill_restart_and_shutdo
             .unwrap();
     }
     assert!(terminate(&mut child).success());
-    assert_eq!(leaks(&store, &needles), Vec::<String>::new(), "after a clean shutdown");
+    assert_eq!(
+        leaks(&store, &needles),
+        Vec::<String>::new(),
+        "after a clean shutdown"
+    );
 }
 
 fn tastebud_server_now() -> i64 {

@@ -206,3 +206,61 @@ fn batch_lists_apply_the_configured_event_weights_freshness_and_reranker() {
     let trained = UserView::build(&s, pipeline.config(), s.user("u0"), &[], u64::MAX, NOW);
     assert_eq!(view.history, trained.history);
 }
+
+#[test]
+fn consent_decides_whether_a_user_is_personalised_in_real_time_and_in_the_batch() {
+    use tastebud_store::{Consent, ConsentStore};
+    let s = serving("ease");
+    let store = MemoryStore::new();
+    store.append(vec![event("u1", "i22", "click")]).unwrap();
+    let req = Request {
+        k: 5,
+        exclude_seen: true,
+        ..Request::default()
+    };
+    let user = |id| Input::User { id, adhoc: None };
+    let opt_out = Pipeline::new(PipelineConfig::default()).unwrap();
+    let mut required = PipelineConfig::default();
+    required.privacy.consent_required = true;
+    let opt_in = Pipeline::new(required).unwrap();
+    let cold = opt_out
+        .recommend(&s, &store, &[], user("nobody"), &req, NOW)
+        .unwrap();
+
+    // Implied consent: personal; withdrawn: exactly what a new user gets, in both deployments.
+    let personal = opt_out
+        .recommend(&s, &store, &[], user("u1"), &req, NOW)
+        .unwrap();
+    assert_eq!(personal.strategy, Strategy::Realtime);
+    let implied_no = opt_in
+        .recommend(&s, &store, &[], user("u1"), &req, NOW)
+        .unwrap();
+    assert_eq!(implied_no.strategy, Strategy::ColdStart);
+    assert_eq!(ids(&implied_no), ids(&cold));
+    let withdrawn = Consent {
+        personalisation: false,
+        training: true,
+        updated_unix: NOW,
+    };
+    store.set_consent("u1", &withdrawn).unwrap();
+    for p in [&opt_out, &opt_in] {
+        let r = p.recommend(&s, &store, &[], user("u1"), &req, NOW).unwrap();
+        assert_eq!(r.strategy, Strategy::ColdStart);
+        assert_eq!(ids(&r), ids(&cold));
+    }
+    // The batch leaves them to the cold-start chain too; others keep their lists.
+    let (lists, _) = compute_lists(&opt_out, &s, Some(&store), 5, &|_| {}).unwrap();
+    assert!(lists.iter().all(|l| l.user != "u1"));
+    assert!(lists.iter().any(|l| l.user == "u2"));
+    // Given: personal again, also under opt-in.
+    let given = Consent {
+        personalisation: true,
+        ..withdrawn
+    };
+    store.set_consent("u1", &given).unwrap();
+    let r = opt_in
+        .recommend(&s, &store, &[], user("u1"), &req, NOW)
+        .unwrap();
+    assert_eq!(r.strategy, Strategy::Realtime);
+    assert_eq!(ids(&r), ids(&personal));
+}

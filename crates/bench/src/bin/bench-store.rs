@@ -259,6 +259,65 @@ fn lists_and_reads(dir: &Path, users: u64, k: usize) -> Vec<Row> {
     ]
 }
 
+/// Erasure cost: a store of `n` events (10,000 users), then one user erased alone (the delete plus the
+/// rewrite of the file that takes their bytes off the disk), then 8 users erased by 8 threads at once
+/// (they share rewrites).
+fn erasure(dir: &Path, n: u64) -> Vec<Row> {
+    let path = fresh(dir, "erase");
+    let store = Store::open(&path).expect("open");
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<Event> = (i..(i + 10_000).min(n)).map(event).collect();
+        i += batch.len() as u64;
+        store.append(batch).expect("append");
+    }
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let start = Instant::now();
+    let d = store.delete_user("user-17").expect("delete");
+    let one = start.elapsed().as_secs_f64();
+    let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let purges = store.purges();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..8)
+        .map(|u| {
+            let store = store.clone();
+            std::thread::spawn(move || store.delete_user(&format!("user-{}", 100 + u)))
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread").expect("delete");
+    }
+    let eight = start.elapsed().as_secs_f64();
+    let shared = store.purges() - purges;
+    drop(store);
+    let _ = std::fs::remove_file(&path);
+    let mib = |b: u64| b as f64 / 1048576.0;
+    vec![
+        Row {
+            case: format!("erase 1 user ({} events) in a store of {n}", d.events),
+            events: 1,
+            secs: one,
+            commits: 1,
+            p50_ms: None,
+            p99_ms: None,
+            note: format!(
+                "erasures/s; rewrites {:.0} MiB to {:.0} MiB",
+                mib(size),
+                mib(after)
+            ),
+        },
+        Row {
+            case: format!("erase 8 users, 8 threads, store of {n}"),
+            events: 8,
+            secs: eight,
+            commits: shared,
+            p50_ms: None,
+            p99_ms: None,
+            note: format!("erasures/s; {shared} rewrites shared by 8 erasures"),
+        },
+    ]
+}
+
 fn main() {
     let Args {
         json,
@@ -279,6 +338,8 @@ fn main() {
         json_cost(n),
     ];
     rows.extend(lists_and_reads(&dir, 100_000, 20));
+    rows.extend(erasure(&dir, n));
+    rows.extend(erasure(&dir, n * 10));
     let _ = std::fs::remove_dir_all(&dir);
 
     if json {
