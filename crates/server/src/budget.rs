@@ -4,9 +4,10 @@
 //! [`MemoryPlan::new`] splits the budget into:
 //!
 //! - `base`: the runtime, the allocator's arenas, code and the store's open tables ([`BASE_BYTES`]);
-//! - `models`: the served model plus a quarter for growth, the same again for a hot swap (the old model
-//!   serves in-flight requests while the new one loads), the shadow model and the experiment arms loaded
-//!   at startup ([`model_bytes`] estimates each from its file);
+//! - `models`: one model slot (`[server] model_mb`, by default the larger of the served model plus a
+//!   quarter and [`MODEL_SHARE`] of the budget; a reload needing more is refused) twice, for a hot swap
+//!   (the old model serves in-flight requests while the new one loads), plus the shadow model and the
+//!   experiment arms loaded at startup ([`model_bytes`] estimates each from its file);
 //! - `connections`: `max_connections` x (`max_header_bytes` + [`CONNECTION_OVERHEAD`]), what hyper may
 //!   buffer per open connection before a request's head is complete;
 //! - `in_flight`: `max_in_flight` x one request's working memory ([`request_bytes`]: its body parsed as
@@ -46,6 +47,10 @@ pub const JSON_EXPANSION: u64 = 8;
 /// One item of a response while it is built: the item with its title, reason and contributing items, the
 /// same as JSON, the kernel's candidate (`k` at most [`crate::config::Limits::max_k`]).
 pub const ITEM_BYTES: u64 = 1024;
+
+/// The least share of the budget one model slot gets (1/8), so that a retrained model somewhat larger
+/// than the one the server started with (or of another family) can be swapped in.
+pub const MODEL_SHARE: u64 = 8;
 
 /// The share of the budget the newest-event-per-user map may hold (1/32).
 pub const USER_SEQ_SHARE: u64 = 32;
@@ -160,7 +165,7 @@ pub struct MemoryPlan {
     pub budget: u64,
     /// The process before any request ([`BASE_BYTES`]).
     pub base: u64,
-    /// The served model's share: its estimate plus a quarter (a reload of a larger model is refused).
+    /// One model slot: what a served model may need (a reload of a model needing more is refused).
     pub model: u64,
     /// Every model: the served model's share twice (a swap), the shadow model, the experiment arms.
     pub models: u64,
@@ -201,7 +206,16 @@ impl MemoryPlan {
                 s.memory_budget_mb
             ));
         }
-        let model = served + served / 4;
+        let model = match s.model_mb {
+            Some(m) if m.saturating_mul(MIB) < served => {
+                return Err(format!(
+                    "the model needs about {} MiB in memory, more than [server] model_mb = {m}",
+                    mb(served)
+                ));
+            }
+            Some(m) => m.saturating_mul(MIB),
+            None => (served + served / 4).max(budget / MODEL_SHARE),
+        };
         let models = 2 * model + others;
         let connections =
             s.max_connections as u64 * (s.max_header_bytes as u64 + CONNECTION_OVERHEAD);
@@ -216,8 +230,8 @@ impl MemoryPlan {
         let fixed = BASE_BYTES + models + connections + in_flight + user_seq;
         let parts = || {
             format!(
-                "base {} MiB + models {} MiB (the served model's {} MiB twice for a swap, plus shadow and \
-                 arms) + connections {} MiB ([server] max_connections x max_header_bytes) + requests in \
+                "base {} MiB + models {} MiB (a model slot of {} MiB, [server] model_mb, twice for a \
+                 swap, plus shadow and arms) + connections {} MiB ([server] max_connections x max_header_bytes) + requests in \
                  flight {} MiB ({max_in_flight} x {} MiB: [server] max_in_flight, [limits] \
                  max_body_bytes, max_k) + per-user map {} MiB",
                 mb(BASE_BYTES),
@@ -312,6 +326,7 @@ mod tests {
     fn a_cache_cap_above_the_budget_or_what_is_left_is_refused() {
         let mut c = Config::default();
         c.server.memory_budget_mb = 256;
+        c.server.max_connections = 256;
         c.cache.max_mb = Some(300);
         let e = MemoryPlan::new(&c, MIB, 0, 10).unwrap_err();
         assert!(e.contains("max_mb = 300 is above"), "{e}");
@@ -319,8 +334,21 @@ mod tests {
         let e = MemoryPlan::new(&c, MIB, 0, 10).unwrap_err();
         assert!(e.contains("does not fit"), "{e}");
         c.cache.max_mb = Some(16);
-        c.server.max_connections = 256;
         assert_eq!(MemoryPlan::new(&c, MIB, 0, 10).unwrap().cache, 16 * MIB);
+    }
+
+    #[test]
+    fn a_model_slot_holds_the_served_model_and_at_least_an_eighth_of_the_budget() {
+        let mut c = Config::default();
+        let p = MemoryPlan::new(&c, 10 * MIB, 0, 10).unwrap();
+        assert_eq!(p.model, 128 * MIB);
+        let p = MemoryPlan::new(&c, 200 * MIB, 0, 10).unwrap();
+        assert_eq!(p.model, 250 * MIB);
+        assert_eq!(p.models, 500 * MIB);
+        c.server.model_mb = Some(50);
+        let e = MemoryPlan::new(&c, 60 * MIB, 0, 10).unwrap_err();
+        assert!(e.contains("model_mb = 50"), "{e}");
+        assert_eq!(MemoryPlan::new(&c, 40 * MIB, 0, 10).unwrap().model, 50 * MIB);
     }
 
     #[test]

@@ -173,6 +173,10 @@ impl Default for Limits {
 pub struct ServerLimits {
     /// What the process may hold, MiB. By default, 1024.
     pub memory_budget_mb: u64,
+    /// Memory planned for one model, MiB: a reload of a model needing more is refused (the budget holds
+    /// two at once during a swap). By default (absent), the larger of the served model's estimate plus a
+    /// quarter and an eighth of the budget.
+    pub model_mb: Option<u64>,
     /// A connection must send a request's whole head (request line and headers) within this many
     /// milliseconds of starting it, and an idle keep-alive connection is closed after as long without a
     /// new request. By default, 10000.
@@ -193,6 +197,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             memory_budget_mb: 1024,
+            model_mb: None,
             header_read_timeout_ms: 10_000,
             max_connections: 4096,
             max_header_bytes: 32 * 1024,

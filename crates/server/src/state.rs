@@ -252,8 +252,8 @@ impl AppState {
         let needs = budget::model_file_bytes(len);
         if needs > self.memory.model {
             return Err(ServeError::Model(format!(
-                "{} needs about {} MiB in memory; the memory budget planned {} MiB for the model at \
-                 startup: restart with it (or a larger [server] memory_budget_mb)",
+                "{} needs about {} MiB in memory; the memory budget planned {} MiB for a model \
+                 ([server] model_mb): restart with it, or with a larger model_mb or memory_budget_mb",
                 path.display(),
                 needs.div_ceil(budget::MIB),
                 self.memory.model / budget::MIB

@@ -134,8 +134,12 @@ fn a_budget_below_the_model_refuses_to_start_and_a_larger_model_is_not_swapped_i
     c.server.memory_budget_mb = 512;
     assert!(App::open(c, &big).is_ok());
 
-    // A server planned around a small model refuses to swap in one that needs more than its share.
-    let s = Server::start(Config::default(), None);
+    // A server planned around a small model refuses to swap in one that needs more than its slot.
+    let mut c = Config::default();
+    c.server.memory_budget_mb = 128;
+    c.server.max_connections = 256;
+    let s = Server::start(c, None);
+    assert_eq!(s.state.memory.model, 16 * MIB, "an eighth of the budget");
     let before = s.state.serving().version.clone();
     let e = s.state.reload(Some(&big)).unwrap_err().to_string();
     assert!(e.contains("memory budget planned"), "{e}");
