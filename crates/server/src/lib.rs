@@ -128,11 +128,12 @@ pub fn router(state: Arc<AppState>) -> Router {
     api.route("/openapi.json", get(system::openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(tokio::sync::Semaphore::new(state.memory.max_in_flight)),
             admit,
         ))
+        // Outside `admit`: a request's recorded latency includes its wait for a turn.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(
             ServiceBuilder::new()
@@ -263,7 +264,13 @@ impl App {
         if self.state.config.retrain.enabled {
             tokio::spawn(ops::retrain_loop(self.state.clone()));
         }
-        accept_loop(listener, router(self.state.clone()), &self.state.config, shutdown).await;
+        accept_loop(
+            listener,
+            router(self.state.clone()),
+            &self.state.config,
+            shutdown,
+        )
+        .await;
         Ok(())
     }
 }
@@ -308,7 +315,8 @@ async fn accept_loop(
             () = &mut shutdown => break,
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        let conn =
+            graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
         tokio::spawn(async move {
             // A client that goes away, or a head that does not arrive in time, ends the connection; either
             // is the client's business, not an error of the server.
@@ -326,7 +334,10 @@ async fn accept_loop(
 /// descriptors) is logged and waited out for a second, as hyper 0.14 and axum do.
 async fn accept_error(e: std::io::Error) {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset) {
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
         return;
     }
     tracing::error!("accept error: {e}");

@@ -101,8 +101,7 @@ impl AppState {
             .map_or(0, |d| d.as_nanos() as u64)
             ^ ((std::process::id() as u64) << 40);
         let arm_bytes = Arc::new(AtomicU64::new(0));
-        let experiments =
-            open_experiments(&config, storage.documents.clone(), arm_bytes.clone())?;
+        let experiments = open_experiments(&config, storage.documents.clone(), arm_bytes.clone())?;
         experiments
             .replay(storage.events.as_ref())
             .map_err(|e| e.to_string())?;
@@ -127,7 +126,9 @@ impl AppState {
             let floor = memory.cache / config.cache.max_entries.max(1);
             Cache::builder()
                 .max_capacity(memory.cache)
-                .weigher(move |k: &CacheKey, v: &Arc<Recommended>| budget::entry_weight(k, v, floor))
+                .weigher(move |k: &CacheKey, v: &Arc<Recommended>| {
+                    budget::entry_weight(k, v, floor)
+                })
                 .time_to_live(Duration::from_secs(config.cache.ttl_secs.max(1)))
                 .build()
         });

@@ -66,7 +66,10 @@ fn many_new_users_at_k_1000_keep_the_cache_within_its_byte_cap() {
     let bytes = s.state.cache_bytes();
     let n = cache_entries(&s);
     assert!(bytes <= MIB, "{bytes} bytes cached, cap {MIB}");
-    assert!(n > 10 && n < 400, "{n} entries: the cap must evict, and still hold some");
+    assert!(
+        n > 10 && n < 400,
+        "{n} entries: the cap must evict, and still hold some"
+    );
 }
 
 #[test]
@@ -90,15 +93,24 @@ fn an_entry_weighs_at_least_its_json_and_items_and_not_wildly_more() {
         .sum();
     // The JSON and the items it was serialised from are both held.
     assert!(bytes >= json + strings, "{bytes} < {json} + {strings}");
-    assert!(bytes <= 6 * json + 4096, "{bytes} bytes for {json} bytes of JSON");
-    assert_eq!(s.state.cache_bytes(), u64::from(budget::entry_weight(&k, &v, 0)));
+    assert!(
+        bytes <= 6 * json + 4096,
+        "{bytes} bytes for {json} bytes of JSON"
+    );
+    assert_eq!(
+        s.state.cache_bytes(),
+        u64::from(budget::entry_weight(&k, &v, 0))
+    );
 }
 
 #[test]
 fn a_swap_empties_the_old_models_entries() {
     let s = Server::start(Config::default(), None);
     for u in 0..50 {
-        assert_eq!(s.get(&format!("/v1/users/u{u}/recommendations?k=20")).0, 200);
+        assert_eq!(
+            s.get(&format!("/v1/users/u{u}/recommendations?k=20")).0,
+            200
+        );
     }
     assert_eq!(cache_entries(&s), 50);
     let gen_before = s.state.model_gen();
@@ -119,8 +131,10 @@ fn a_budget_below_the_model_refuses_to_start_and_a_larger_model_is_not_swapped_i
     let big = big_model(dir.path(), 1500);
     let len = std::fs::metadata(&big).unwrap().len();
     assert!(len > 8 * MIB, "the model file has {len} bytes");
-    let mut c = Config::default();
-    c.data_dir = dir.path().join("store");
+    let mut c = Config {
+        data_dir: dir.path().join("store"),
+        ..Config::default()
+    };
     c.server.memory_budget_mb = 8;
     let e = App::open(c.clone(), &big).err().expect("refused");
     assert!(
@@ -130,7 +144,10 @@ fn a_budget_below_the_model_refuses_to_start_and_a_larger_model_is_not_swapped_i
     // Room for the model, not for the rest: the message lists every part and the keys to change.
     c.server.memory_budget_mb = 96;
     let e = App::open(c.clone(), &big).err().expect("refused");
-    assert!(e.contains("too small") && e.contains("max_connections"), "{e}");
+    assert!(
+        e.contains("too small") && e.contains("max_connections"),
+        "{e}"
+    );
     c.server.memory_budget_mb = 512;
     assert!(App::open(c, &big).is_ok());
 
@@ -148,9 +165,13 @@ fn a_budget_below_the_model_refuses_to_start_and_a_larger_model_is_not_swapped_i
 
 #[test]
 fn a_cache_cap_above_the_budget_is_a_config_error() {
-    let c: Config = toml::from_str("[server]\nmemory_budget_mb = 128\n[cache]\nmax_mb = 200").unwrap();
+    let c: Config =
+        toml::from_str("[server]\nmemory_budget_mb = 128\n[cache]\nmax_mb = 200").unwrap();
     let e = c.validate().unwrap_err();
-    assert!(e.contains("max_mb = 200") && e.contains("memory_budget_mb = 128"), "{e}");
+    assert!(
+        e.contains("max_mb = 200") && e.contains("memory_budget_mb = 128"),
+        "{e}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let model = model_file(dir.path(), "ease", &[]);
     let e = App::open(c, &model).err().expect("refused");
@@ -180,14 +201,18 @@ fn slowloris_a_partial_header_is_disconnected_after_the_header_timeout() {
     let mut conns: Vec<TcpStream> = (0..20)
         .map(|_| {
             let mut t = TcpStream::connect(s.addr).unwrap();
-            t.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+            t.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
             t
         })
         .collect();
     let started = Instant::now();
     for t in &mut conns {
         let (_, took) = read_until_closed(t, Duration::from_secs(10));
-        assert!(started.elapsed() < Duration::from_secs(5), "held for {took:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "held for {took:?}"
+        );
     }
     assert!(started.elapsed() >= Duration::from_millis(400));
     // A client that sends its request in time is served as before, with keep-alive.
@@ -208,10 +233,17 @@ fn past_the_connection_cap_a_connection_waits_until_one_closes() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let (got, _) = read_until_closed(&mut third, Duration::from_millis(800));
-    assert!(got.is_empty(), "served past the cap: {}", String::from_utf8_lossy(&got));
+    assert!(
+        got.is_empty(),
+        "served past the cap: {}",
+        String::from_utf8_lossy(&got)
+    );
     drop(a);
     let (got, took) = read_until_closed(&mut third, Duration::from_secs(5));
     let text = String::from_utf8_lossy(&got);
-    assert!(text.starts_with("HTTP/1.1 200"), "after one closed ({took:?}): {text}");
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "after one closed ({took:?}): {text}"
+    );
     drop(b);
 }

@@ -236,8 +236,7 @@ fn slowloris(addr: SocketAddr, n: usize, wait: Duration) -> Result<(usize, usize
         let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
             continue;
         };
-        if s
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nX-Slow: a")
+        if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nX-Slow: a")
             .is_ok()
         {
             conns.push(s);
@@ -277,8 +276,8 @@ fn start(
     store: &Path,
     log: &Path,
 ) -> Result<(ChildGuard, SocketAddr), String> {
-    let err = std::fs::File::create(log)
-        .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let err =
+        std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let child = Command::new(tastebud)
         .arg("serve")
         .arg("--model")
@@ -305,13 +304,10 @@ fn start(
         let _ = tx.send(lines.next());
         for _ in lines {}
     });
-    let first = match rx.recv_timeout(Duration::from_secs(120)) {
-        Ok(Some(Ok(line))) => line,
-        _ => {
-            proc.kill();
-            let tail = std::fs::read_to_string(log).unwrap_or_default();
-            return Err(format!("the server did not start:\n{tail}"));
-        }
+    let Ok(Some(Ok(first))) = rx.recv_timeout(Duration::from_secs(120)) else {
+        proc.kill();
+        let tail = std::fs::read_to_string(log).unwrap_or_default();
+        return Err(format!("the server did not start:\n{tail}"));
     };
     let addr = first
         .strip_prefix("listening on http://")
