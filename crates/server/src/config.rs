@@ -34,6 +34,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Limits on requests.
     pub limits: Limits,
+    /// The process's memory budget and its connections (`[server]`).
+    pub server: ServerLimits,
     /// Cold-start fallback chain, tried in order for users with no history at all: `popularity` (most
     /// interacted items in the training data), `model` (the model on an empty history).
     pub cold_start: Vec<ColdStart>,
@@ -112,6 +114,7 @@ impl Default for Config {
             mode: Mode::Realtime,
             data_dir: PathBuf::from("tastebud-data"),
             limits: Limits::default(),
+            server: ServerLimits::default(),
             cold_start: tastebud_serve::config::default_cold_start(),
             cache: CacheConfig::default(),
             freshness: Freshness::default(),
@@ -163,6 +166,49 @@ impl Default for Limits {
     }
 }
 
+/// The process's memory budget, and how connections are accepted (`[server]`).
+///
+/// The budget covers the model(s), the response cache, open connections' buffers, requests in flight and
+/// the newest-event-per-user map; see [`crate::budget`] for how it is split and what it leaves out. The
+/// server refuses to start when the model alone, or `[cache] max_mb`, exceeds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerLimits {
+    /// What the process may hold, MiB. By default, 1024.
+    pub memory_budget_mb: u64,
+    /// Memory planned for one model, MiB: a reload of a model needing more is refused (the budget holds
+    /// two at once during a swap). By default (absent), the larger of the served model's estimate plus a
+    /// quarter and an eighth of the budget.
+    pub model_mb: Option<u64>,
+    /// A connection must send a request's whole head (request line and headers) within this many
+    /// milliseconds of starting it, and an idle keep-alive connection is closed after as long without a
+    /// new request. By default, 10000.
+    pub header_read_timeout_ms: u64,
+    /// Most open connections. Past it the server stops accepting: new connections wait in the kernel's
+    /// listen backlog (1024) until one closes, and are refused by the kernel beyond that. By default, 4096.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers), bytes, at least 8192: hyper's read buffer per
+    /// connection. A larger head is answered 431. By default, 32768.
+    pub max_header_bytes: usize,
+    /// Most requests handled at once; more wait for a turn within `[limits] request_timeout_ms` (then
+    /// 503). 0: as many as an eighth of the budget holds (each reserves its body parsed as JSON and a list
+    /// of `max_k` items), between 2 and 1024. Health probes and `/metrics` never wait. By default, 0.
+    pub max_in_flight: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            memory_budget_mb: 1024,
+            model_mb: None,
+            header_read_timeout_ms: 10_000,
+            max_connections: 4096,
+            max_header_bytes: 32 * 1024,
+            max_in_flight: 0,
+        }
+    }
+}
+
 /// The in-process cache (moka): lists per user and request shape, invalidated when the user's events,
 /// the model or the item flags change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -174,6 +220,10 @@ pub struct CacheConfig {
     pub ttl_secs: u64,
     /// Most entries.
     pub max_entries: u64,
+    /// Most bytes the cached lists hold, MiB (an entry weighs its key, items, titles, explanations and
+    /// JSON). Never above `[server] memory_budget_mb`; by default (absent) what the budget leaves after
+    /// its other parts.
+    pub max_mb: Option<u64>,
 }
 
 impl Default for CacheConfig {
@@ -182,6 +232,7 @@ impl Default for CacheConfig {
             enabled: true,
             ttl_secs: 300,
             max_entries: 200_000,
+            max_mb: None,
         }
     }
 }
@@ -232,6 +283,28 @@ impl Config {
         }
         if l.request_timeout_ms == 0 || l.max_batch_events == 0 {
             return Err("limits.request_timeout_ms and max_batch_events must be positive".into());
+        }
+        let s = &self.server;
+        if s.memory_budget_mb == 0 || s.header_read_timeout_ms == 0 || s.max_connections == 0 {
+            return Err(
+                "server: memory_budget_mb, header_read_timeout_ms and max_connections must be positive"
+                    .into(),
+            );
+        }
+        if s.max_header_bytes < 8192 {
+            return Err("server.max_header_bytes must be at least 8192".into());
+        }
+        if self.cache.enabled && (self.cache.max_entries == 0 || self.cache.max_mb == Some(0)) {
+            return Err("cache: max_entries and max_mb must be positive".into());
+        }
+        if let Some(c) = self.cache.max_mb
+            && self.cache.enabled
+            && c > s.memory_budget_mb
+        {
+            return Err(format!(
+                "[cache] max_mb = {c} is above [server] memory_budget_mb = {}",
+                s.memory_budget_mb
+            ));
         }
         self.pipeline().validate()?;
         if self.admin.watch_model && self.admin.watch_interval_ms == 0 {

@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+pub mod budget;
 pub mod config;
 pub mod dashboard;
 pub mod dto;
@@ -128,6 +129,11 @@ pub fn router(state: Arc<AppState>) -> Router {
     api.route("/openapi.json", get(system::openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(tokio::sync::Semaphore::new(state.memory.max_in_flight)),
+            admit,
+        ))
+        // Outside `admit`: a request's recorded latency includes its wait for a turn.
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(
@@ -147,6 +153,26 @@ pub fn router(state: Arc<AppState>) -> Router {
             },
         ))
         .with_state(state)
+}
+
+/// Routes that never wait for a turn: the health probes and the Prometheus scrape are cheap, and an
+/// orchestrator must not restart a server for being busy.
+const UNQUEUED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Lets at most `[server] max_in_flight` requests be handled at once (what the memory budget reserves
+/// for them); the others wait inside the request timeout, before their body is read.
+async fn admit(
+    axum::extract::State(turns): axum::extract::State<Arc<tokio::sync::Semaphore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if UNQUEUED.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let Ok(_turn) = turns.acquire().await else {
+        return ApiError::unavailable("the server is shutting down").into_response();
+    };
+    next.run(req).await
 }
 
 /// The experiment arm that served a response (set by handlers; `none` outside experiments).
@@ -239,11 +265,84 @@ impl App {
         if self.state.config.retrain.enabled {
             tokio::spawn(ops::retrain_loop(self.state.clone()));
         }
-        axum::serve(listener, router(self.state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| format!("server: {e}"))
+        accept_loop(
+            listener,
+            router(self.state.clone()),
+            &self.state.config,
+            shutdown,
+        )
+        .await;
+        Ok(())
     }
+}
+
+/// Accepts connections until `shutdown` completes, then lets open connections finish their requests.
+///
+/// HTTP/1.1 with keep-alive, as `axum::serve` did, plus what it lacks: a connection must send each
+/// request's head within `[server] header_read_timeout_ms` (which also closes idle keep-alive
+/// connections), its head may not exceed `max_header_bytes`, and at most `max_connections` are open; past
+/// that the loop stops accepting, so new connections wait in the kernel's listen backlog until one closes.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let limits = &config.server;
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        .max_buf_size(limits.max_header_bytes)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn =
+            graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client that goes away, or a head that does not arrive in time, ends the connection; either
+            // is the client's business, not an error of the server.
+            if let Err(e) = conn.await {
+                tracing::debug!("connection closed: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A failed `accept`: a connection reset before it was accepted is skipped; anything else (out of file
+/// descriptors) is logged and waited out for a second, as hyper 0.14 and axum do.
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!("accept error: {e}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Reloads the model when its file's modification time changes (a new file renamed into place).

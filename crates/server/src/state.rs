@@ -12,6 +12,7 @@ use tastebud_serve::shadow::Shadow;
 use tastebud_serve::{Pipeline, Recommended, ServeError, ServeResult, Serving};
 use tastebud_store::{ItemFlags, Storage};
 
+use crate::budget::{self, MemoryPlan};
 use crate::config::Config;
 use crate::metrics::Metrics;
 
@@ -20,15 +21,17 @@ pub type Experiments = tastebud_experiment::live::Experiments<Serving>;
 
 /// Opens the experiments: the definitions document in `documents` (it wins over the configuration's for
 /// an id in both), arm models loaded with the configured ANN settings.
+/// `arm_bytes` adds up the memory estimate of every arm model loaded.
 fn open_experiments(
     config: &Config,
     documents: Arc<dyn tastebud_store::Documents>,
+    arm_bytes: Arc<AtomicU64>,
 ) -> Result<Experiments, String> {
     let ann = config.ann.clone();
     let loader: tastebud_experiment::live::ModelLoader<Serving> = Arc::new(move |p| {
-        Serving::load(p, &ann)
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
+        let s = Serving::load(p, &ann).map_err(|e| e.to_string())?;
+        arm_bytes.fetch_add(budget::model_bytes(&s), Ordering::Relaxed);
+        Ok(Arc::new(s))
     });
     Experiments::open(
         &config.experiments,
@@ -68,9 +71,14 @@ pub struct AppState {
     model_gen: AtomicU64,
     flags: RwLock<Arc<Vec<(String, ItemFlags)>>>,
     flags_gen: AtomicU64,
-    /// Computed lists (None when the cache is off).
+    /// Computed lists (None when the cache is off), bounded in bytes by [`MemoryPlan::cache`]: insert
+    /// with [`AppState::cache_insert`].
     pub cache: Option<Cache<CacheKey, Arc<Recommended>>>,
+    /// Bytes inserted into the cache since its last maintenance (moka evicts lazily; see `cache_insert`).
+    cache_unsettled: AtomicU64,
     last_seq: Cache<String, u64>,
+    /// How the memory budget is split (fixed at startup).
+    pub memory: MemoryPlan,
     requests: AtomicU64,
     prefix: u64,
     /// Serialises reloads.
@@ -88,17 +96,12 @@ impl AppState {
     pub fn new(config: Config, serving: Serving, storage: Storage) -> Result<Self, String> {
         let pipeline = Pipeline::new(config.pipeline()).map_err(|e| e.to_string())?;
         let flags = storage.flags.item_flags().map_err(|e| e.to_string())?;
-        let cache = config.cache.enabled.then(|| {
-            Cache::builder()
-                .max_capacity(config.cache.max_entries)
-                .time_to_live(Duration::from_secs(config.cache.ttl_secs.max(1)))
-                .build()
-        });
         let prefix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ ((std::process::id() as u64) << 40);
-        let experiments = open_experiments(&config, storage.documents.clone())?;
+        let arm_bytes = Arc::new(AtomicU64::new(0));
+        let experiments = open_experiments(&config, storage.documents.clone(), arm_bytes.clone())?;
         experiments
             .replay(storage.events.as_ref())
             .map_err(|e| e.to_string())?;
@@ -107,6 +110,32 @@ impl AppState {
             .as_ref()
             .map(|s| Shadow::load(s, &config.ann).map(Arc::new))
             .transpose()?;
+        let others = arm_bytes.load(Ordering::Relaxed)
+            + shadow
+                .as_ref()
+                .map_or(0, |s| budget::model_bytes(&s.serving));
+        let memory = MemoryPlan::new(
+            &config,
+            budget::model_bytes(&serving),
+            others,
+            serving.model().n_items(),
+        )?;
+        tracing::info!("{}", memory.summary());
+        let cache = config.cache.enabled.then(|| {
+            // An entry weighs at least cap / max_entries, so the entry count stays within max_entries.
+            let floor = memory.cache / config.cache.max_entries.max(1);
+            Cache::builder()
+                .max_capacity(memory.cache)
+                .weigher(move |k: &CacheKey, v: &Arc<Recommended>| {
+                    budget::entry_weight(k, v, floor)
+                })
+                .time_to_live(Duration::from_secs(config.cache.ttl_secs.max(1)))
+                .build()
+        });
+        let last_seq = Cache::builder()
+            .max_capacity(memory.user_seq)
+            .weigher(|k: &String, _: &u64| budget::user_seq_weight(k))
+            .build();
         let metrics = Metrics::new(config.monitoring.clone());
         metrics.model(
             &serving.file.header.model,
@@ -123,7 +152,9 @@ impl AppState {
             flags: RwLock::new(Arc::new(flags)),
             flags_gen: AtomicU64::new(1),
             cache,
-            last_seq: Cache::builder().max_capacity(1_000_000).build(),
+            cache_unsettled: AtomicU64::new(0),
+            last_seq,
+            memory,
             requests: AtomicU64::new(0),
             prefix,
             reload_lock: tokio::sync::Mutex::new(()),
@@ -159,12 +190,76 @@ impl AppState {
             new,
         );
         self.model_gen.fetch_add(1, Ordering::AcqRel);
+        // Every cached list was computed by the old model: drop them now rather than when they expire.
+        self.clear_cache();
         old
+    }
+
+    /// Drops every cached list and waits until moka has freed them (it removes invalidated entries in
+    /// its maintenance, not at `invalidate_all`).
+    pub fn clear_cache(&self) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        cache.invalidate_all();
+        self.settle_cache();
+    }
+
+    /// Runs moka's pending maintenance: inserts are counted and evictions over the byte cap done.
+    fn settle_cache(&self) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        self.cache_unsettled.store(0, Ordering::Relaxed);
+        // One call evicts while it makes progress; a second catches inserts racing the first.
+        for _ in 0..2 {
+            cache.run_pending_tasks();
+        }
+    }
+
+    /// Caches a list computed for `key`. A list of an older model generation is not kept (a request that
+    /// started before a swap). moka applies inserts (and evicts over its cap) in batches of 64, which at
+    /// k = 1000 would overshoot the cap by tens of MiB; past 1/32 of the cap inserted since the last
+    /// maintenance, this runs it.
+    pub fn cache_insert(&self, key: CacheKey, value: Arc<Recommended>) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        if key.model_gen != self.model_gen() {
+            return;
+        }
+        let bytes = budget::entry_bytes(&key, &value);
+        cache.insert(key, value);
+        let unsettled = self.cache_unsettled.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if unsettled > self.memory.cache / 32 {
+            self.settle_cache();
+        }
+    }
+
+    /// Bytes the cached lists hold now, as the cache weighs them (after its pending maintenance).
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.weighted_size()
+        })
     }
 
     /// Loads `path` (or the current model's path) and swaps it in. Blocking: call from a blocking task.
     pub fn reload(&self, path: Option<&Path>) -> ServeResult<(String, String)> {
         let path: PathBuf = path.map_or_else(|| self.serving().path.clone(), Path::to_path_buf);
+        // Checked from the file's size before loading it: the budget holds two models of the planned
+        // size at once (the old one serves in-flight requests while the new one loads).
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let needs = budget::model_file_bytes(len);
+        if needs > self.memory.model {
+            return Err(ServeError::Model(format!(
+                "{} needs about {} MiB in memory; the memory budget planned {} MiB for a model \
+                 ([server] model_mb): restart with it, or with a larger model_mb or memory_budget_mb",
+                path.display(),
+                needs.div_ceil(budget::MIB),
+                self.memory.model / budget::MIB
+            )));
+        }
         let new = Serving::load(&path, &self.config.ann)?;
         let version = new.version.clone();
         let old = self.swap(new);
@@ -188,6 +283,8 @@ impl AppState {
         let f = self.storage.flags.item_flags()?;
         *self.flags.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(f);
         self.flags_gen.fetch_add(1, Ordering::AcqRel);
+        // Every cached list was filtered with the old flags.
+        self.clear_cache();
         Ok(())
     }
 

@@ -267,8 +267,8 @@ pub async fn user_recommendations(
     let c = run_pipeline(&state, &serving, &flagged, Some(&user), None, &request, now)?;
     let compute_ms = started.elapsed().as_secs_f64() * 1e3;
     let c = Arc::new(c);
-    if let Some(cache) = cache {
-        cache.insert(key, c.clone());
+    if cache.is_some() {
+        state.cache_insert(key, c.clone());
     }
     record_served(&state, &serving, &c, now, arm_label);
     mirror_shadow(&state, &user, &q, k, exclude_seen, &c, Some(compute_ms));
