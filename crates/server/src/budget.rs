@@ -14,9 +14,10 @@
 //!   JSON, its list, the model's score buffer);
 //! - `user_seq`: the in-memory map of each user's newest event ([`USER_SEQ_SHARE`] of the budget; a miss
 //!   reads the store);
+//! - `store`: the embedded store's page cache ([`STORE_SHARE`] of the budget, 4 to 256 MiB);
 //! - `cache`: the response cache's byte cap, `[cache] max_mb` or everything left, never above the budget.
 //!
-//! Not covered: the store's page cache (redb, sized by the store crate), the experiments' running
+//! Not covered: the experiments' running
 //! aggregates (they grow with the users who send events in an experiment, not with requests) and the
 //! shadow model's recent pairs (`[shadow]`, an operator's choice). The server refuses to start when the
 //! model alone exceeds the budget, when `[cache] max_mb` does, or when the fixed parts leave nothing.
@@ -57,6 +58,15 @@ pub const USER_SEQ_SHARE: u64 = 32;
 
 /// The share of the budget requests in flight may hold when `[server] max_in_flight` is 0 (1/8).
 pub const IN_FLIGHT_SHARE: u64 = 8;
+
+/// The share of the budget the embedded store's page cache may hold (1/16, between 4 and 256 MiB;
+/// redb's own default would be 1 GiB whatever the budget).
+pub const STORE_SHARE: u64 = 16;
+
+/// The embedded store's page cache under `config`'s budget (see [`STORE_SHARE`]).
+pub fn store_cache_bytes(config: &Config) -> u64 {
+    (config.server.memory_budget_mb.saturating_mul(MIB) / STORE_SHARE).clamp(4 * MIB, 256 * MIB)
+}
 
 /// A loaded model over the size of its file: ids are held twice (a vector and a hash map), the training
 /// histories by user and by item, the popularity order and counts, and the file's bytes while it is
@@ -182,6 +192,8 @@ pub struct MemoryPlan {
     pub max_in_flight: usize,
     /// The newest-event-per-user map.
     pub user_seq: u64,
+    /// The embedded store's page cache ([`store_cache_bytes`]).
+    pub store: u64,
     /// The response cache's byte cap (0 when the cache is off).
     pub cache: u64,
 }
@@ -232,20 +244,22 @@ impl MemoryPlan {
         };
         let in_flight = max_in_flight as u64 * per_request;
         let user_seq = budget / USER_SEQ_SHARE;
-        let fixed = BASE_BYTES + models + connections + in_flight + user_seq;
+        let store = store_cache_bytes(config);
+        let fixed = BASE_BYTES + models + connections + in_flight + user_seq + store;
         let parts = || {
             format!(
                 "base {} MiB + models {} MiB (a model slot of {} MiB, [server] model_mb, twice for a \
                  swap, plus shadow and arms) + connections {} MiB ([server] max_connections x max_header_bytes) + requests in \
                  flight {} MiB ({max_in_flight} x {} MiB: [server] max_in_flight, [limits] \
-                 max_body_bytes, max_k) + per-user map {} MiB",
+                 max_body_bytes, max_k) + per-user map {} MiB + store page cache {} MiB",
                 mb(BASE_BYTES),
                 mb(models),
                 mb(model),
                 mb(connections),
                 mb(in_flight),
                 mb(per_request),
-                mb(user_seq)
+                mb(user_seq),
+                mb(store)
             )
         };
         if fixed >= budget {
@@ -283,6 +297,7 @@ impl MemoryPlan {
             in_flight,
             max_in_flight,
             user_seq,
+            store,
             cache,
         })
     }
@@ -291,7 +306,7 @@ impl MemoryPlan {
     pub fn summary(&self) -> String {
         format!(
             "memory budget {} MiB: base {}, models {}, connections {}, {} requests in flight {}, \
-             per-user map {}, cache {}",
+             per-user map {}, store page cache {}, cache {}",
             self.budget / MIB,
             self.base / MIB,
             self.models.div_ceil(MIB),
@@ -299,6 +314,7 @@ impl MemoryPlan {
             self.max_in_flight,
             self.in_flight.div_ceil(MIB),
             self.user_seq / MIB,
+            self.store / MIB,
             self.cache / MIB
         )
     }
@@ -314,7 +330,7 @@ mod tests {
         c.server.memory_budget_mb = 256;
         c.server.max_connections = 1024;
         let p = MemoryPlan::new(&c, 20 * MIB, 0, 1682).unwrap();
-        let sum = p.base + p.models + p.connections + p.in_flight + p.user_seq + p.cache;
+        let sum = p.base + p.models + p.connections + p.in_flight + p.user_seq + p.store + p.cache;
         assert_eq!(sum, p.budget, "{p:?}");
         assert!(p.cache > 0 && p.max_in_flight >= 2);
     }

@@ -231,8 +231,11 @@ impl App {
         let serving = Serving::load(model, &config.ann).map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-        let store = tastebud_store::Store::open(&config.data_dir.join("events.redb"))
-            .map_err(|e| e.to_string())?;
+        let store = tastebud_store::Store::open_with_cache(
+            &config.data_dir.join("events.redb"),
+            budget::store_cache_bytes(&config) as usize,
+        )
+        .map_err(|e| e.to_string())?;
         let documents = Arc::new(tastebud_store::DirDocuments::new(&config.data_dir));
         let storage = tastebud_store::Storage::embedded(store, documents);
         let state = AppState::new(config, serving, storage)?;

@@ -112,7 +112,7 @@ pub use event::{
 pub use memory::MemoryStore;
 pub use model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
 pub use privacy::{Consent, Forgotten, pseudonym};
-pub use store::{FORMAT_VERSION, Store};
+pub use store::{DEFAULT_CACHE_BYTES, FORMAT_VERSION, Store};
 pub use traits::{
     ConsentStore, Documents, EventLog, FlagStore, ForgottenUsers, ListStore, Storage, UserData,
 };

@@ -26,10 +26,12 @@ pub(crate) struct Slot {
     purged: AtomicU64,
     /// Rewrites done since open.
     rewrites: AtomicU64,
+    /// The page cache of the database (and of its rewrites).
+    cache_bytes: usize,
 }
 
 impl Slot {
-    pub(crate) fn new(db: Database, path: &Path) -> Slot {
+    pub(crate) fn new(db: Database, path: &Path, cache_bytes: usize) -> Slot {
         Slot {
             db: RwLock::new(Arc::new(db)),
             gate: Mutex::new(()),
@@ -37,6 +39,7 @@ impl Slot {
             erasures: AtomicU64::new(0),
             purged: AtomicU64::new(0),
             rewrites: AtomicU64::new(0),
+            cache_bytes,
         }
     }
 
@@ -75,7 +78,7 @@ impl Slot {
     /// Rewrites the file now (the caller holds the gate).
     pub(crate) fn purge_locked(&self, _gate: &MutexGuard<'_, ()>) -> Result<()> {
         let covers = self.erasures.load(Ordering::SeqCst);
-        let fresh = rewrite(&self.db(), &self.path)?;
+        let fresh = rewrite(&self.db(), &self.path, self.cache_bytes)?;
         *self.db.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         self.purged.store(covers, Ordering::SeqCst);
         self.rewrites.fetch_add(1, Ordering::Relaxed);
@@ -96,7 +99,7 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
 
 /// Copies every live record of `src` into a fresh file and renames it over `path`; returns the new
 /// database, open on the renamed file.
-fn rewrite(src: &Database, path: &Path) -> Result<Database> {
+fn rewrite(src: &Database, path: &Path, cache_bytes: usize) -> Result<Database> {
     let tmp = purge_path(path);
     match std::fs::remove_file(&tmp) {
         Ok(()) => {}
@@ -104,7 +107,9 @@ fn rewrite(src: &Database, path: &Path) -> Result<Database> {
         Err(e) => return Err(io_err("removing", &tmp, e)),
     }
     let built = (|| -> Result<Database> {
-        let dst = Database::create(&tmp)
+        let dst = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&tmp)
             .map_err(|e| StoreError::Db(format!("creating {}: {e}", tmp.display())))?;
         let r = src.begin_read()?;
         let w = begin_write(&dst)?;

@@ -19,6 +19,9 @@ use crate::schema::{
 };
 use crate::writer::{self, Request};
 
+/// The page cache [`Store::open`] gives redb: its own default, 1 GiB.
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
+
 /// The on-disk layout version this build writes. A file with a newer one is refused at open.
 /// Version 2 keeps forgotten users as pseudonyms and adds consent; a version 1 file is upgraded at
 /// open (and rewritten, so the ids it held in clear leave the file).
@@ -83,11 +86,20 @@ impl Store {
     /// or another open `Store` in this process, has it), is not a store, is corrupt, or was
     /// written by a newer format version. After a crash the open repairs the file first.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with a page cache of at most `cache_bytes` (redb's own default is 1 GiB; a
+    /// server under a memory budget passes its share).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store> {
         let open_err = |reason: String| StoreError::Open {
             path: path.to_path_buf(),
             reason,
         };
-        let db = Database::create(path).map_err(|e| {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| {
             open_err(match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
                     "it is already open (another process, or another Store in this process, holds its lock)".to_string()
@@ -99,7 +111,7 @@ impl Store {
             e @ StoreError::Open { .. } => e,
             other => open_err(other.to_string()),
         })?;
-        let slot = Arc::new(Slot::new(db, path));
+        let slot = Arc::new(Slot::new(db, path, cache_bytes));
         if purge {
             // An erasure committed but its rewrite did not finish (crash, kill): finish it first.
             slot.purge_locked(&slot.gate())
