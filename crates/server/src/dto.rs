@@ -48,7 +48,9 @@ pub struct RecommendationResponse {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RecQuery {
-    /// How many items (1..=limits.max_k, default limits.default_k).
+    /// How many items (1..=limits.max_k, default limits.default_k; the document states the default
+    /// configuration's bounds).
+    #[param(minimum = 1, maximum = 1000)]
     pub k: Option<u64>,
     /// Leave out items the user already consumed (default true).
     pub exclude_seen: Option<bool>,
@@ -63,6 +65,7 @@ pub struct RecQuery {
     pub rerank: Option<String>,
     /// Explore the slate epsilon-greedily with this epsilon in `[0, 1]` (0: off; default the server's
     /// `[explore] epsilon`); each item then carries its propensity. Explored lists are never cached.
+    #[param(minimum = 0.0, maximum = 1.0)]
     pub explore: Option<f64>,
     /// User attributes for experiment targeting, `key:value` pairs separated by commas
     /// (`country:NL,device:ios`).
@@ -93,7 +96,8 @@ pub struct AdHocRequest {
     /// Items the user interacted with: ids, or `{"item": id, "value": v}`.
     #[serde(default)]
     pub history: Vec<HistoryItem>,
-    /// How many items.
+    /// How many items (1..=limits.max_k, default limits.default_k).
+    #[schema(minimum = 1, maximum = 1000)]
     pub k: Option<u64>,
     /// Leave out items in the history (default true).
     pub exclude_seen: Option<bool>,
@@ -116,7 +120,8 @@ pub struct AdHocRequest {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SimilarQuery {
-    /// How many items.
+    /// How many items (1..=limits.max_k, default limits.default_k).
+    #[param(minimum = 1, maximum = 1000)]
     pub k: Option<u64>,
 }
 
@@ -261,6 +266,7 @@ pub struct FlagsResponse {
 #[into_params(parameter_in = Query)]
 pub struct ShadowQuery {
     /// `json` (default) or `table`.
+    #[param(pattern = "^(json|table)$")]
     pub format: Option<String>,
 }
 
@@ -283,4 +289,55 @@ pub struct ItemInfo {
 pub struct EventsQuery {
     /// Only the newest `limit` events (default all).
     pub limit: Option<usize>,
+}
+
+/// The `{id}` of a user route: 1 to 256 bytes without control characters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserPath {
+    /// External user id.
+    pub id: String,
+}
+
+/// The `{id}` of an item route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ItemPath {
+    /// External item id.
+    pub id: String,
+}
+
+/// The report of an experiment (`GET /v1/experiments/{id}/report`), in outline: the fields every report
+/// has; with `data = "ready"` the analysis fields (`arms`, `srm`, `warnings`, `decision`, ...) follow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExperimentReportDoc {
+    /// `ready`: every arm has users and impressions and the analysis is in the report; `no_data`: some
+    /// arm has none yet, the analysis fields are absent and `no_data` says what is missing.
+    #[schema(pattern = "^(ready|no_data)$")]
+    pub data: String,
+    /// `running` or `stopped`.
+    pub status: String,
+    /// How traffic is allocated.
+    #[schema(value_type = Object)]
+    pub allocation: serde_json::Value,
+    /// With `data = "no_data"`: what is missing.
+    pub no_data: Option<NoDataDoc>,
+    /// Segments (new vs returning users, or by `segment_by`).
+    #[schema(value_type = Object)]
+    pub segments: serde_json::Value,
+    /// Cumulative values per day since the start.
+    #[schema(value_type = Vec<Object>)]
+    pub timeline: Vec<serde_json::Value>,
+}
+
+/// Why an experiment report has no analysis yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoDataDoc {
+    /// The experiment.
+    pub experiment: String,
+    /// A sentence: which arms have no impressions (or no users) yet.
+    pub message: String,
+    /// Each arm's counts so far.
+    #[schema(value_type = Vec<Object>)]
+    pub arms: Vec<serde_json::Value>,
 }
