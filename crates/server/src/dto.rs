@@ -56,19 +56,26 @@ pub struct RecQuery {
     pub exclude_seen: Option<bool>,
     /// Comma-separated item ids to leave out.
     pub exclude: Option<String>,
-    /// Rank only items with a feature value: `column:value` or `column:value1|value2`, e.g. `genres:Comedy`.
+    /// Rank only items with a feature value: `column:value` or `column:value1|value2`, e.g. `genres:Comedy`
+    /// (empty: no filter). A column the model's items do not have is a 422.
+    #[param(pattern = "^([^:]+:.*)?$")]
     pub filter: Option<String>,
     /// Explain each item (default true).
     pub explain: Option<bool>,
     /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`
-    /// (default: the server's `[rerank]` configuration).
+    /// (default: the server's `[rerank]` configuration; empty: that too). A method the model cannot run
+    /// (calibration without item genres) is a 400.
+    #[param(
+        pattern = "^(none|(mmr|calibration|long_tail)(:(0(\\.[0-9]{1,6})?|1(\\.0{1,6})?))?|cap(:[1-9][0-9]{0,5})?)?$"
+    )]
     pub rerank: Option<String>,
     /// Explore the slate epsilon-greedily with this epsilon in `[0, 1]` (0: off; default the server's
     /// `[explore] epsilon`); each item then carries its propensity. Explored lists are never cached.
     #[param(minimum = 0.0, maximum = 1.0)]
     pub explore: Option<f64>,
     /// User attributes for experiment targeting, `key:value` pairs separated by commas
-    /// (`country:NL,device:ios`).
+    /// (`country:NL,device:ios`); keys 1-64 bytes, values at most 256.
+    #[param(pattern = "^,*([^,:]{1,64}:[^,]{0,256},*)*$")]
     pub attrs: Option<String>,
 }
 
@@ -87,16 +94,38 @@ pub enum HistoryItem {
     },
 }
 
+/// A JSON number that is a whole non-negative number (`5` or `5.0`, as JSON Schema's `integer`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    n.map(|n| {
+        n.as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+                    .map(|f| f as u64)
+            })
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
+    })
+    .transpose()
+}
+
 /// Body of `POST /v1/recommendations`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdHocRequest {
-    /// A user id (a session or known user): their stored events join the history.
+    /// A user id (a session or known user): their stored events join the history. 1 to 256 bytes
+    /// without control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
     pub user: Option<String>,
     /// Items the user interacted with: ids, or `{"item": id, "value": v}`.
     #[serde(default)]
     pub history: Vec<HistoryItem>,
-    /// How many items (1..=limits.max_k, default limits.default_k).
+    /// How many items (1..=limits.max_k, default limits.default_k); a whole number (`5.0` is 5).
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 1000)]
     pub k: Option<u64>,
     /// Leave out items in the history (default true).
@@ -104,7 +133,8 @@ pub struct AdHocRequest {
     /// Item ids to leave out.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// `column:value[|value...]`.
+    /// `column:value[|value...]` (empty: no filter).
+    #[schema(pattern = "^([^:]+:.*)?$")]
     pub filter: Option<String>,
     /// Explain each item (default true).
     pub explain: Option<bool>,
@@ -112,6 +142,9 @@ pub struct AdHocRequest {
     #[serde(default)]
     pub ignore_unknown: bool,
     /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`.
+    #[schema(
+        pattern = "^(none|(mmr|calibration|long_tail)(:(0(\\.[0-9]{1,6})?|1(\\.0{1,6})?))?|cap(:[1-9][0-9]{0,5})?)?$"
+    )]
     pub rerank: Option<String>,
 }
 

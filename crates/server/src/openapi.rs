@@ -5,7 +5,7 @@
 //! - the id rule (1 to 256 bytes, no control characters) on every `{id}` path parameter;
 //! - the bodies the handlers parse by hand (`Event`, `EventsBody`, `NewExperiment`, `Experiment`);
 //! - the statuses every route can answer besides its own: 414 (URI too long) and 503 (timeout) anywhere,
-//!   400 where there are parameters or a body, 413/415 where there is a body, 401/403 where a key is
+//!   400 where there are parameters or a body, 413/415/422 where there is a body, 401/403 where a key is
 //!   needed, all with the JSON error body.
 
 use serde_json::{Value, json};
@@ -60,6 +60,22 @@ fn event_schema() -> Value {
                   "additionalProperties": {"type": "string", "maxLength": tastebud_store::MAX_ID_BYTES},
                   "description": "User attributes at the time (keys 1-64 bytes), for experiment segments."},
     });
+    // serde reads `null` as absent for every `Option` field.
+    let mut common = common;
+    for field in [
+        "item",
+        "value",
+        "dwell_ms",
+        "request_id",
+        "event_id",
+        "experiment",
+        "arm",
+        "propensity",
+        "position",
+    ] {
+        let schema = common[field].take();
+        common[field] = json!({"anyOf": [schema, {"type": "null"}]});
+    }
     let variant = |types: &[&str], required: &[&str], extra: Value| {
         let mut props = common.clone();
         props["type"] = json!({"type": "string", "enum": types});
@@ -78,9 +94,12 @@ fn event_schema() -> Value {
             variant(&["impression"], &["user", "type", "timestamp", "items"],
                     json!({"items": {"type": "array", "minItems": 1, "maxItems": MAX_IMPRESSION_ITEMS,
                                      "items": {"$ref": "#/components/schemas/Id"}}})),
-            variant(&["rating"], &["user", "type", "timestamp", "item", "value"], json!({})),
+            variant(&["rating"], &["user", "type", "timestamp", "item", "value"],
+                    json!({"item": {"$ref": "#/components/schemas/Id"},
+                           "value": {"type": "number", "description": "The rating."}})),
             variant(&["click", "view", "like", "dislike", "add_to_cart", "purchase"],
-                    &["user", "type", "timestamp", "item"], json!({})),
+                    &["user", "type", "timestamp", "item"],
+                    json!({"item": {"$ref": "#/components/schemas/Id"}})),
         ]
     })
 }
@@ -175,6 +194,12 @@ pub fn complete(doc: &mut Value) {
         json!({"type": "array", "items": schema_ref("Experiment")});
     paths["/v1/experiments/{id}/report"]["get"]["responses"]["200"]["content"]["application/json"]
         ["schema"] = schema_ref("ExperimentReportDoc");
+    // `format=table` is text, `format=html` a page.
+    let report = &mut paths["/v1/experiments/{id}/report"]["get"]["responses"]["200"]["content"];
+    report["text/plain"] = json!({"schema": {"type": "string"}});
+    report["text/html"] = json!({"schema": {"type": "string"}});
+    paths["/v1/shadow/report"]["get"]["responses"]["200"]["content"]["text/plain"] =
+        json!({"schema": {"type": "string"}});
     let Some(paths) = paths.as_object_mut() else {
         return;
     };
@@ -221,6 +246,7 @@ pub fn complete(doc: &mut Value) {
             if has_body {
                 add("413", "The body is larger than `limits.max_body_bytes`");
                 add("415", "The body is not `application/json`");
+                add("422", "The body is JSON but not a valid request");
             }
             if secured {
                 let when = if optional_key {

@@ -309,7 +309,7 @@ fn timeline(def: &ExperimentDef, days: &[Vec<ArmData>], opts: &ReportOptions) ->
 }
 
 /// `Some` when an arm of `def` has no users or no impressions in `arms` yet (no analysis is possible).
-fn no_data(def: &ExperimentDef, arms: &[ArmData]) -> Option<NoData> {
+fn missing_data(def: &ExperimentDef, arms: &[ArmData]) -> Option<NoData> {
     let counts: Vec<ArmCounts> = def
         .arms
         .iter()
@@ -373,7 +373,7 @@ pub fn full_report<M>(
         opts.now_unix,
         segment_by,
     )?;
-    let no_data = no_data(def, &agg.arms);
+    let no_data = missing_data(def, &agg.arms);
     let report = match no_data {
         // The options are still checked: a bad `alpha` is the caller's error with or without data.
         Some(_) => {
@@ -390,16 +390,20 @@ pub fn full_report<M>(
         .iter()
         .map(|(name, arms)| {
             let users = arms.iter().map(|a| a.users).sum();
-            let seg = match Report::new(def, arms, opts) {
+            let analysis = match missing_data(def, arms) {
+                Some(nd) => Err(nd.message),
+                None => Report::new(def, arms, opts).map_err(|e| e.to_string()),
+            };
+            let seg = match analysis {
                 Ok(r) => SegmentReport {
                     users,
                     report: Some(r),
                     note: None,
                 },
-                Err(e) => SegmentReport {
+                Err(note) => SegmentReport {
                     users,
                     report: None,
-                    note: Some(e.to_string()),
+                    note: Some(note),
                 },
             };
             (name.clone(), seg)

@@ -24,11 +24,13 @@ pub async fn admin_reload(
     State(state): AppRef,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<ReloadResponse>> {
+    // No body, or `null`: reload the current path.
     let req: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice::<Option<ReloadRequest>>(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid reload request: {e}")))?
+            .unwrap_or_default()
     };
     let _guard = state.reload_lock.lock().await;
     let st = state.clone();
@@ -58,8 +60,9 @@ pub async fn admin_ope(
     let req: tastebud_serve::ope::OpeRequest = if body.iter().all(u8::is_ascii_whitespace) {
         tastebud_serve::ope::OpeRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice::<Option<tastebud_serve::ope::OpeRequest>>(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid OPE request: {e}")))?
+            .unwrap_or_default()
     };
     let st = state.clone();
     Ok(Json(

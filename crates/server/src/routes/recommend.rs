@@ -53,15 +53,16 @@ fn rerank_of(
     state: &AppState,
     spec: Option<&str>,
 ) -> ApiResult<Option<tastebud_serve::RerankConfig>> {
-    spec.map(|s| {
-        state
-            .pipeline
-            .config()
-            .rerank
-            .with_override(s)
-            .map_err(ApiError::bad_request)
-    })
-    .transpose()
+    spec.filter(|s| !s.is_empty())
+        .map(|s| {
+            state
+                .pipeline
+                .config()
+                .rerank
+                .with_override(s)
+                .map_err(ApiError::bad_request)
+        })
+        .transpose()
 }
 
 /// The pipeline request of a query: `k`, exclusions, filter, explanations, re-ranking, exploration.
@@ -81,7 +82,23 @@ fn request_of(
         k,
         exclude_seen,
         exclude,
-        candidates: filter.map(|f| serving.parse_filter(f)).transpose()?,
+        // An empty `filter=` (or `rerank=`) is no filter, like an absent one.
+        candidates: filter
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                // `column:value` that names a column the model's items lack is well-formed but
+                // unprocessable (422); a malformed filter stays a 400.
+                let well_formed = f.split_once(':').is_some_and(|(c, _)| !c.is_empty());
+                serving.parse_filter(f).map_err(|e| {
+                    let e = ApiError::from(e);
+                    if well_formed && e.status == axum::http::StatusCode::BAD_REQUEST {
+                        ApiError::invalid(e.message)
+                    } else {
+                        e
+                    }
+                })
+            })
+            .transpose()?,
         explain,
         rerank: rerank_of(state, rerank)?,
         explore,
@@ -193,6 +210,7 @@ fn respond(
     params(crate::dto::UserPath, RecQuery),
     responses((status = 200, body = RecommendationResponse), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 422, description = "A filter naming a column or value the items lack", body = ErrorBody),
               (status = 503, body = ErrorBody)),
     security((), ("service_key" = []), ("admin_key" = [])))]
 pub async fn user_recommendations(
