@@ -67,9 +67,12 @@ fn raw(
     (status, header_text, v)
 }
 
-/// Every (method, path, schemes) of the OpenAPI document whose operation names a security requirement
-/// that is not optional, and those whose requirement is optional (the `[auth]` switches).
-fn secured_operations() -> (Vec<(String, String, Vec<String>)>, Vec<(String, String)>) {
+/// A keyed operation: method, path with `{id}` filled in, the security schemes it accepts.
+type Keyed = (String, String, Vec<String>);
+
+/// Every keyed operation of the OpenAPI document whose security requirement is not optional, and the
+/// (method, path) of those whose requirement is optional (the `[auth]` switches).
+fn secured_operations() -> (Vec<Keyed>, Vec<(String, String)>) {
     let doc: Value = serde_json::from_str(&tastebud_server::openapi_json()).unwrap();
     let mut required = Vec::new();
     let mut optional = Vec::new();
