@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of README.md: installs the system tools some tests call when they are missing, then runs
-# `cargo test --workspace --locked` with any extra arguments (e.g. `scripts/test.sh -p tastebud-data`).
+# `cargo test --workspace --locked` with any extra arguments (e.g. `scripts/test.sh -p tastebud-data`), then
+# (whole-workspace runs only) scripts/api-fuzz.sh: Schemathesis against the server's OpenAPI document.
 #
 #   promtool  (Debian package `prometheus`): crates/server/tests/metrics.rs checks /metrics with it;
 #   chromium  (Debian package `chromium`): crates/server/tests/dashboard.rs renders /dashboard headless
@@ -47,4 +48,15 @@ for arg in "$@"; do
 done
 
 echo "== cargo test ${workspace[*]:+${workspace[*]} }--locked $*"
-exec cargo test "${workspace[@]}" --locked "$@"
+cargo test "${workspace[@]}" --locked "$@"
+
+# Then the API against its OpenAPI document (Schemathesis; scripts/api-fuzz.sh installs it in a cache
+# folder): on a whole-workspace run only, and not with TASTEBUD_SKIP_API_FUZZ=1.
+if [ "$#" -eq 0 ] && [ -z "${TASTEBUD_SKIP_API_FUZZ:-}" ]; then
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "== installing python3 (for Schemathesis)"
+    apt_install python3
+  fi
+  echo "== scripts/api-fuzz.sh"
+  exec scripts/api-fuzz.sh
+fi

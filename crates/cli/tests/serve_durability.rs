@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tastebud");
-/// The key the servers here run with (user-data routes need it).
-const KEY: &str = "durability-test-key";
+/// The service key the servers get: reading a user's events needs it.
+const SERVICE_KEY: &str = "durability-key";
 
 fn run(args: &[&str]) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -70,7 +70,7 @@ fn start(model: &Path, data_dir: &Path) -> (Child, String) {
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
-        .env("TASTEBUD_ADMIN_KEY", KEY)
+        .env("TASTEBUD_SERVICE_KEY", SERVICE_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -178,6 +178,7 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     let stored_ids = |user: &str| -> Vec<String> {
         let mut r = agent
             .get(&format!("http://{addr}/v1/users/{user}/events"))
+            .header("x-api-key", SERVICE_KEY)
             .call()
             .unwrap();
         let v: serde_json::Value =
@@ -320,7 +321,7 @@ fn an_erased_user_leaves_no_byte_on_disk_after_delete_sigkill_restart_and_shutdo
     assert!(!leaks(&store, &needles).is_empty(), "the probe is on disk");
     let mut r = agent
         .delete(&format!("http://{addr}/v1/users/{probe}"))
-        .header("x-api-key", KEY)
+        .header("x-api-key", SERVICE_KEY)
         .call()
         .unwrap();
     let body = r.body_mut().read_to_string().unwrap();
@@ -391,6 +392,7 @@ fn sigterm_shuts_down_gracefully_and_keeps_events() {
     let (mut child, addr) = start(&model, &store);
     let mut r = agent
         .get(&format!("http://{addr}/v1/users/a/events"))
+        .header("x-api-key", SERVICE_KEY)
         .call()
         .unwrap();
     let v: serde_json::Value =

@@ -103,6 +103,23 @@ pub struct ReportOptions {
     pub power: f64,
 }
 
+impl ReportOptions {
+    /// Checks `alpha` and `power` (in `(0, 1)`) and `mde` (finite, non-zero).
+    ///
+    /// # Errors
+    ///
+    /// [`ExperimentError::InvalidParam`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        ensure_unit_open(self.alpha, "alpha")?;
+        ensure_unit_open(self.power, "power")?;
+        ensure(
+            self.mde.is_finite() && self.mde != 0.0,
+            "mde",
+            "must be finite and non-zero",
+        )
+    }
+}
+
 /// A point estimate with its interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
@@ -221,13 +238,7 @@ impl Report {
     /// before the start.
     pub fn new(def: &ExperimentDef, arms: &[ArmData], opts: &ReportOptions) -> Result<Self> {
         def.validate()?;
-        ensure_unit_open(opts.alpha, "alpha")?;
-        ensure_unit_open(opts.power, "power")?;
-        ensure(
-            opts.mde.is_finite() && opts.mde != 0.0,
-            "mde",
-            "must be finite and non-zero",
-        )?;
+        opts.validate()?;
         ensure(
             opts.now_unix >= def.start_unix,
             "now_unix",

@@ -51,6 +51,9 @@ pub struct Config {
     pub ann: Ann,
     /// Administration.
     pub admin: Admin,
+    /// Who may read and erase user data (`[auth]`): the service key, and switches that extend it to event
+    /// ingestion and recommendations.
+    pub auth: Auth,
     /// Monitoring window and bounce rule for `/metrics`.
     pub monitoring: crate::metrics::Monitoring,
     /// The `/dashboard` page.
@@ -122,6 +125,7 @@ impl Default for Config {
             hybrid: Hybrid::default(),
             ann: Ann::default(),
             admin: Admin::default(),
+            auth: Auth::default(),
             monitoring: crate::metrics::Monitoring::default(),
             dashboard: DashboardConfig::default(),
             retrain: RetrainLoop::default(),
@@ -260,6 +264,42 @@ impl std::fmt::Debug for Admin {
     }
 }
 
+/// The service role (`[auth]`): the key a backend presents for user data. The admin key is accepted
+/// wherever the service key is.
+///
+/// - `GET /v1/users/{id}/events`, `DELETE /v1/users/{id}` (and the consent routes) always need the service
+///   or the admin key; with neither configured they answer 403.
+/// - `POST /v1/events` needs it when `require_key_for_events` is set; the recommendation routes
+///   (`GET /v1/users/{id}/recommendations`, `POST /v1/recommendations`, `GET /v1/items/{id}/similar`)
+///   when `require_key_for_recommendations` is set.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// The service key (or the environment variable `TASTEBUD_SERVICE_KEY`), sent as `X-Api-Key: KEY` or
+    /// `Authorization: Bearer KEY`.
+    pub service_key: Option<String>,
+    /// `POST /v1/events` needs the service (or admin) key. By default, false.
+    pub require_key_for_events: bool,
+    /// The recommendation routes need the service (or admin) key. By default, false.
+    pub require_key_for_recommendations: bool,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field(
+                "service_key",
+                &self.service_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("require_key_for_events", &self.require_key_for_events)
+            .field(
+                "require_key_for_recommendations",
+                &self.require_key_for_recommendations,
+            )
+            .finish()
+    }
+}
+
 impl Config {
     /// Reads a TOML file; unknown keys are errors (a typo must not silently fall back to a default).
     pub fn load(path: &Path) -> Result<Config, String> {
@@ -313,6 +353,16 @@ impl Config {
         if let Some(s) = &self.shadow {
             s.validate()?;
         }
+        if (self.auth.require_key_for_events || self.auth.require_key_for_recommendations)
+            && self.service_key().is_none()
+            && self.admin_key().is_none()
+        {
+            return Err(
+                "auth.require_key_for_events and auth.require_key_for_recommendations need a key: \
+                 set auth.service_key (or TASTEBUD_SERVICE_KEY) or admin.api_key"
+                    .into(),
+            );
+        }
         tastebud_experiment::assign::Assigner::new(
             self.experiments.clone(),
             self.experiment_holdout,
@@ -352,6 +402,15 @@ impl Config {
             .or_else(|| std::env::var("TASTEBUD_ADMIN_KEY").ok())
             .filter(|k| !k.is_empty())
     }
+
+    /// The service key: the config's, else `TASTEBUD_SERVICE_KEY`.
+    pub fn service_key(&self) -> Option<String> {
+        self.auth
+            .service_key
+            .clone()
+            .or_else(|| std::env::var("TASTEBUD_SERVICE_KEY").ok())
+            .filter(|k| !k.is_empty())
+    }
 }
 
 #[cfg(test)]
@@ -383,6 +442,8 @@ mod tests {
     fn admin_key_is_redacted_in_debug() {
         let mut c = Config::default();
         c.admin.api_key = Some("s3cret".into());
-        assert!(!format!("{c:?}").contains("s3cret"));
+        c.auth.service_key = Some("s3rvice".into());
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret") && !debug.contains("s3rvice"));
     }
 }

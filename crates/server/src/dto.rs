@@ -48,24 +48,34 @@ pub struct RecommendationResponse {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RecQuery {
-    /// How many items (1..=limits.max_k, default limits.default_k).
+    /// How many items (1..=limits.max_k, default limits.default_k; the document states the default
+    /// configuration's bounds).
+    #[param(minimum = 1, maximum = 1000)]
     pub k: Option<u64>,
     /// Leave out items the user already consumed (default true).
     pub exclude_seen: Option<bool>,
     /// Comma-separated item ids to leave out.
     pub exclude: Option<String>,
-    /// Rank only items with a feature value: `column:value` or `column:value1|value2`, e.g. `genres:Comedy`.
+    /// Rank only items with a feature value: `column:value` or `column:value1|value2`, e.g. `genres:Comedy`
+    /// (empty: no filter). A column the model's items do not have is a 422.
+    #[param(pattern = "^([^:]+:.*)?$")]
     pub filter: Option<String>,
     /// Explain each item (default true).
     pub explain: Option<bool>,
     /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`
-    /// (default: the server's `[rerank]` configuration).
+    /// (default: the server's `[rerank]` configuration; empty: that too). A method the model cannot run
+    /// (calibration without item genres) is a 400.
+    #[param(
+        pattern = "^(none|(mmr|calibration|long_tail)(:(0(\\.[0-9]{1,6})?|1(\\.0{1,6})?))?|cap(:[1-9][0-9]{0,5})?)?$"
+    )]
     pub rerank: Option<String>,
     /// Explore the slate epsilon-greedily with this epsilon in `[0, 1]` (0: off; default the server's
     /// `[explore] epsilon`); each item then carries its propensity. Explored lists are never cached.
+    #[param(minimum = 0.0, maximum = 1.0)]
     pub explore: Option<f64>,
     /// User attributes for experiment targeting, `key:value` pairs separated by commas
-    /// (`country:NL,device:ios`).
+    /// (`country:NL,device:ios`); keys 1-64 bytes, values at most 256.
+    #[param(pattern = "^,*([^,:]{1,64}:[^,]{0,256},*)*$")]
     pub attrs: Option<String>,
 }
 
@@ -84,23 +94,47 @@ pub enum HistoryItem {
     },
 }
 
+/// A JSON number that is a whole non-negative number (`5` or `5.0`, as JSON Schema's `integer`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    n.map(|n| {
+        n.as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+                    .map(|f| f as u64)
+            })
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
+    })
+    .transpose()
+}
+
 /// Body of `POST /v1/recommendations`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdHocRequest {
-    /// A user id (a session or known user): their stored events join the history.
+    /// A user id (a session or known user): their stored events join the history. 1 to 256 bytes
+    /// without control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
     pub user: Option<String>,
     /// Items the user interacted with: ids, or `{"item": id, "value": v}`.
     #[serde(default)]
     pub history: Vec<HistoryItem>,
-    /// How many items.
+    /// How many items (1..=limits.max_k, default limits.default_k); a whole number (`5.0` is 5).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub k: Option<u64>,
     /// Leave out items in the history (default true).
     pub exclude_seen: Option<bool>,
     /// Item ids to leave out.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// `column:value[|value...]`.
+    /// `column:value[|value...]` (empty: no filter).
+    #[schema(pattern = "^([^:]+:.*)?$")]
     pub filter: Option<String>,
     /// Explain each item (default true).
     pub explain: Option<bool>,
@@ -108,6 +142,9 @@ pub struct AdHocRequest {
     #[serde(default)]
     pub ignore_unknown: bool,
     /// Re-rank after the model: `none`, `mmr[:λ]`, `calibration[:λ]`, `long_tail[:share]`, `cap[:n]`.
+    #[schema(
+        pattern = "^(none|(mmr|calibration|long_tail)(:(0(\\.[0-9]{1,6})?|1(\\.0{1,6})?))?|cap(:[1-9][0-9]{0,5})?)?$"
+    )]
     pub rerank: Option<String>,
 }
 
@@ -116,7 +153,8 @@ pub struct AdHocRequest {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SimilarQuery {
-    /// How many items.
+    /// How many items (1..=limits.max_k, default limits.default_k).
+    #[param(minimum = 1, maximum = 1000)]
     pub k: Option<u64>,
 }
 
@@ -308,6 +346,7 @@ pub struct FlagsResponse {
 #[into_params(parameter_in = Query)]
 pub struct ShadowQuery {
     /// `json` (default) or `table`.
+    #[param(pattern = "^(json|table)$")]
     pub format: Option<String>,
 }
 
@@ -330,4 +369,55 @@ pub struct ItemInfo {
 pub struct EventsQuery {
     /// Only the newest `limit` events (default all).
     pub limit: Option<usize>,
+}
+
+/// The `{id}` of a user route: 1 to 256 bytes without control characters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserPath {
+    /// External user id.
+    pub id: String,
+}
+
+/// The `{id}` of an item route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ItemPath {
+    /// External item id.
+    pub id: String,
+}
+
+/// The report of an experiment (`GET /v1/experiments/{id}/report`), in outline: the fields every report
+/// has; with `data = "ready"` the analysis fields (`arms`, `srm`, `warnings`, `decision`, ...) follow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExperimentReportDoc {
+    /// `ready`: every arm has users and impressions and the analysis is in the report; `no_data`: some
+    /// arm has none yet, the analysis fields are absent and `no_data` says what is missing.
+    #[schema(pattern = "^(ready|no_data)$")]
+    pub data: String,
+    /// `running` or `stopped`.
+    pub status: String,
+    /// How traffic is allocated.
+    #[schema(value_type = Object)]
+    pub allocation: serde_json::Value,
+    /// With `data = "no_data"`: what is missing.
+    pub no_data: Option<NoDataDoc>,
+    /// Segments (new vs returning users, or by `segment_by`).
+    #[schema(value_type = Object)]
+    pub segments: serde_json::Value,
+    /// Cumulative values per day since the start.
+    #[schema(value_type = Vec<Object>)]
+    pub timeline: Vec<serde_json::Value>,
+}
+
+/// Why an experiment report has no analysis yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoDataDoc {
+    /// The experiment.
+    pub experiment: String,
+    /// A sentence: which arms have no impressions (or no users) yet.
+    pub message: String,
+    /// Each arm's counts so far.
+    #[schema(value_type = Vec<Object>)]
+    pub arms: Vec<serde_json::Value>,
 }

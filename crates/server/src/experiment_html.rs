@@ -259,7 +259,9 @@ fn arm_table(h: &mut String, r: &Report) {
 
 /// Renders the report page.
 pub fn render(r: &FullReport) -> String {
-    let rep = &r.report;
+    let Some(rep) = &r.report else {
+        return render_no_data(r);
+    };
     let mut h = Page::new(&format!("Experiment {} · Tastebud", rep.experiment))
         .style(CSS)
         .open();
@@ -473,6 +475,47 @@ pub fn render(r: &FullReport) -> String {
         h,
         "<p class=\"muted foot\">CTR is clicks over items shown; {unit}. Conversion is per user. The always-valid p-value may be read after every look; the fixed-horizon p-value only once, at the planned sample size.</p></main>"
     );
+    Page::close(&mut h);
+    h
+}
+
+/// The page of a report without data yet: the experiment, its status, "no data yet" and each arm's
+/// counts so far.
+fn render_no_data(r: &FullReport) -> String {
+    let (experiment, message, arms) = match &r.no_data {
+        Some(nd) => (
+            nd.experiment.as_str(),
+            nd.message.as_str(),
+            nd.arms.as_slice(),
+        ),
+        None => ("", "no data yet", &[][..]),
+    };
+    let mut h = Page::new(&format!("Experiment {experiment} · Tastebud"))
+        .style(CSS)
+        .open();
+    let _ = write!(
+        h,
+        r#"<main><h1>Experiment <code>{}</code></h1><p class="meta"><span class="pill {}">{:?}</span></p><div class="decision" id="no-data">No data yet</div><p class="muted">{}</p><div class="tw"><table><thead><tr><th>arm</th><th>users</th><th>items shown</th><th>clicks</th></tr></thead><tbody>"#,
+        esc(experiment),
+        if r.status == tastebud_experiment::assign::Status::Running {
+            "run"
+        } else {
+            "stop"
+        },
+        r.status,
+        esc(message)
+    );
+    for a in arms {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&a.arm),
+            a.users,
+            a.impressions,
+            a.clicks
+        );
+    }
+    h.push_str("</tbody></table></div></main>");
     Page::close(&mut h);
     h
 }

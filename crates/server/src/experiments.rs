@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use tastebud_experiment::assign::ExperimentDef;
@@ -15,29 +15,45 @@ use tastebud_experiment::stats::MeanTest;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Admin, PathArg, QueryArgs, RawBody, blocking, parse_json};
+use crate::extract::{Admin, JsonBody, PathArg, QueryArgs, blocking, is_admin, parse_json};
 use crate::state::AppState;
 
-/// The experiment definitions.
+/// The experiment definitions. Their salts (with which anyone could compute each user's arm) only for
+/// the admin key; a request without it (or with another key) gets the definitions without `salt`.
 #[utoipa::path(get, path = "/v1/experiments", tag = "experiments",
-    responses((status = 200, description = "The experiment definitions", body = Object)))]
-pub async fn list(State(state): State<Arc<AppState>>) -> Json<Vec<ExperimentDef>> {
-    Json(state.experiments.defs())
+    responses((status = 200, description = "The experiment definitions", body = Vec<Object>)))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    let admin = is_admin(&state, &headers);
+    state
+        .experiments
+        .defs()
+        .into_iter()
+        .map(|d| {
+            let mut v = serde_json::to_value(d).map_err(|e| ApiError::internal(e.to_string()))?;
+            if !admin && let Some(o) = v.as_object_mut() {
+                o.remove("salt");
+            }
+            Ok(v)
+        })
+        .collect::<ApiResult<_>>()
+        .map(Json)
 }
 
 /// Creates an experiment (admin). The body is an experiment definition; `start_unix` defaults to now.
 #[utoipa::path(post, path = "/v1/experiments", tag = "experiments",
-    request_body(content = Object, description = "{\"id\", \"arms\": [{\"name\", \"weight\", \"model\"?}], \"salt\"?, \"layer\"?, \"layer_share\"?, \"target\"?, \"allocation\"?, \"start_unix\"?, \"end_unix\"?}"),
+    request_body(content = Object, content_type = "application/json"),
     responses((status = 201, description = "Created", body = Object),
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("admin_key" = [])))]
 pub async fn create(
     _: Admin,
     State(state): State<Arc<AppState>>,
-    RawBody(body): RawBody,
+    JsonBody(mut v): JsonBody<serde_json::Value>,
 ) -> ApiResult<(StatusCode, Json<ExperimentDef>)> {
-    let mut v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let obj = v
         .as_object_mut()
         .ok_or_else(|| ApiError::bad_request("expected an experiment object"))?;
@@ -53,7 +69,8 @@ pub async fn create(
 #[utoipa::path(post, path = "/v1/experiments/{id}/stop", tag = "experiments",
     params(("id" = String, Path, description = "Experiment id")),
     responses((status = 200, description = "The stopped definition", body = Object),
-              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+              (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("admin_key" = [])))]
 pub async fn stop(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -70,8 +87,10 @@ pub async fn stop(
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `json` (default), `table` or `html` (a page with the charts over time).
+    #[param(pattern = "^(json|table|html)$")]
     pub format: Option<String>,
-    /// Significance level (default 0.05).
+    /// Significance level in (0, 1) (default 0.05).
+    #[param(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
     pub alpha: Option<f64>,
     /// Planned minimum detectable effect on CTR, relative (default 0.1).
     pub mde: Option<f64>,
@@ -84,8 +103,8 @@ pub struct ReportQuery {
 /// decision; the same per segment (new vs returning users) and per day.
 #[utoipa::path(get, path = "/v1/experiments/{id}/report", tag = "experiments",
     params(("id" = String, Path, description = "Experiment id"), ReportQuery),
-    responses((status = 200, description = "The report (JSON, a text table with format=table, a page with format=html)", body = Object),
-              (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "The report (JSON, a text table with format=table, a page with format=html); `data` says whether there is an analysis yet", body = Object),
+              (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn report(
     State(state): State<Arc<AppState>>,
     PathArg(id): PathArg<String>,
@@ -114,7 +133,11 @@ pub async fn report(
     let r = blocking(move || Ok(st.full_report(&def, &opts, seg.as_deref())?)).await?;
     Ok(match format.as_str() {
         "table" => {
-            let mut t = r.report.to_table();
+            let mut t = match (&r.report, &r.no_data) {
+                (Some(rep), _) => rep.to_table(),
+                (None, Some(nd)) => no_data_table(nd),
+                (None, None) => String::new(),
+            };
             if let Some(c) = &r.cuped {
                 t.push_str(&format!(
                     "\nCUPED on {} (covariate: clicks before the start), theta {:.3}, variance -{:.1}%\n",
@@ -150,4 +173,17 @@ pub async fn report(
         "html" => axum::response::Html(crate::experiment_html::render(&r)).into_response(),
         _ => Json(r).into_response(),
     })
+}
+
+/// The text table of a report without data: the message and each arm's counts.
+fn no_data_table(nd: &tastebud_experiment::live::NoData) -> String {
+    let mut t = format!("experiment {}: {}\n", nd.experiment, nd.message);
+    t.push_str("arm                  users  impressions     clicks\n");
+    for a in &nd.arms {
+        t.push_str(&format!(
+            "{:<18} {:>7} {:>12} {:>10}\n",
+            a.arm, a.users, a.impressions, a.clicks
+        ));
+    }
+    t
 }

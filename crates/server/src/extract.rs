@@ -8,12 +8,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use tastebud_store::MAX_ID_BYTES;
 
 /// `Json` whose rejections are JSON errors (4xx) naming the problem.
 pub struct JsonBody<T>(pub T);
@@ -76,8 +79,9 @@ fn bytes_rejection(r: BytesRejection) -> ApiError {
     }
 }
 
-/// Proof that the request carries the admin key. As an extractor it runs before the body is read,
-/// so a request without the key is refused before any of its body is looked at.
+/// Proof that the request carries the admin key. As an extractor it runs from the request's head, before
+/// the body is read or anything else is validated, so a request without the key is refused (401, or 403
+/// when admin endpoints are disabled or the key is the service key) before any of its body is looked at.
 pub struct Admin;
 
 impl FromRequestParts<Arc<AppState>> for Admin {
@@ -90,33 +94,142 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-/// Checks the admin API key of a request.
-pub fn check_admin(state: &AppState, headers: &axum::http::HeaderMap) -> ApiResult<()> {
-    let Some(key) = &state.admin_key else {
-        return Err(ApiError::forbidden(
-            "admin endpoints are disabled: set admin.api_key in the config or TASTEBUD_ADMIN_KEY",
-        ));
-    };
-    let given = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        });
-    match given {
-        Some(g) if constant_time_eq(g.as_bytes(), key.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::unauthorized("wrong API key")),
-        None => Err(ApiError::unauthorized(
-            "admin endpoints need `X-Api-Key: KEY` or `Authorization: Bearer KEY`",
-        )),
+/// Proof that the request carries the service key or the admin key (the user-data routes: a user's
+/// events, erasure, consent). Runs from the request's head, before any body is read or validated: 401
+/// (with `WWW-Authenticate`) without a key or with a wrong one, 403 when neither key is configured.
+pub struct ServiceKey;
+
+impl FromRequestParts<Arc<AppState>> for ServiceKey {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        check_service(state, &parts.headers).map(|()| ServiceKey)
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// A switch of `[auth]` that puts a group of routes behind the service key.
+pub trait KeySwitch {
+    /// Whether the switch is on.
+    fn on(auth: &crate::config::Auth) -> bool;
+}
+
+/// `[auth] require_key_for_events`: `POST /v1/events`.
+pub struct EventsSwitch;
+
+impl KeySwitch for EventsSwitch {
+    fn on(auth: &crate::config::Auth) -> bool {
+        auth.require_key_for_events
+    }
+}
+
+/// `[auth] require_key_for_recommendations`: the recommendation routes.
+pub struct RecommendationsSwitch;
+
+impl KeySwitch for RecommendationsSwitch {
+    fn on(auth: &crate::config::Auth) -> bool {
+        auth.require_key_for_recommendations
+    }
+}
+
+/// [`ServiceKey`] when the switch `S` is on, nothing otherwise (the key, if any, is then not looked at).
+/// Runs before the body is read, like [`ServiceKey`].
+pub struct ServiceKeyWhen<S>(std::marker::PhantomData<S>);
+
+/// The service key when `[auth] require_key_for_events` is on.
+pub type EventsKey = ServiceKeyWhen<EventsSwitch>;
+
+/// The service key when `[auth] require_key_for_recommendations` is on.
+pub type RecommendationsKey = ServiceKeyWhen<RecommendationsSwitch>;
+
+impl<S: KeySwitch> FromRequestParts<Arc<AppState>> for ServiceKeyWhen<S> {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        if S::on(&state.config.auth) {
+            check_service(state, &parts.headers)?;
+        }
+        Ok(ServiceKeyWhen(std::marker::PhantomData))
+    }
+}
+
+/// The key a request presents: `X-Api-Key: KEY`, else `Authorization: Bearer KEY`.
+fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get("x-api-key").map(|v| v.as_bytes()).or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    })
+}
+
+/// Whether `given` is `expected`, in a time that depends on neither their contents nor their lengths:
+/// the SHA-256 digests of both (always 32 bytes) are compared in constant time (`subtle`).
+fn key_eq(given: &[u8], expected: Option<&str>) -> bool {
+    let Some(expected) = expected else {
+        return false;
+    };
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected.as_bytes()));
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
+
+const KEY_HEADERS: &str = "`X-Api-Key: KEY` or `Authorization: Bearer KEY`";
+
+/// Checks the admin key of a request: 403 when admin endpoints are disabled (no admin key configured)
+/// or the key is the service key, 401 without a key or with a wrong one.
+pub fn check_admin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    if state.admin_key.is_none() {
+        return Err(ApiError::forbidden(
+            "admin endpoints are disabled: set admin.api_key in the config or TASTEBUD_ADMIN_KEY",
+        ));
+    }
+    let Some(given) = presented_key(headers) else {
+        return Err(ApiError::unauthorized(format!(
+            "admin endpoints need the admin key: {KEY_HEADERS}"
+        )));
+    };
+    // Both comparisons always run: the time does not say which key came close.
+    let admin = key_eq(given, state.admin_key.as_deref());
+    let service = key_eq(given, state.service_key.as_deref());
+    if admin {
+        Ok(())
+    } else if service {
+        Err(ApiError::forbidden(
+            "the service key does not open admin endpoints: use the admin key",
+        ))
+    } else {
+        Err(ApiError::unauthorized("wrong API key"))
+    }
+}
+
+/// Checks that a request carries the service key or the admin key: 403 when neither is configured, 401
+/// without a key or with a wrong one.
+pub fn check_service(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    if state.service_key.is_none() && state.admin_key.is_none() {
+        return Err(ApiError::forbidden(
+            "user-data endpoints are disabled: set auth.service_key in the config or \
+             TASTEBUD_SERVICE_KEY (the admin key is accepted too)",
+        ));
+    }
+    let Some(given) = presented_key(headers) else {
+        return Err(ApiError::unauthorized(format!(
+            "this route needs the service key (or the admin key): {KEY_HEADERS}"
+        )));
+    };
+    let service = key_eq(given, state.service_key.as_deref());
+    let admin = key_eq(given, state.admin_key.as_deref());
+    if service | admin {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("wrong API key"))
+    }
+}
+
+/// Whether a request carries the admin key (never an error: for answers that show more to admins).
+pub fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    presented_key(headers).is_some_and(|g| key_eq(g, state.admin_key.as_deref()))
 }
 
 /// Runs blocking work (store reads and writes, model scoring) on the blocking pool.
@@ -141,14 +254,19 @@ pub fn check_k(state: &AppState, k: Option<u64>) -> ApiResult<usize> {
     Ok(k as usize)
 }
 
-/// A user id: 1 to 256 bytes without control characters.
-pub fn check_user_id(id: &str) -> ApiResult<()> {
-    if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "user id must be 1 to 256 bytes without control characters",
-        ));
+/// An id in a path (user, item, experiment): 1 to 256 bytes without control characters.
+pub fn check_id(what: &str, id: &str) -> ApiResult<()> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{what} id must be 1 to {MAX_ID_BYTES} bytes without control characters"
+        )));
     }
     Ok(())
+}
+
+/// A user id: 1 to 256 bytes without control characters.
+pub fn check_user_id(id: &str) -> ApiResult<()> {
+    check_id("user", id)
 }
 
 /// Parses a JSON body with `serde_path_to_error`, so the message names the field at fault.

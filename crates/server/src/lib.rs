@@ -26,6 +26,7 @@ pub mod experiment_html;
 pub mod experiments;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod routes;
 pub mod state;
@@ -53,33 +54,41 @@ pub use tastebud_serve::{Serving, batch, now_unix, shadow};
 
 use routes::{admin, events, recommend, system, users};
 
-/// The OpenAPI document's frame: title, the schemas no route names, the security scheme. The paths come
-/// from [`api_routes`].
+/// The OpenAPI document's frame: title, the schemas no route names. The paths come from [`api_routes`];
+/// [`openapi::complete`] adds the security schemes, hand-written bodies and the common statuses.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tastebud", description = "Recommendations, events and administration."),
-    components(schemas(error::ErrorBody, dto::RecommendationResponse, dto::AdHocRequest,
-                       dto::HistoryItem, dto::SimilarResponse, dto::ItemInfo, dto::EventsResponse,
-                       dto::UserEventsResponse, dto::DeleteResponse, dto::Health, dto::Ready,
-                       dto::ModelInfo, dto::ReloadRequest, dto::ReloadResponse, dto::FlagsRequest,
-                       dto::FlagsResponse, dashboard::DashboardSummary, dashboard::Kpis,
-                       dashboard::RegistryRow, metrics::SeriesPoint, metrics::SecondPoint)),
-    modifiers(&SecurityAddon)
+    info(
+        title = "Tastebud",
+        description = "Recommendations, events and administration."
+    ),
+    components(schemas(
+        error::ErrorBody,
+        dto::RecommendationResponse,
+        dto::AdHocRequest,
+        dto::HistoryItem,
+        dto::SimilarResponse,
+        dto::ItemInfo,
+        dto::EventsResponse,
+        dto::UserEventsResponse,
+        dto::DeleteResponse,
+        dto::Health,
+        dto::Ready,
+        dto::ModelInfo,
+        dto::ReloadRequest,
+        dto::ReloadResponse,
+        dto::FlagsRequest,
+        dto::FlagsResponse,
+        dashboard::DashboardSummary,
+        dashboard::Kpis,
+        dashboard::RegistryRow,
+        metrics::SeriesPoint,
+        metrics::SecondPoint,
+        dto::ExperimentReportDoc,
+        dto::NoDataDoc
+    ))
 )]
 pub struct ApiDoc;
-
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
-        );
-    }
-}
 
 /// Every documented route, in one list: the router and the OpenAPI document are both made from it.
 pub fn api_routes() -> OpenApiRouter<Arc<AppState>> {
@@ -113,9 +122,13 @@ pub fn api_routes() -> OpenApiRouter<Arc<AppState>> {
 pub fn openapi_json() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        api_routes()
-            .into_openapi()
-            .to_pretty_json()
+        let doc = api_routes().into_openapi();
+        serde_json::to_value(&doc)
+            .map(|mut v| {
+                openapi::complete(&mut v);
+                v
+            })
+            .and_then(|v| serde_json::to_string_pretty(&v))
             .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     })
     .clone()
@@ -152,6 +165,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 ApiError::internal("the server failed on this request").into_response()
             },
         ))
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
 }
 
@@ -173,6 +187,58 @@ async fn admit(
         return ApiError::unavailable("the server is shutting down").into_response();
     };
     next.run(req).await
+}
+
+/// The longest request target (path and query) answered; longer ones get 414 with a JSON error. (Hyper
+/// itself answers 414 with an empty body only past 64 KiB, before any middleware sees the request.)
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The outermost layer: refuses over-long URIs (414), and gives every error status that a layer or the
+/// framework answered with an empty body (a 405 of the router, a 408, ...) the JSON error body, keeping
+/// its status and headers.
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the URI is {target} bytes; at most {MAX_URI_BYTES} are accepted"),
+        )
+        .into_response();
+    }
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let empty = axum::body::HttpBody::size_hint(resp.body()).exact() == Some(0);
+    if !(status.is_client_error() || status.is_server_error()) || !empty {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    };
+    let (mut parts, _) = resp.into_parts();
+    let json = ApiError::new(
+        status,
+        code,
+        status.canonical_reason().unwrap_or("request failed"),
+    )
+    .into_response();
+    let (json_parts, body) = json.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    for (name, value) in &json_parts.headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    Response::from_parts(parts, body)
 }
 
 /// The experiment arm that served a response (set by handlers; `none` outside experiments).

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{QueryArgs, check_admin};
+use crate::extract::{Admin, QueryArgs};
 use crate::state::AppState;
 use tastebud_lifecycle::registry::Registry;
 use tastebud_lifecycle::retrain::{self, RetrainConfig, RetrainReport};
@@ -77,13 +76,12 @@ pub struct RetrainQuery {
 #[utoipa::path(post, path = "/v1/admin/retrain", tag = "admin", params(RetrainQuery),
     responses((status = 200, description = "The retraining report", body = Object),
               (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn admin_retrain(
+    _: Admin,
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     QueryArgs(q): QueryArgs<RetrainQuery>,
 ) -> ApiResult<Json<RetrainReport>> {
-    check_admin(&state, &headers)?;
     let Some(path) = state.config.retrain.config.clone() else {
         return Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,

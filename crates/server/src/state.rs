@@ -63,6 +63,8 @@ pub struct AppState {
     pub config: Config,
     /// The admin key, when admin endpoints are enabled.
     pub admin_key: Option<String>,
+    /// The service key (`[auth] service_key`), when one is configured.
+    pub service_key: Option<String>,
     /// Event log, precomputed lists, flags, forgotten users, documents.
     pub storage: Storage,
     /// The recommendation pipeline (the configuration's pipeline sections, checked once).
@@ -144,6 +146,7 @@ impl AppState {
         );
         Ok(AppState {
             admin_key: config.admin_key(),
+            service_key: config.service_key(),
             config,
             storage,
             pipeline,

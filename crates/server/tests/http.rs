@@ -181,8 +181,9 @@ fn ad_hoc_histories_are_recommended_in_real_time() {
             .iter()
             .all(|i| i[1..].parse::<u32>().unwrap() < 20)
     );
+    // Well-formed but naming a value the items lack: unprocessable.
     let (st, e) = s.get("/v1/users/u3/recommendations?filter=genres:Horror");
-    assert_eq!(st, 400);
+    assert_eq!(st, 422);
     assert!(e["error"]["message"].as_str().unwrap().contains("Horror"));
 }
 

@@ -187,7 +187,8 @@ impl Event {
     /// - `value`: finite; required for a rating;
     /// - `dwell_ms`: at most [`MAX_DWELL_MS`];
     /// - `propensity`: in (0, 1];
-    /// - `event_id`, `request_id`, `experiment`, `arm`: at most [`MAX_ID_BYTES`] bytes.
+    /// - `event_id`: 1 to [`MAX_ID_BYTES`] bytes without control characters, like `user` and `item`;
+    /// - `request_id`, `experiment`, `arm`: at most [`MAX_ID_BYTES`] bytes.
     pub fn validate(&self, now: i64) -> Result<(), String> {
         check_id("user", &self.user)?;
         if self.kind == EventType::Impression {
@@ -245,7 +246,11 @@ impl Event {
         {
             return Err(format!("propensity: must be in (0, 1], got {p}"));
         }
-        check_optional("event_id", self.event_id.as_deref())?;
+        // An idempotency key is a key: empty, or with control characters, it would be a shared key
+        // that silently drops other users' events as duplicates.
+        if let Some(id) = &self.event_id {
+            check_id("event_id", id)?;
+        }
         check_optional("request_id", self.request_id.as_deref())?;
         check_optional("experiment", self.experiment.as_deref())?;
         check_optional("arm", self.arm.as_deref())?;

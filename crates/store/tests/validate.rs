@@ -200,6 +200,21 @@ fn optional_id_lengths() {
     }
 }
 
+/// Issue "Trust", item 7: an empty `event_id` was a global key (another user's later event with `""` was
+/// dropped as a duplicate), and control characters passed although user and item ids refuse them.
+#[test]
+fn event_id_follows_the_id_rule() {
+    let with = |id: &str| Event {
+        event_id: Some(id.to_string()),
+        ..click("u", "i", None)
+    };
+    assert_eq!(err(&with("")), "event_id: must not be empty");
+    assert!(err(&with("a\u{0}b")).contains("control characters"));
+    assert!(err(&with("\u{7f}")).starts_with("event_id"));
+    assert_eq!(with("e-1 €").validate(NOW), Ok(()));
+    assert_eq!(with(&"e".repeat(256)).validate(NOW), Ok(()));
+}
+
 #[test]
 fn event_type_names() {
     let names = [

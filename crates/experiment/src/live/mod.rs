@@ -33,8 +33,8 @@ pub use aggregate::{Aggregate, ModelView};
 pub use error::LiveError;
 pub use experiments::{DOCUMENT, Experiments, Live, ModelLoader, Served};
 pub use report::{
-    ArmDay, CupedArm, CupedReport, DayPoint, FullReport, SegmentReport, aggregate, arm_data,
-    full_report,
+    ArmCounts, ArmDay, CupedArm, CupedReport, DataState, DayPoint, FullReport, NoData,
+    SegmentReport, aggregate, arm_data, full_report,
 };
 
 /// Seconds in a day.

@@ -195,12 +195,51 @@ fn cuped(def: &ExperimentDef, per_user: &[Vec<(f64, f64)>], alpha: f64) -> Optio
     })
 }
 
+/// Whether a report has its analysis yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataState {
+    /// Every arm has users and impressions: the analysis is in the report.
+    Ready,
+    /// Some arm has no users or no impressions yet: no analysis, see [`FullReport::no_data`].
+    NoData,
+}
+
+/// One arm's counts so far, in a report without data.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmCounts {
+    /// Arm name.
+    pub arm: String,
+    /// Users so far.
+    pub users: u64,
+    /// Items shown so far.
+    pub impressions: u64,
+    /// Clicks so far.
+    pub clicks: u64,
+}
+
+/// What a report without data says: which arms wait for users or impressions.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoData {
+    /// Experiment id.
+    pub experiment: String,
+    /// A sentence naming the arms without data.
+    pub message: String,
+    /// Each arm's counts so far, in the definition's order.
+    pub arms: Vec<ArmCounts>,
+}
+
 /// The full report: the per-arm analysis plus allocation, bandit state, segments and the timeline.
 #[derive(Debug, Clone, Serialize)]
 pub struct FullReport {
-    /// The analysis over all the experiment's events.
+    /// `ready`, or `no_data` before every arm has users and impressions.
+    pub data: DataState,
+    /// The analysis over all the experiment's events (`None` while `data` is `no_data`).
     #[serde(flatten)]
-    pub report: Report,
+    pub report: Option<Report>,
+    /// What is missing, while `data` is `no_data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_data: Option<NoData>,
     /// Running or stopped.
     pub status: Status,
     /// How traffic is allocated.
@@ -269,12 +308,53 @@ fn timeline(def: &ExperimentDef, days: &[Vec<ArmData>], opts: &ReportOptions) ->
         .collect()
 }
 
+/// `Some` when an arm of `def` has no users or no impressions in `arms` yet (no analysis is possible).
+fn missing_data(def: &ExperimentDef, arms: &[ArmData]) -> Option<NoData> {
+    let counts: Vec<ArmCounts> = def
+        .arms
+        .iter()
+        .map(|a| {
+            let d = arms.iter().find(|d| d.name == a.name);
+            ArmCounts {
+                arm: a.name.clone(),
+                users: d.map_or(0, |d| d.users),
+                impressions: d.map_or(0, |d| d.impressions),
+                clicks: d.map_or(0, |d| d.clicks),
+            }
+        })
+        .collect();
+    let waiting: Vec<&str> = counts
+        .iter()
+        .filter(|c| c.users == 0 || c.impressions == 0)
+        .map(|c| c.arm.as_str())
+        .collect();
+    if waiting.is_empty() {
+        return None;
+    }
+    Some(NoData {
+        experiment: def.id.clone(),
+        message: format!(
+            "no data yet: no impressions logged for arm{} {}; the analysis appears once every arm has \
+             users and impressions",
+            if waiting.len() == 1 { "" } else { "s" },
+            waiting
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        arms: counts,
+    })
+}
+
 /// Builds the full report of `def` from the log as of `opts.now_unix` (see [`aggregate`] for `model`,
 /// `bounce_ms` and `segment_by`).
 ///
 /// # Errors
 ///
 /// [`LiveError::Store`]: a log read error; [`LiveError::Invalid`]: options or data the analysis rejects.
+/// An arm without users or impressions yet is not an error: the report then has `data = no_data` and no
+/// analysis.
 pub fn full_report<M>(
     experiments: &Experiments<M>,
     log: &dyn EventLog,
@@ -293,23 +373,37 @@ pub fn full_report<M>(
         opts.now_unix,
         segment_by,
     )?;
-    let report =
-        Report::new(def, &agg.arms, opts).map_err(|e| LiveError::Invalid(e.to_string()))?;
+    let no_data = missing_data(def, &agg.arms);
+    let report = match no_data {
+        // The options are still checked: a bad `alpha` is the caller's error with or without data.
+        Some(_) => {
+            opts.validate()
+                .map_err(|e| LiveError::Invalid(e.to_string()))?;
+            None
+        }
+        None => {
+            Some(Report::new(def, &agg.arms, opts).map_err(|e| LiveError::Invalid(e.to_string()))?)
+        }
+    };
     let segments = agg
         .segments
         .iter()
         .map(|(name, arms)| {
             let users = arms.iter().map(|a| a.users).sum();
-            let seg = match Report::new(def, arms, opts) {
+            let analysis = match missing_data(def, arms) {
+                Some(nd) => Err(nd.message),
+                None => Report::new(def, arms, opts).map_err(|e| e.to_string()),
+            };
+            let seg = match analysis {
                 Ok(r) => SegmentReport {
                     users,
                     report: Some(r),
                     note: None,
                 },
-                Err(e) => SegmentReport {
+                Err(note) => SegmentReport {
                     users,
                     report: None,
-                    note: Some(e.to_string()),
+                    note: Some(note),
                 },
             };
             (name.clone(), seg)
@@ -328,6 +422,12 @@ pub fn full_report<M>(
             .unwrap_or_default()
     });
     Ok(FullReport {
+        data: if report.is_some() {
+            DataState::Ready
+        } else {
+            DataState::NoData
+        },
+        no_data,
         cuped: cuped(def, &agg.per_user, opts.alpha),
         timeline: timeline(def, &agg.days, opts),
         report,

@@ -260,7 +260,7 @@ fn the_running_aggregate_equals_a_fresh_pass() {
     let running = open(&MemoryStore::new(), std::slice::from_ref(&d)).unwrap();
     log.append(events_day(0)).unwrap();
     let first = full_report(&running, &log, &d, model, 1_000.0, &opts, None).unwrap();
-    assert_eq!(first.report.arms[0].users, 2);
+    assert_eq!(first.report.as_ref().unwrap().arms[0].users, 2);
     log.append(events_day(1)).unwrap();
     log.append(events_day(2)).unwrap();
     let again = full_report(&running, &log, &d, model, 1_000.0, &opts, None).unwrap();

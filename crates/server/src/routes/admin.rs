@@ -15,20 +15,22 @@ use crate::state::AppState;
 type AppRef = State<Arc<AppState>>;
 
 /// Loads a model file (the current path again, or `path`) and swaps it in while requests keep flowing.
-#[utoipa::path(post, path = "/v1/admin/reload", tag = "admin", request_body = ReloadRequest,
+#[utoipa::path(post, path = "/v1/admin/reload", tag = "admin", request_body = Option<ReloadRequest>,
     responses((status = 200, body = ReloadResponse), (status = 401, body = ErrorBody),
               (status = 422, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn admin_reload(
     _: Admin,
     State(state): AppRef,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<ReloadResponse>> {
+    // No body, or `null`: reload the current path.
     let req: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice::<Option<ReloadRequest>>(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid reload request: {e}")))?
+            .unwrap_or_default()
     };
     let _guard = state.reload_lock.lock().await;
     let st = state.clone();
@@ -46,10 +48,10 @@ pub async fn admin_reload(
 /// Off-policy evaluation of a candidate model's top-slot CTR from explored, propensity-logged slates (see
 /// the `ope` module).
 #[utoipa::path(post, path = "/v1/admin/ope", tag = "admin",
-    request_body = tastebud_serve::ope::OpeRequest,
+    request_body = Option<tastebud_serve::ope::OpeRequest>,
     responses((status = 200, body = tastebud_serve::ope::OpeResponse), (status = 401, body = ErrorBody),
               (status = 422, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn admin_ope(
     _: Admin,
     State(state): AppRef,
@@ -58,8 +60,9 @@ pub async fn admin_ope(
     let req: tastebud_serve::ope::OpeRequest = if body.iter().all(u8::is_ascii_whitespace) {
         tastebud_serve::ope::OpeRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice::<Option<tastebud_serve::ope::OpeRequest>>(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid OPE request: {e}")))?
+            .unwrap_or_default()
     };
     let st = state.clone();
     Ok(Json(
@@ -77,13 +80,14 @@ pub async fn admin_ope(
     ))
 }
 
-/// The configuration in force (the API key redacted).
+/// The configuration in force (the keys redacted).
 #[utoipa::path(get, path = "/v1/admin/config", tag = "admin",
     responses((status = 200, body = Object), (status = 401, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn admin_config(_: Admin, State(state): AppRef) -> ApiResult<Json<serde_json::Value>> {
     let mut c = state.config.clone();
     c.admin.api_key = c.admin.api_key.map(|_| "<redacted>".into());
+    c.auth.service_key = c.auth.service_key.map(|_| "<redacted>".into());
     serde_json::to_value(&c)
         .map(Json)
         .map_err(|e| ApiError::internal(e.to_string()))
@@ -94,7 +98,7 @@ pub async fn admin_config(_: Admin, State(state): AppRef) -> ApiResult<Json<serd
     params(("id" = String, Path, description = "External item id")),
     responses((status = 200, body = FlagsResponse), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    security(("admin_key" = [])))]
 pub async fn admin_item_flags(
     _: Admin,
     State(state): AppRef,

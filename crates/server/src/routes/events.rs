@@ -8,23 +8,30 @@ use tastebud_store::Event;
 
 use crate::dto::{DeleteResponse, EventsQuery, EventsResponse, UserEventsResponse};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{PathArg, QueryArgs, RawBody, blocking, check_user_id, parse_json};
+use crate::extract::{
+    EventsKey, JsonBody, PathArg, QueryArgs, ServiceKey, blocking, check_user_id, parse_json,
+};
 use crate::state::AppState;
 
 type AppRef = State<Arc<AppState>>;
 
 /// Records one event or a batch (a JSON object or an array). Answers only once every event is durably
 /// written; an event whose `event_id` was stored before is acknowledged without being written again.
+///
+/// Needs the service key when `[auth] require_key_for_events` is set.
 #[utoipa::path(post, path = "/v1/events", tag = "events",
-    request_body(content = Object, description = "One event or an array of events: {\"user\", \"item\", \"type\", \"timestamp\", ...}"),
+    request_body(content = Object, content_type = "application/json",
+                 description = "One event or an array of 1 to `limits.max_batch_events` events"),
     responses((status = 200, body = EventsResponse), (status = 400, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security((), ("service_key" = []), ("admin_key" = [])))]
 pub async fn post_events(
+    _: EventsKey,
     State(state): AppRef,
-    RawBody(body): RawBody,
+    JsonBody(value): JsonBody<serde_json::Value>,
 ) -> ApiResult<Json<EventsResponse>> {
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let now = crate::now_unix();
     let parse = |v: serde_json::Value, at: Option<usize>| -> ApiResult<Event> {
         let where_ = at.map_or_else(String::new, |i| format!("events[{i}]: "));
@@ -88,10 +95,16 @@ pub async fn post_events(
 }
 
 /// A user's stored events, oldest first (what the server knows about them).
+///
+/// Needs the service key (or the admin key).
 #[utoipa::path(get, path = "/v1/users/{id}/events", tag = "events",
-    params(("id" = String, Path, description = "External user id"), EventsQuery),
-    responses((status = 200, body = UserEventsResponse)))]
+    params(crate::dto::UserPath, EventsQuery),
+    responses((status = 200, body = UserEventsResponse), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)),
+    security(("service_key" = []), ("admin_key" = [])))]
 pub async fn user_events(
+    _: ServiceKey,
     State(state): AppRef,
     PathArg(user): PathArg<String>,
     QueryArgs(q): QueryArgs<EventsQuery>,
@@ -109,10 +122,16 @@ pub async fn user_events(
 
 /// Forgets a user: their events, precomputed list and cached lists; their training history is no longer
 /// used. Says how many records were removed.
+///
+/// Needs the service key (or the admin key).
 #[utoipa::path(delete, path = "/v1/users/{id}", tag = "privacy",
-    params(("id" = String, Path, description = "External user id")),
-    responses((status = 200, body = DeleteResponse)))]
+    params(crate::dto::UserPath),
+    responses((status = 200, body = DeleteResponse), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)),
+    security(("service_key" = []), ("admin_key" = [])))]
 pub async fn delete_user(
+    _: ServiceKey,
     State(state): AppRef,
     PathArg(user): PathArg<String>,
 ) -> ApiResult<Json<DeleteResponse>> {

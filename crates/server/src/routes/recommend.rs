@@ -14,7 +14,7 @@ use crate::dto::{
     SimilarQuery, SimilarResponse,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, PathArg, QueryArgs, check_k, check_user_id};
+use crate::extract::{JsonBody, PathArg, QueryArgs, RecommendationsKey, check_k, check_user_id};
 use crate::state::{AppState, CacheKey};
 
 type AppRef = State<Arc<AppState>>;
@@ -53,15 +53,16 @@ fn rerank_of(
     state: &AppState,
     spec: Option<&str>,
 ) -> ApiResult<Option<tastebud_serve::RerankConfig>> {
-    spec.map(|s| {
-        state
-            .pipeline
-            .config()
-            .rerank
-            .with_override(s)
-            .map_err(ApiError::bad_request)
-    })
-    .transpose()
+    spec.filter(|s| !s.is_empty())
+        .map(|s| {
+            state
+                .pipeline
+                .config()
+                .rerank
+                .with_override(s)
+                .map_err(ApiError::bad_request)
+        })
+        .transpose()
 }
 
 /// The pipeline request of a query: `k`, exclusions, filter, explanations, re-ranking, exploration.
@@ -81,7 +82,23 @@ fn request_of(
         k,
         exclude_seen,
         exclude,
-        candidates: filter.map(|f| serving.parse_filter(f)).transpose()?,
+        // An empty `filter=` (or `rerank=`) is no filter, like an absent one.
+        candidates: filter
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                // `column:value` that names a column the model's items lack is well-formed but
+                // unprocessable (422); a malformed filter stays a 400.
+                let well_formed = f.split_once(':').is_some_and(|(c, _)| !c.is_empty());
+                serving.parse_filter(f).map_err(|e| {
+                    let e = ApiError::from(e);
+                    if well_formed && e.status == axum::http::StatusCode::BAD_REQUEST {
+                        ApiError::invalid(e.message)
+                    } else {
+                        e
+                    }
+                })
+            })
+            .transpose()?,
         explain,
         rerank: rerank_of(state, rerank)?,
         explore,
@@ -187,10 +204,17 @@ fn respond(
 
 /// Recommendations for a user: their training history and every acknowledged event, or the cold-start
 /// chain for an unknown user.
+///
+/// Needs the service key when `[auth] require_key_for_recommendations` is set.
 #[utoipa::path(get, path = "/v1/users/{id}/recommendations", tag = "recommend",
-    params(("id" = String, Path, description = "External user id"), RecQuery),
-    responses((status = 200, body = RecommendationResponse), (status = 400, body = ErrorBody)))]
+    params(crate::dto::UserPath, RecQuery),
+    responses((status = 200, body = RecommendationResponse), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 422, description = "A filter naming a column or value the items lack", body = ErrorBody),
+              (status = 503, body = ErrorBody)),
+    security((), ("service_key" = []), ("admin_key" = [])))]
 pub async fn user_recommendations(
+    _: RecommendationsKey,
     State(state): AppRef,
     PathArg(user): PathArg<String>,
     QueryArgs(q): QueryArgs<RecQuery>,
@@ -357,10 +381,17 @@ pub async fn shadow_report(
 }
 
 /// Real-time recommendations for an ad-hoc history (an anonymous visitor, a session).
-#[utoipa::path(post, path = "/v1/recommendations", tag = "recommend", request_body = AdHocRequest,
+///
+/// Needs the service key when `[auth] require_key_for_recommendations` is set.
+#[utoipa::path(post, path = "/v1/recommendations", tag = "recommend",
+    request_body(content = AdHocRequest, content_type = "application/json"),
     responses((status = 200, body = RecommendationResponse), (status = 400, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security((), ("service_key" = []), ("admin_key" = [])))]
 pub async fn adhoc_recommendations(
+    _: RecommendationsKey,
     State(state): AppRef,
     JsonBody(req): JsonBody<AdHocRequest>,
 ) -> ApiResult<axum::response::Response> {
@@ -475,10 +506,16 @@ pub async fn item_info(
 }
 
 /// Items similar to an item.
+///
+/// Needs the service key when `[auth] require_key_for_recommendations` is set.
 #[utoipa::path(get, path = "/v1/items/{id}/similar", tag = "recommend",
-    params(("id" = String, Path, description = "External item id"), SimilarQuery),
-    responses((status = 200, body = SimilarResponse), (status = 404, body = ErrorBody)))]
+    params(crate::dto::ItemPath, SimilarQuery),
+    responses((status = 200, body = SimilarResponse), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security((), ("service_key" = []), ("admin_key" = [])))]
 pub async fn similar_items(
+    _: RecommendationsKey,
     State(state): AppRef,
     PathArg(item): PathArg<String>,
     QueryArgs(q): QueryArgs<SimilarQuery>,

@@ -8,17 +8,23 @@ use tastebud_store::Consent;
 
 use crate::dto::{ConsentRequest, ConsentState, UserInfo};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{JsonBody, PathArg, blocking, check_user_id};
+use crate::extract::{JsonBody, PathArg, ServiceKey, blocking, check_user_id};
 use crate::state::AppState;
 
 type AppRef = State<Arc<AppState>>;
 
 /// What the server holds about a user: consent (with the time it was set), events, whether the
 /// served model knows them, whether they asked to be forgotten.
+///
+/// Needs the service key (or the admin key).
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "privacy",
-    params(("id" = String, Path, description = "External user id")),
-    responses((status = 200, body = UserInfo), (status = 400, body = ErrorBody)))]
+    params(crate::dto::UserPath),
+    responses((status = 200, body = UserInfo), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)),
+    security(("service_key" = []), ("admin_key" = [])))]
 pub async fn user_info(
+    _: ServiceKey,
     State(state): AppRef,
     PathArg(user): PathArg<String>,
 ) -> ApiResult<Json<UserInfo>> {
@@ -49,11 +55,17 @@ pub async fn user_info(
 /// Without consent to personalisation the user gets what a new user gets (the cold-start chain), at
 /// once; without consent to training the next retraining leaves their data out. Events are still
 /// recorded either way.
+///
+/// Needs the service key (or the admin key).
 #[utoipa::path(put, path = "/v1/users/{id}/consent", tag = "privacy", request_body = ConsentRequest,
-    params(("id" = String, Path, description = "External user id")),
+    params(crate::dto::UserPath),
     responses((status = 200, body = ConsentState), (status = 400, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("service_key" = []), ("admin_key" = [])))]
 pub async fn set_consent(
+    _: ServiceKey,
     State(state): AppRef,
     PathArg(user): PathArg<String>,
     JsonBody(req): JsonBody<ConsentRequest>,

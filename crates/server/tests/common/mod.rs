@@ -62,6 +62,9 @@ pub fn model_file(dir: &Path, model: &str, params: &[&str]) -> PathBuf {
     path
 }
 
+/// The service key [`Server::start`] configures.
+pub const SERVICE_KEY: &str = "svc-k3y";
+
 /// A running server on 127.0.0.1 and a blocking HTTP client.
 pub struct Server {
     pub addr: SocketAddr,
@@ -75,6 +78,15 @@ pub struct Server {
 impl Server {
     /// Starts a server on `model` (a file in a fresh temp dir is created when `None`: EASE).
     pub fn start(mut config: Config, model: Option<PathBuf>) -> Server {
+        // The user-data routes need a key: the helpers below send this one to them.
+        if config.auth.service_key.is_none() {
+            config.auth.service_key = Some(SERVICE_KEY.into());
+        }
+        Self::start_bare(config, model)
+    }
+
+    /// [`Server::start`] without the service key it adds.
+    pub fn start_bare(mut config: Config, model: Option<PathBuf>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let model = model.unwrap_or_else(|| model_file(dir.path(), "ease", &[]));
         // An absolute data_dir is kept (a restart on the same store); otherwise a fresh one.
@@ -136,12 +148,28 @@ impl Server {
         (status, v)
     }
 
+    /// The service key for the user-data routes (`/v1/users/{id}` and `/v1/users/{id}/events`).
+    fn user_data_key(&self, path: &str) -> Option<String> {
+        let user_data = path.starts_with("/v1/users/") && !path.contains("/recommendations");
+        user_data
+            .then(|| self.state.config.auth.service_key.clone())
+            .flatten()
+    }
+
     pub fn get(&self, path: &str) -> (u16, Value) {
-        Self::finish(self.agent.get(&self.url(path)).call().unwrap())
+        let mut r = self.agent.get(&self.url(path));
+        if let Some(k) = self.user_data_key(path) {
+            r = r.header("x-api-key", k);
+        }
+        Self::finish(r.call().unwrap())
     }
 
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        Self::finish(self.agent.delete(&self.url(path)).call().unwrap())
+        let mut r = self.agent.delete(&self.url(path));
+        if let Some(k) = self.user_data_key(path) {
+            r = r.header("x-api-key", k);
+        }
+        Self::finish(r.call().unwrap())
     }
 
     pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
