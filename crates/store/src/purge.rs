@@ -22,6 +22,10 @@ pub(crate) struct Slot {
     path: PathBuf,
     /// Erasures committed since open.
     erasures: AtomicU64,
+    /// Erasure transactions begun and finished (committed, empty or failed) since open: while more
+    /// have begun than finished, a rewrite waits briefly so that it covers them too.
+    begun: AtomicU64,
+    finished: AtomicU64,
     /// Erasures the last rewrite covered.
     purged: AtomicU64,
     /// Rewrites done since open.
@@ -37,6 +41,8 @@ impl Slot {
             gate: Mutex::new(()),
             path: path.to_path_buf(),
             erasures: AtomicU64::new(0),
+            begun: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
             purged: AtomicU64::new(0),
             rewrites: AtomicU64::new(0),
             cache_bytes,
@@ -65,14 +71,31 @@ impl Slot {
         self.rewrites.load(Ordering::Relaxed)
     }
 
+    /// Marks an erasure transaction as begun until the returned guard drops.
+    pub(crate) fn begin_erasure(&self) -> ErasureGuard<'_> {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+        ErasureGuard(self)
+    }
+
     /// Makes sure a rewrite started after erasure `n` committed has finished: does one unless another
-    /// caller's already covered it.
+    /// caller's already covered it. Erasures whose transactions are under way (waiting for the gate)
+    /// get up to [`GATHER`] to commit first, so that concurrent erasures share one rewrite.
     pub(crate) fn purge_through(&self, n: u64) -> Result<()> {
-        let gate = self.gate();
-        if self.purged.load(Ordering::SeqCst) >= n {
-            return Ok(());
+        let deadline = std::time::Instant::now() + GATHER;
+        loop {
+            let gate = self.gate();
+            if self.purged.load(Ordering::SeqCst) >= n {
+                return Ok(());
+            }
+            let under_way =
+                self.begun.load(Ordering::SeqCst) > self.finished.load(Ordering::SeqCst);
+            if under_way && std::time::Instant::now() < deadline {
+                drop(gate);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+            return self.purge_locked(&gate);
         }
-        self.purge_locked(&gate)
     }
 
     /// Rewrites the file now (the caller holds the gate).
@@ -83,6 +106,18 @@ impl Slot {
         self.purged.store(covers, Ordering::SeqCst);
         self.rewrites.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// How long a rewrite waits for erasures under way to commit, so that it covers them too.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// An erasure transaction under way (see [`Slot::begin_erasure`]).
+pub(crate) struct ErasureGuard<'a>(&'a Slot);
+
+impl Drop for ErasureGuard<'_> {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::SeqCst);
     }
 }
 

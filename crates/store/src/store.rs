@@ -279,6 +279,7 @@ impl Store {
     /// The erasure's transaction without the rewrite (which [`Store::open`] finishes when a crash
     /// came between the two): the erased records, and the erasure's number when anything was removed.
     pub(crate) fn delete_user_records(&self, user: &str) -> Result<(Deleted, Option<u64>)> {
+        let _under_way = self.inner.slot.begin_erasure();
         let _gate = self.inner.slot.gate();
         let db = self.inner.slot.db();
         let txn = begin_write(&db)?;
