@@ -36,6 +36,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "tastebud_served_diversity",
     "tastebud_model_info",
     "tastebud_model_items",
+    "tastebud_model_load_failures_total",
     "tastebud_event_log_head_seq",
     "tastebud_event_log_lag_events",
     "tastebud_event_delay_seconds",
