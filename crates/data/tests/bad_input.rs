@@ -528,12 +528,18 @@ fn trust_9_a_gz_that_is_not_gzip_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let p = write(tmp.path(), "ratings.csv.gz", b"1,10,4\n2,10,5\n");
     let e = load(&p, &strict()).unwrap_err().to_string();
-    assert!(e.contains("not valid gzip") && e.contains("ratings.csv.gz"), "{e}");
+    assert!(
+        e.contains("not valid gzip") && e.contains("ratings.csv.gz"),
+        "{e}"
+    );
     // A gzip stream cut short.
     let z = gzip(b"1,10,4\n2,10,5\n3,11,3\n");
     let p = write(tmp.path(), "cut.csv.gz", &z[..z.len() / 2]);
     let e = load(&p, &strict()).unwrap_err().to_string();
-    assert!(e.contains("not valid gzip") && e.contains("cut.csv.gz"), "{e}");
+    assert!(
+        e.contains("not valid gzip") && e.contains("cut.csv.gz"),
+        "{e}"
+    );
     // A good one loads.
     let p = write(tmp.path(), "good.csv.gz", &gzip(b"1,10,4\n2,10,5\n"));
     assert_eq!(load(&p, &strict()).unwrap().interactions.nnz(), 2);

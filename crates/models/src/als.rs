@@ -710,7 +710,7 @@ impl Als {
         use tastebud_core::validate as v;
         self.params.validate()?;
         let f = self.params.factors;
-        v::ensure(self.user_factors.len() % f == 0, || {
+        v::ensure(self.user_factors.len().is_multiple_of(f), || {
             format!(
                 "ALS user factors ({}) are not a multiple of {f} factors",
                 self.user_factors.len()

@@ -717,7 +717,8 @@ impl Hybrid {
         let d = self.params.no_components;
         v::ensure(d > 0, || "LightFM has no components".to_string())?;
         v::ensure(
-            self.item_feature_emb.len() % d == 0 && self.user_feature_emb.len() % d == 0,
+            self.item_feature_emb.len().is_multiple_of(d)
+                && self.user_feature_emb.len().is_multiple_of(d),
             || format!("LightFM embeddings are not a multiple of {d} components"),
         )?;
         let (n_if, n_uf) = (

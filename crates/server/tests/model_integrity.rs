@@ -16,9 +16,13 @@ use tastebud_server::Config;
 fn corrupt_copy(src: &Path, dst: &Path, seed: u64) {
     let mut b = std::fs::read(src).unwrap();
     let start = b.len() / 4; // well past the magic and header lines of these files
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     for _ in 0..50 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let p = start + (x >> 33) as usize % (b.len() - start);
         b[p] ^= 0x5a;
     }
@@ -61,7 +65,10 @@ fn a_corrupted_model_is_refused_at_reload_and_no_request_fails() {
                 while !stop.load(Ordering::Relaxed) {
                     let (st, v) =
                         s.get(&format!("/v1/users/u{}/recommendations?k=5", (n + t) % 60));
-                    assert_eq!(st, 200, "request failed while a corrupt model was offered: {v}");
+                    assert_eq!(
+                        st, 200,
+                        "request failed while a corrupt model was offered: {v}"
+                    );
                     n += 1;
                 }
                 n
@@ -74,7 +81,10 @@ fn a_corrupted_model_is_refused_at_reload_and_no_request_fails() {
         let body = json!({ "path": bad }).to_string();
         let (st, e) = s.admin("POST", "/v1/admin/reload", Some("k"), &body);
         assert_eq!(st, 422, "{e}");
-        let msg = e["error"]["message"].as_str().unwrap_or_default().to_string()
+        let msg = e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
             + e["message"].as_str().unwrap_or_default()
             + &e.to_string();
         assert!(msg.contains("checksum mismatch"), "{e}");
@@ -115,7 +125,10 @@ fn a_corrupted_model_dropped_in_place_is_not_swapped_by_the_watch() {
     while failures(&s, "checksum") < 1.0 {
         let (st, v) = s.get("/v1/users/u3/recommendations?k=5");
         assert_eq!(st, 200, "{v}");
-        assert!(std::time::Instant::now() < deadline, "the watch never saw the file");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watch never saw the file"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // Refused once, not retried every interval, and the old model serves.
@@ -140,7 +153,10 @@ fn a_corrupted_model_dropped_in_place_is_not_swapped_by_the_watch() {
         if m["model"] == "popularity" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "good model not reloaded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "good model not reloaded"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
