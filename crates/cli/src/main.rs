@@ -200,6 +200,9 @@ impl DataArgs {
                 d.meta.skipped_lines
             );
         }
+        for w in tastebud_data::warnings(&d) {
+            eprintln!("warning: {w}");
+        }
         Ok(d)
     }
 }

@@ -56,6 +56,17 @@ pub enum Error {
     /// Two pieces of data that must agree in shape do not.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A file whose content fails its checksum or its structural validation (a model file corrupted on
+    /// disk or in transit, or written inconsistently): refuse it and keep whatever was in use.
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The offending file.
+        path: PathBuf,
+        /// Which check failed: `checksum` or `validation`.
+        check: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A download or checksum failure.
     #[error("{0}")]
     Download(String),

@@ -216,6 +216,37 @@ impl FeatureTable {
         }
         self.n = n;
     }
+    /// Checks a table decoded from a file: every column has one entry per entity, categorical offsets are
+    /// monotone and in bounds, labels index the vocabulary, weights and numbers are finite.
+    pub fn validate(&self) -> Result<()> {
+        use crate::validate as v;
+        for c in &self.columns {
+            let what = format!("feature column `{}`", c.name);
+            match &c.values {
+                FeatureValues::Categorical {
+                    vocab,
+                    offsets,
+                    labels,
+                    weights,
+                } => {
+                    v::offsets(&what, offsets, self.n, labels.len())?;
+                    v::len(&format!("{what} weights"), weights.len(), labels.len())?;
+                    v::indices(&format!("{what} labels"), labels, vocab.len())?;
+                    v::finite_f32(&format!("{what} weights"), weights)?;
+                    vocab.validate(&what)?;
+                }
+                FeatureValues::Numeric(x) => {
+                    v::len(&what, x.len(), self.n)?;
+                    v::ensure(x.iter().flatten().all(|f| f.is_finite()), || {
+                        format!("{what} holds a number that is not finite")
+                    })?;
+                }
+                FeatureValues::Text(x) => v::len(&what, x.len(), self.n)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Rebuilds the vocabularies' reverse indices after deserialisation.
     pub fn rebuild_index(&mut self) {
         for c in &mut self.columns {

@@ -89,6 +89,20 @@ impl IdMap {
             .collect();
     }
 
+    /// Checks a map decoded from a file (after [`Self::rebuild_index`]): no id appears twice, so every id
+    /// names exactly one index.
+    pub fn validate(&self, what: &str) -> crate::Result<()> {
+        if self.to_idx.len() == self.to_id.len() {
+            return Ok(());
+        }
+        let mut seen = rustc_hash::FxHashSet::default();
+        let dup = self.to_id.iter().find(|s| !seen.insert(&***s));
+        Err(crate::Error::Shape(format!(
+            "{what} ids repeat `{}`",
+            dup.map_or("?", |s| &**s)
+        )))
+    }
+
     /// Returns the index of `id`, inserting it when new.
     pub fn insert(&mut self, id: &str) -> u32 {
         if let Some(&i) = self.to_idx.get(id) {

@@ -271,6 +271,54 @@ impl Interactions {
         }
     }
 
+    /// Checks the structure after decoding from a file: both offset arrays, every index in range, items
+    /// sorted within each row, each CSC entry pointing back at its CSR entry, finite values and one
+    /// timestamp per interaction. A matrix that passes can be indexed by any in-range user or item without
+    /// panicking.
+    pub fn validate(&self) -> Result<()> {
+        use crate::validate as v;
+        let nnz = self.items.len();
+        v::ensure(u32::try_from(nnz).is_ok(), || {
+            format!("{nnz} interactions (more than 2^32)")
+        })?;
+        v::offsets("interactions rows", &self.row_ptr, self.n_users, nnz)?;
+        v::offsets("interactions columns", &self.col_ptr, self.n_items, nnz)?;
+        v::len("interaction values", self.values.len(), nnz)?;
+        v::finite_f32("interaction values", &self.values)?;
+        if let Some(t) = &self.times {
+            v::len("interaction times", t.len(), nnz)?;
+        }
+        v::len("column users", self.col_users.len(), nnz)?;
+        v::len("column positions", self.col_pos.len(), nnz)?;
+        for u in 0..self.n_users {
+            let row = &self.items[self.row_ptr[u]..self.row_ptr[u + 1]];
+            for (k, it) in row.iter().enumerate() {
+                v::ensure(it.get() < self.n_items, || {
+                    format!(
+                        "user {u} has item {} out of range (there are {})",
+                        it.0, self.n_items
+                    )
+                })?;
+                v::ensure(k == 0 || row[k - 1] < *it, || {
+                    format!("user {u}'s items are not sorted and distinct")
+                })?;
+            }
+        }
+        for i in 0..self.n_items {
+            for q in self.col_ptr[i]..self.col_ptr[i + 1] {
+                let (u, p) = (self.col_users[q].get(), self.col_pos[q] as usize);
+                v::ensure(
+                    u < self.n_users
+                        && p < nnz
+                        && (self.row_ptr[u]..self.row_ptr[u + 1]).contains(&p)
+                        && self.items[p].get() == i,
+                    || format!("item {i}'s column entry {q} does not point at its row entry"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Number of users (rows), including users with no interactions.
     pub fn n_users(&self) -> usize {
         self.n_users

@@ -32,6 +32,7 @@ pub mod interactions;
 pub mod split;
 pub mod stats;
 pub mod topk;
+pub mod validate;
 
 pub use dataset::{Dataset, DatasetMeta};
 pub use error::{Error, Result, ensure_param};

@@ -411,6 +411,10 @@ fn unquote<'a>(f: &Field<'a>) -> std::borrow::Cow<'a, [u8]> {
     }
 }
 
+/// Longest id accepted, in bytes (the HTTP API's limit too): a longer "id" is a broken line (a missing
+/// newline, a binary file), refused with its file and line instead of interned.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// Numeric ids below this use a direct-index table (at most 16 MiB per block and id kind).
 const DENSE_LIMIT: u64 = 1 << 22;
 
@@ -459,6 +463,9 @@ impl<'a> Interner<'a> {
                     .push(std::str::from_utf8(raw).expect("ASCII digits"));
             }
             return Ok(i);
+        }
+        if raw.len() > MAX_ID_BYTES && raw.trim_ascii().len() > MAX_ID_BYTES {
+            return Err("id longer than 256 bytes (a missing line break or a binary file?)");
         }
         if let Some(&i) = self.map.get(raw) {
             return Ok(i);

@@ -194,7 +194,34 @@ pub fn load_as(path: &Path, format: &Format, opts: &LoadOptions) -> Result<Datas
             read_interactions(path, &fmt, &mut b)?;
         }
     }
-    b.finish(&name, &path.display().to_string())
+    let d = b.finish(&name, &path.display().to_string())?;
+    for w in warnings(&d) {
+        tracing::warn!("{w}");
+    }
+    Ok(d)
+}
+
+/// Values at or above this (about March 1973 as a unix time) are not ratings but look like timestamps.
+pub const TIMESTAMP_LIKE: f32 = 1e8;
+
+/// Problems with a loaded dataset that do not stop loading but probably mean a wrong column mapping,
+/// one sentence each naming the source: today, a rating column that looks like unix timestamps (at least
+/// half of the values at or above 10^8, which no rating scale reaches), as when a stray delimiter shifts
+/// the columns. Loaders log them with `tracing::warn!`; the CLI prints them.
+pub fn warnings(d: &Dataset) -> Vec<String> {
+    let mut out = Vec::new();
+    let v = d.interactions.values();
+    let huge = v.iter().filter(|&&x| x >= TIMESTAMP_LIKE).count();
+    if !v.is_empty() && 2 * huge >= v.len() {
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        out.push(format!(
+            "{}: the rating column looks like unix timestamps ({huge} of {} values >= 1e8, mean {mean:.0}); \
+             check the delimiter and the column order (--columns)",
+            d.meta.source,
+            v.len()
+        ));
+    }
+    out
 }
 
 /// A builder with the format's natural kind and its catalogue and user features already loaded.

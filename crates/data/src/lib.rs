@@ -29,7 +29,7 @@ pub mod synth;
 pub mod write;
 
 pub use builder::{BadLines, DatasetBuilder, LoadOptions};
-pub use formats::{Format, GenericSpec, detect, load, load_as, load_pair};
+pub use formats::{Format, GenericSpec, detect, load, load_as, load_pair, warnings};
 
 /// The folder of the shared datasets: `flag` (a program's `--data` argument) when given, else
 /// `$TASTEBUD_DATA`, else `../shared/data` beside the workspace. The benchmark programs read it.

@@ -8,15 +8,42 @@ use std::path::{Path, PathBuf};
 use tastebud_core::{Error, Result};
 
 /// Opens `path` for reading, decompressing gzip transparently.
+///
+/// A file named `*.gz` must be gzip: one without the gzip magic bytes is refused here, and a damaged
+/// stream fails on read with an error saying the file is not valid gzip (never "empty input").
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
     let head = r.fill_buf().map_err(|e| Error::io(path, e))?;
     let gz = head.starts_with(&[0x1f, 0x8b]);
+    let named_gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if gz {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+        Ok(Box::new(GzipChecked(flate2::read::MultiGzDecoder::new(r))))
+    } else if named_gz && !head.is_empty() {
+        Err(Error::BadInput {
+            path: path.to_path_buf(),
+            reason: "not valid gzip: the file is named .gz but does not start with the gzip magic \
+                     bytes (1f 8b); decompress or rename it"
+                .into(),
+        })
     } else {
         Ok(Box::new(r))
+    }
+}
+
+/// A gzip decoder whose read errors say that the data is not valid gzip.
+struct GzipChecked<R>(R);
+
+impl<R: Read> Read for GzipChecked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not valid gzip (corrupt or truncated): {e}"),
+            )
+        })
     }
 }
 

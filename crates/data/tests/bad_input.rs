@@ -483,3 +483,64 @@ fn crlf_movies_csv_reports_the_right_line() {
         .to_string();
     assert!(err.contains("movies.csv:3"), "{err}");
 }
+
+// ---------------------------------------------------------------- issue "Trust" #9
+
+#[test]
+fn trust_9_an_overlong_id_names_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text = b"u1,i1,4\nu2,i2,3\n".to_vec();
+    text.extend(std::iter::repeat_n(b'x', 100_000));
+    text.extend(b",i3,5\n");
+    let p = write(tmp.path(), "long.csv", &text);
+    let (path, line, reason) = parse_error(load(&p, &strict()).unwrap_err());
+    assert_eq!((path, line), (p.clone(), 3));
+    assert!(reason.contains("longer than 256 bytes"), "{reason}");
+    // Exactly 256 bytes is still an id.
+    let mut ok = b"u1,i1,4\n".to_vec();
+    ok.extend(std::iter::repeat_n(b'y', 256));
+    ok.extend(b",i2,3\n");
+    let p = write(tmp.path(), "ok.csv", &ok);
+    assert_eq!(load(&p, &strict()).unwrap().n_users(), 2);
+}
+
+#[test]
+fn trust_9_timestamps_read_as_ratings_are_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    // user;item glued by a stray `;`, so the third column read as the rating is the timestamp.
+    let p = write(
+        tmp.path(),
+        "shifted.csv",
+        b"1;10,4,881250949\n2;10,5,891717742\n3;11,3,878887116\n",
+    );
+    let d = load(&p, &strict()).unwrap();
+    let w = tastebud_data::warnings(&d);
+    assert_eq!(w.len(), 1, "{w:?} (values {:?})", d.interactions.values());
+    assert!(w[0].contains("looks like unix timestamps"), "{w:?}");
+    assert!(w[0].contains("shifted.csv"), "{w:?}");
+    // Real ratings: no warning.
+    let p = write(tmp.path(), "fine.csv", b"1,10,4\n2,10,5\n3,11,3\n");
+    assert!(tastebud_data::warnings(&load(&p, &strict()).unwrap()).is_empty());
+}
+
+#[test]
+fn trust_9_a_gz_that_is_not_gzip_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write(tmp.path(), "ratings.csv.gz", b"1,10,4\n2,10,5\n");
+    let e = load(&p, &strict()).unwrap_err().to_string();
+    assert!(
+        e.contains("not valid gzip") && e.contains("ratings.csv.gz"),
+        "{e}"
+    );
+    // A gzip stream cut short.
+    let z = gzip(b"1,10,4\n2,10,5\n3,11,3\n");
+    let p = write(tmp.path(), "cut.csv.gz", &z[..z.len() / 2]);
+    let e = load(&p, &strict()).unwrap_err().to_string();
+    assert!(
+        e.contains("not valid gzip") && e.contains("cut.csv.gz"),
+        "{e}"
+    );
+    // A good one loads.
+    let p = write(tmp.path(), "good.csv.gz", &gzip(b"1,10,4\n2,10,5\n"));
+    assert_eq!(load(&p, &strict()).unwrap().interactions.nnz(), 2);
+}

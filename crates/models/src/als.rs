@@ -703,6 +703,29 @@ impl Als {
     }
 }
 
+impl Als {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): valid hyperparameters, factor matrices
+    /// of `n x factors` finite values, and `factors x factors` solver matrices.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        self.params.validate()?;
+        let f = self.params.factors;
+        v::ensure(self.user_factors.len().is_multiple_of(f), || {
+            format!(
+                "ALS user factors ({}) are not a multiple of {f} factors",
+                self.user_factors.len()
+            )
+        })?;
+        v::matrix_f32("ALS item factors", &self.item_factors, self.n_items, f)?;
+        v::finite_f32("ALS user factors", &self.user_factors)?;
+        let ff = v::product("ALS factors", f, f)?;
+        v::len("ALS YtY", self.yty.len(), ff)?;
+        v::finite_f64("ALS YtY", &self.yty)?;
+        v::len("ALS Cholesky factor", self.base_chol.len(), ff)?;
+        v::finite_f64("ALS Cholesky factor", &self.base_chol)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

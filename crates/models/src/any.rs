@@ -71,6 +71,15 @@ macro_rules! any_model {
                     other => Err(Error::Shape(format!("unknown model type `{other}` (written by a newer version?)"))),
                 }
             }
+            /// Checks the structure of a decoded model: hyperparameters valid, array lengths consistent
+            /// with each other, indices in range, numbers finite; ensembles check their parts. A model that
+            /// passes answers any query without panicking; one that fails came from a corrupt or
+            /// inconsistent file.
+            pub fn validate(&self) -> Result<()> {
+                match self {
+                    $(AnyModel::$variant(m) => m.validate(),)*
+                }
+            }
             /// Every model type name.
             pub const KINDS: &'static [&'static str] = &[$($name),*];
         }

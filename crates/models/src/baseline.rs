@@ -409,6 +409,14 @@ pub(crate) mod common {
         }
     }
 
+    /// A decoded model's global mean and rating range: finite, `min <= max` (`clamp` panics otherwise).
+    pub(crate) fn check_scale(mean: f32, min: f32, max: f32) -> Result<()> {
+        tastebud_core::validate::finite_f32("global mean and rating range", &[mean, min, max])?;
+        tastebud_core::validate::ensure(min <= max, || {
+            format!("rating range {min}..{max} is empty")
+        })
+    }
+
     /// Number of training ratings per user and per item.
     pub(crate) fn counts(x: &Interactions) -> (Vec<u32>, Vec<u32>) {
         let users = (0..x.n_users())
@@ -533,6 +541,28 @@ pub(crate) mod common {
                 row.fill(0.0);
             }
         }
+    }
+}
+
+impl BaselineOnly {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): one finite bias per user and item, and
+    /// a rating range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        self.params.validate()?;
+        v::len(
+            "baseline user biases",
+            self.bu.len(),
+            self.user_counts.len(),
+        )?;
+        v::len(
+            "baseline item biases",
+            self.bi.len(),
+            self.item_counts.len(),
+        )?;
+        v::finite_f32("baseline user biases", &self.bu)?;
+        v::finite_f32("baseline item biases", &self.bi)?;
+        common::check_scale(self.global_mean, self.rating_min, self.rating_max)
     }
 }
 

@@ -596,6 +596,36 @@ impl Recommender for Bpr {
     }
 }
 
+impl Bpr {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): valid hyperparameters, `n x (factors + 1)`
+    /// finite vectors, one fingerprint per user vector, cumulative counts per item.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        self.params.validate()?;
+        let w = self.params.factors.saturating_add(1);
+        v::matrix_f32("BPR item factors", &self.item_factors, self.n_items, w)?;
+        v::matrix_f32(
+            "BPR user factors",
+            &self.user_factors,
+            self.history_fingerprints.len(),
+            w,
+        )?;
+        v::ensure(
+            self.item_cumcounts.is_empty() || self.item_cumcounts.len() == self.n_items,
+            || {
+                format!(
+                    "BPR has {} cumulative counts for {} items",
+                    self.item_cumcounts.len(),
+                    self.n_items
+                )
+            },
+        )?;
+        v::ensure(self.item_cumcounts.windows(2).all(|p| p[0] <= p[1]), || {
+            "BPR cumulative counts decrease".to_string()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

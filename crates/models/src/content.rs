@@ -318,6 +318,15 @@ impl Recommender for Content {
     }
 }
 
+impl Content {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): item rows over the named features.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.params.validate()?;
+        self.items
+            .validate("content item rows", self.feature_names.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -251,6 +251,20 @@ impl Recommender for Ease {
     }
 }
 
+impl Ease {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): an `n_items x n_items` matrix of finite
+    /// weights.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.params.validate()?;
+        tastebud_core::validate::matrix_f32(
+            "EASE weights",
+            &self.weights,
+            self.n_items,
+            self.n_items,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -552,6 +552,38 @@ impl<M: Recommender> Recommender for Switch<M> {
     }
 }
 
+impl Blend<crate::AnyModel> {
+    /// Checks a decoded blend (see [`crate::AnyModel::validate`]): at least one part, each valid, finite
+    /// weights, every part over the same items.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        v::ensure(!self.parts.is_empty(), || "blend has no parts".to_string())?;
+        for p in &self.parts {
+            p.model.validate()?;
+            v::finite_f32(&format!("blend part `{}` weight", p.name), &[p.weight])?;
+            v::len(
+                &format!("blend part `{}` items", p.name),
+                p.model.n_items(),
+                self.n_items,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Switch<crate::AnyModel> {
+    /// Checks a decoded switch (see [`crate::AnyModel::validate`]): both parts valid, over the same items.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.cold.model.validate()?;
+        self.warm.model.validate()?;
+        tastebud_core::validate::len(
+            "switch cold part items",
+            self.cold.model.n_items(),
+            self.warm.model.n_items(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

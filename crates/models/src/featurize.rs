@@ -230,6 +230,20 @@ pub(crate) fn encode(table: &FeatureTable, name: &str, bucket: f32) -> Result<Bl
     })
 }
 
+impl SparseRows {
+    /// Checks rows decoded from a file: monotone offsets, columns `< n_cols`, finite values.
+    pub fn validate(&self, what: &str, n_cols: usize) -> Result<()> {
+        use tastebud_core::validate as v;
+        v::ensure(!self.offsets.is_empty(), || {
+            format!("{what} have no offsets")
+        })?;
+        v::offsets(what, &self.offsets, self.len(), self.cols.len())?;
+        v::len(&format!("{what} values"), self.vals.len(), self.cols.len())?;
+        v::indices(&format!("{what} columns"), &self.cols, n_cols)?;
+        v::finite_f32(&format!("{what} values"), &self.vals)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

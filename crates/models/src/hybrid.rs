@@ -708,6 +708,44 @@ impl Recommender for Hybrid {
     }
 }
 
+impl Hybrid {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): valid hyperparameters, feature rows over
+    /// the embedded features, `n x no_components` finite embeddings, one representation per item.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        self.params.validate()?;
+        let d = self.params.no_components;
+        v::ensure(d > 0, || "LightFM has no components".to_string())?;
+        v::ensure(
+            self.item_feature_emb.len().is_multiple_of(d)
+                && self.user_feature_emb.len().is_multiple_of(d),
+            || format!("LightFM embeddings are not a multiple of {d} components"),
+        )?;
+        let (n_if, n_uf) = (
+            self.item_feature_emb.len() / d,
+            self.user_feature_emb.len() / d,
+        );
+        v::finite_f32("LightFM item feature embeddings", &self.item_feature_emb)?;
+        v::finite_f32("LightFM user feature embeddings", &self.user_feature_emb)?;
+        v::len(
+            "LightFM item feature biases",
+            self.item_feature_bias.len(),
+            n_if,
+        )?;
+        v::finite_f32("LightFM item feature biases", &self.item_feature_bias)?;
+        self.item_rows.validate("LightFM item rows", n_if)?;
+        self.user_rows.validate("LightFM user rows", n_uf)?;
+        v::len("LightFM item rows", self.item_rows.len(), self.n_items)?;
+        v::matrix_f32(
+            "LightFM item representations",
+            &self.item_repr,
+            self.n_items,
+            d + 1,
+        )?;
+        v::indices("LightFM negatives", &self.negatives, self.n_items)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -525,6 +525,28 @@ impl Recommender for Nmf {
     }
 }
 
+impl Nmf {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): valid hyperparameters, one finite bias
+    /// and factor row per user and item, and a rating range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        self.params.validate()?;
+        let (nu, ni, k) = (
+            self.user_counts.len(),
+            self.item_counts.len(),
+            self.n_factors,
+        );
+        v::len("NMF factors", k, self.params.n_factors)?;
+        v::len("NMF user biases", self.bu.len(), nu)?;
+        v::len("NMF item biases", self.bi.len(), ni)?;
+        v::finite_f32("NMF user biases", &self.bu)?;
+        v::finite_f32("NMF item biases", &self.bi)?;
+        v::matrix_f32("NMF user factors", &self.pu, nu, k)?;
+        v::matrix_f32("NMF item factors", &self.qi, ni, k)?;
+        crate::baseline::common::check_scale(self.global_mean, self.rating_min, self.rating_max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,6 +196,16 @@ impl Recommender for Popularity {
     }
 }
 
+impl Popularity {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): finite scores, excluded items in range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        v::finite_f32("popularity scores", &self.scores)?;
+        let excluded: Vec<u32> = self.excluded.iter().map(|i| i.0).collect();
+        v::indices("popularity excluded items", &excluded, self.scores.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

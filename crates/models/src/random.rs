@@ -88,3 +88,11 @@ fn check_item(item: ItemIdx, n: usize) -> Result<()> {
         })
     }
 }
+
+impl RandomModel {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): nothing can be inconsistent (the item
+    /// count is checked against the file's ids).
+    pub(crate) fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}

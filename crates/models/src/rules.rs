@@ -612,6 +612,49 @@ impl Recommender for Rules {
     }
 }
 
+impl Rules {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): every rule has an antecedent, items in
+    /// range, finite measures, and the index by first antecedent points at rules.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        for (r, rule) in self.rules.iter().enumerate() {
+            v::ensure(!rule.antecedent.is_empty(), || {
+                format!("rule {r} has no antecedent")
+            })?;
+            let items: Vec<u32> = rule.antecedent.iter().map(|i| i.0).collect();
+            v::indices(&format!("rule {r} antecedent"), &items, self.n_items)?;
+            v::indices(
+                &format!("rule {r} consequent"),
+                &[rule.consequent.0],
+                self.n_items,
+            )?;
+            v::finite_f32(
+                &format!("rule {r} measures"),
+                &[rule.support, rule.confidence, rule.lift],
+            )?;
+        }
+        v::len(
+            "rules by first antecedent",
+            self.by_first.len(),
+            self.n_items,
+        )?;
+        for (i, rs) in self.by_first.iter().enumerate() {
+            v::indices(&format!("rules of item {i}"), rs, self.rules.len())?;
+        }
+        v::ensure(
+            self.fallback.is_empty() || self.fallback.len() == self.n_items,
+            || {
+                format!(
+                    "{} fallback scores for {} items",
+                    self.fallback.len(),
+                    self.n_items
+                )
+            },
+        )?;
+        v::finite_f32("rules fallback scores", &self.fallback)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,6 +284,21 @@ impl Recommender for SlopeOne {
     }
 }
 
+impl SlopeOne {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): a CSR of deviations over the items, with
+    /// column indices in range and finite values, and a rating range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        let n = self.item_counts.len();
+        v::offsets("Slope One rows", &self.ptr, n, self.cols.len())?;
+        v::indices("Slope One columns", &self.cols, n)?;
+        v::len("Slope One deviations", self.dev.len(), self.cols.len())?;
+        v::len("Slope One frequencies", self.freq.len(), self.cols.len())?;
+        v::finite_f32("Slope One deviations", &self.dev)?;
+        crate::baseline::common::check_scale(self.global_mean, self.rating_min, self.rating_max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

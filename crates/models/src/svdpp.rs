@@ -525,6 +525,29 @@ impl Recommender for Svdpp {
     }
 }
 
+impl Svdpp {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): valid hyperparameters, one finite bias
+    /// and factor row per user and item (and implicit factor row per item), and a rating range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        self.params.validate()?;
+        let (nu, ni, k) = (
+            self.user_counts.len(),
+            self.item_counts.len(),
+            self.n_factors,
+        );
+        v::len("SVD++ factors", k, self.params.n_factors)?;
+        v::len("SVD++ user biases", self.bu.len(), nu)?;
+        v::len("SVD++ item biases", self.bi.len(), ni)?;
+        v::finite_f32("SVD++ user biases", &self.bu)?;
+        v::finite_f32("SVD++ item biases", &self.bi)?;
+        v::matrix_f32("SVD++ user factors", &self.pu, nu, k)?;
+        v::matrix_f32("SVD++ item factors", &self.qi, ni, k)?;
+        v::matrix_f32("SVD++ implicit factors", &self.yj, ni, k)?;
+        crate::baseline::common::check_scale(self.global_mean, self.rating_min, self.rating_max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ fn small() -> Dataset {
 }
 
 /// Every golden file: `(file stem, spec, expected top-3 item ids for history [v])`. Each model has one file
-/// per format version (`NAME-v1`, `NAME-v2`); a version-1 file is refitted with the hyperparameters that
+/// per format version (`NAME-v1`, `NAME-v2`, `NAME-v3`: v3 adds the checksum); a version-1 file is refitted with the hyperparameters that
 /// reproduce how version 1 trained (a hyperparameter added since defaults to the new behaviour).
 fn cases() -> Vec<(String, ModelSpec, Vec<&'static str>)> {
     let legacy = |name: &str, spec: ModelSpec| match name {
@@ -60,7 +60,8 @@ fn cases() -> Vec<(String, ModelSpec, Vec<&'static str>)> {
                     legacy(name, spec.clone()),
                     want.clone(),
                 ),
-                (format!("{name}-v2"), spec, want),
+                (format!("{name}-v2"), spec.clone(), want.clone()),
+                (format!("{name}-v3"), spec, want),
             ]
         })
         .collect()
@@ -153,7 +154,7 @@ fn golden_files_still_load_and_recommend_the_same() {
     for (stem, _, want) in cases() {
         let path = golden().join(format!("{stem}.tbm"));
         let f = ModelFile::load(&path).unwrap_or_else(|e| panic!("{stem}: {e}"));
-        let version = if stem.ends_with("-v1") { 1 } else { 2 };
+        let version: u32 = stem.rsplit("-v").next().unwrap().parse().unwrap();
         assert_eq!(f.header.format_version, version, "{stem}");
         let m = f.model.as_recommender();
         let v = f.context.items.get("v").unwrap();

@@ -39,7 +39,7 @@ pub mod pipeline;
 pub mod shadow;
 
 pub use config::{ColdStart, Mode, PipelineConfig, Privacy, RerankConfig, RerankMethod};
-pub use error::{ServeError, ServeResult};
+pub use error::{LoadFailure, ServeError, ServeResult};
 pub use history::UserView;
 pub use model::{Serving, version_of};
 pub use pipeline::{

@@ -11,7 +11,7 @@ use tastebud_models::Recommender;
 use tastebud_models::file::ModelFile;
 
 use crate::config::Ann;
-use crate::error::{ServeError, ServeResult};
+use crate::error::{LoadFailure, ServeError, ServeResult};
 
 /// `{model}-{first 12 hex digits of the SHA-256 of the file}`: the version a server reports for a model
 /// file, and the registry's name for it.
@@ -53,16 +53,27 @@ impl std::fmt::Debug for Serving {
 
 impl Serving {
     /// Loads a model file and prepares it (popularity order, ANN index when the catalogue has at least
-    /// `ann.min_items` items and the model has query embeddings).
+    /// `ann.min_items` items and the model has query embeddings). The file's checksum and structure are
+    /// verified ([`ModelFile::from_bytes`]); any failure is [`ServeError::ModelRejected`] with its
+    /// [`LoadFailure`] reason.
     pub fn load(path: &Path, ann: &Ann) -> ServeResult<Serving> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| ServeError::Model(format!("cannot read {}: {e}", path.display())))?;
-        let file =
-            ModelFile::from_bytes(path, &bytes).map_err(|e| ServeError::Model(e.to_string()))?;
+        let rejected = |reason, message| ServeError::ModelRejected { reason, message };
+        let bytes = std::fs::read(path).map_err(|e| {
+            rejected(
+                LoadFailure::Io,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        // Checks the checksum and validates the structure: a corrupt or inconsistent file stops here.
+        let file = ModelFile::from_bytes(path, &bytes)
+            .map_err(|e| rejected(LoadFailure::of(&e), e.to_string()))?;
         let version = version_of(&file.header.model, &bytes);
         drop(bytes);
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let mut s = Serving::new(file, version, ann)?;
+        let mut s = Serving::new(file, version, ann).map_err(|e| match e {
+            ServeError::Model(message) => rejected(LoadFailure::Index, message),
+            other => other,
+        })?;
         s.path = path.to_path_buf();
         s.mtime = mtime;
         Ok(s)

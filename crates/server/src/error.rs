@@ -161,7 +161,7 @@ impl From<ServeError> for ApiError {
             ServeError::BadRequest(_) => ApiError::bad_request(message),
             ServeError::Invalid(_) => ApiError::invalid(message),
             // A model offered by a client (reload, OPE, experiment arm) that does not load.
-            ServeError::Model(_) => ApiError::invalid(message),
+            ServeError::Model(_) | ServeError::ModelRejected { .. } => ApiError::invalid(message),
             ServeError::Store(_) | ServeError::Internal(_) => ApiError::internal(message),
         }
     }

@@ -415,20 +415,33 @@ async fn accept_error(e: std::io::Error) {
 }
 
 /// Reloads the model when its file's modification time changes (a new file renamed into place).
+///
+/// A file that fails to load (checksum, validation; counted in `tastebud_model_load_failures_total`) is
+/// logged once and not swapped in: the model in use keeps serving, and the same file (same modification
+/// time) is not retried until it changes again.
 async fn watch_model(state: Arc<AppState>) {
     let every = Duration::from_millis(state.config.admin.watch_interval_ms.max(10));
+    let mut refused: Option<std::time::SystemTime> = None;
     loop {
         tokio::time::sleep(every).await;
         let s = state.serving();
         let mtime = std::fs::metadata(&s.path).and_then(|m| m.modified()).ok();
-        if mtime.is_none() || mtime == s.mtime {
+        if mtime.is_none() || mtime == s.mtime || mtime == refused {
             continue;
         }
         let _guard = state.reload_lock.lock().await;
         let st = state.clone();
         match tokio::task::spawn_blocking(move || st.reload(None)).await {
-            Ok(Ok((old, new))) => tracing::info!("model file changed: {old} -> {new}"),
-            Ok(Err(e)) => tracing::warn!("model file changed but did not load: {e}"),
+            Ok(Ok((old, new))) => {
+                refused = None;
+                tracing::info!("model file changed: {old} -> {new}");
+            }
+            Ok(Err(e)) => {
+                refused = mtime;
+                tracing::warn!(
+                    "model file changed but was refused; the previous model keeps serving: {e}"
+                );
+            }
             Err(e) => tracing::warn!("reload task failed: {e}"),
         }
     }

@@ -36,6 +36,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "tastebud_served_diversity",
     "tastebud_model_info",
     "tastebud_model_items",
+    "tastebud_model_load_failures_total",
     "tastebud_event_log_head_seq",
     "tastebud_event_log_lag_events",
     "tastebud_event_delay_seconds",
@@ -160,6 +161,7 @@ pub struct Metrics {
     diversity: Gauge,
     model_info: IntGaugeVec,
     model_items: IntGauge,
+    model_load_failures: IntCounterVec,
     log_head: IntGauge,
     log_lag: IntGaugeVec,
     event_delay: Histogram,
@@ -294,6 +296,17 @@ impl Metrics {
                 IntCounter::new(
                     "tastebud_bounces_total",
                     "Views shorter than monitoring.bounce_ms not followed by an action on the item within the grace period.",
+                )
+                .expect("valid"),
+            ),
+            model_load_failures: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tastebud_model_load_failures_total",
+                        "Model files refused at reload or file watch (the previous model kept serving), by reason: io, format, checksum, validation, index.",
+                    ),
+                    &["reason"],
                 )
                 .expect("valid"),
             ),
@@ -534,6 +547,12 @@ impl Metrics {
         });
     }
 
+    /// Counts a model file refused at reload or file watch (`reason`: see
+    /// [`tastebud_serve::LoadFailure`]).
+    pub fn model_load_failed(&self, reason: &str) {
+        self.model_load_failures.with_label_values(&[reason]).inc();
+    }
+
     /// Publishes the model being served (the previous one's info series is removed).
     pub fn model(&self, model: &str, version: &str, n_items: usize) {
         self.model_info.reset();
@@ -545,6 +564,10 @@ impl Metrics {
         }
         self.recommended_items.with_label_values(&[model]);
         self.model_items.set(n_items as i64);
+        for reason in tastebud_serve::LoadFailure::ALL {
+            self.model_load_failures
+                .with_label_values(&[reason.as_str()]);
+        }
     }
 
     /// Renders the exposition text; `head` is the log's newest seq, `model_seq` / `batch_seq` the newest

@@ -263,7 +263,18 @@ impl AppState {
                 self.memory.model / budget::MIB
             )));
         }
-        let new = Serving::load(&path, &self.config.ann)?;
+        let new = match Serving::load(&path, &self.config.ann) {
+            Ok(s) => s,
+            Err(e) => {
+                // The model in use stays; the refusal is counted and logged wherever it came from
+                // (the reload route, the file watch, a retraining's promotion).
+                if let ServeError::ModelRejected { reason, message } = &e {
+                    self.metrics.model_load_failed(reason.as_str());
+                    tracing::warn!(reason = reason.as_str(), "model file refused: {message}");
+                }
+                return Err(e);
+            }
+        };
         let version = new.version.clone();
         let old = self.swap(new);
         Ok((old.version.clone(), version))

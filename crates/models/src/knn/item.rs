@@ -238,6 +238,15 @@ impl Recommender for ItemKnn {
     }
 }
 
+impl ItemKnn {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): one neighbour list per item, over items.
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.params.validate()?;
+        self.neighbours
+            .validate("ItemKNN neighbours", self.n_items, self.n_items, false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -587,6 +587,86 @@ pub(crate) fn row_sums(x: &Interactions, rows_are_users: bool) -> Vec<f64> {
     }
 }
 
+impl Space {
+    /// Checks a decoded space: both offset arrays, indices in range, one norm per row, finite values.
+    pub fn validate(&self, what: &str) -> Result<()> {
+        use tastebud_core::validate as v;
+        let n = self.row_idx.len();
+        v::offsets(&format!("{what} rows"), &self.row_ptr, self.n_rows, n)?;
+        v::offsets(
+            &format!("{what} columns"),
+            &self.col_ptr,
+            self.n_coords,
+            self.col_idx.len(),
+        )?;
+        v::len(&format!("{what} column entries"), self.col_idx.len(), n)?;
+        v::len(&format!("{what} row values"), self.row_val.len(), n)?;
+        v::len(&format!("{what} column values"), self.col_val.len(), n)?;
+        v::len(&format!("{what} norms"), self.norm2.len(), self.n_rows)?;
+        v::indices(&format!("{what} row entries"), &self.row_idx, self.n_coords)?;
+        v::indices(
+            &format!("{what} column entries"),
+            &self.col_idx,
+            self.n_rows,
+        )?;
+        v::finite_f32(&format!("{what} row values"), &self.row_val)?;
+        v::finite_f32(&format!("{what} column values"), &self.col_val)?;
+        v::finite_f64(&format!("{what} norms"), &self.norm2)
+    }
+
+    /// Number of coordinates (columns).
+    pub fn n_coords(&self) -> usize {
+        self.n_coords
+    }
+}
+
+impl Neighbours {
+    /// Checks decoded neighbour lists: `n_rows` rows (or none at all when `may_be_empty`), neighbours
+    /// `< bound`, finite similarities.
+    pub fn validate(
+        &self,
+        what: &str,
+        n_rows: usize,
+        bound: usize,
+        may_be_empty: bool,
+    ) -> Result<()> {
+        use tastebud_core::validate as v;
+        if may_be_empty && self.ptr.is_empty() && self.idx.is_empty() {
+            return Ok(());
+        }
+        v::offsets(what, &self.ptr, n_rows, self.idx.len())?;
+        v::len(
+            &format!("{what} similarities"),
+            self.sim.len(),
+            self.idx.len(),
+        )?;
+        v::indices(what, &self.idx, bound)?;
+        v::finite_f32(&format!("{what} similarities"), &self.sim)
+    }
+}
+
+impl Weigher {
+    /// Checks a decoded weigher over `n_coords` coordinates: one IDF per coordinate, coordinate means
+    /// absent or one per coordinate, finite numbers.
+    pub fn validate(&self, n_coords: usize) -> Result<()> {
+        use tastebud_core::validate as v;
+        v::len("KNN IDF weights", self.idf.len(), n_coords)?;
+        v::ensure(
+            self.coord_mean.is_empty() || self.coord_mean.len() == n_coords,
+            || {
+                format!(
+                    "{} KNN coordinate means for {n_coords} coordinates",
+                    self.coord_mean.len()
+                )
+            },
+        )?;
+        v::finite_f32("KNN IDF weights", &self.idf)?;
+        v::finite_f32("KNN coordinate means", &self.coord_mean)?;
+        v::finite_f32("KNN BM25 parameters", &[self.k1, self.b])?;
+        v::finite_f64("KNN average length", &[self.avg_len])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -557,6 +557,39 @@ impl Recommender for KnnRating {
     }
 }
 
+impl KnnRating {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): the training interactions, biases and
+    /// means absent or one per entity, neighbour lists over the compared entities, a rating range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        self.params.validate()?;
+        self.x.validate()?;
+        let (nu, ni) = (self.x.n_users(), self.x.n_items());
+        let n = if self.params.user_based { nu } else { ni };
+        let optional = |what: &str, got: usize, want: usize| {
+            v::ensure(got == 0 || got == want, || {
+                format!("{what} has {got} entries, expected 0 or {want}")
+            })
+        };
+        optional("KNN user biases", self.bu.len(), nu)?;
+        optional("KNN item biases", self.bi.len(), ni)?;
+        optional("KNN means", self.means.len(), n)?;
+        v::finite_f64("KNN biases", &self.bu)?;
+        v::finite_f64("KNN biases", &self.bi)?;
+        v::finite_f64("KNN means", &self.means)?;
+        v::finite_f64("KNN global mean", &[self.mu])?;
+        crate::baseline::common::check_scale(self.mu as f32, self.scale.0, self.scale.1)?;
+        self.sims
+            .validate("KNN neighbours", n, n, self.space.is_some())?;
+        if let Some(s) = &self.space {
+            s.validate("KNN user space")?;
+            v::len("KNN user space rows", s.n_rows(), nu)?;
+            v::len("KNN user space columns", s.n_coords(), ni)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

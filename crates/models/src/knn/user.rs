@@ -227,6 +227,24 @@ impl Recommender for UserKnn {
     }
 }
 
+impl UserKnn {
+    /// Checks a decoded model (see [`crate::AnyModel::validate`]): the training interactions, and a user
+    /// space and weigher of the same shape.
+    pub(crate) fn validate(&self) -> Result<()> {
+        use tastebud_core::validate as v;
+        self.params.validate()?;
+        self.x.validate()?;
+        self.space.validate("UserKNN space")?;
+        v::len("UserKNN space rows", self.space.n_rows(), self.x.n_users())?;
+        v::len(
+            "UserKNN space columns",
+            self.space.n_coords(),
+            self.x.n_items(),
+        )?;
+        self.weigher.validate(self.x.n_items())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

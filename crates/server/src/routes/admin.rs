@@ -15,9 +15,15 @@ use crate::state::AppState;
 type AppRef = State<Arc<AppState>>;
 
 /// Loads a model file (the current path again, or `path`) and swaps it in while requests keep flowing.
+///
+/// The file's checksum and structure are verified before the swap. A file that fails (unreadable, not a
+/// model file, checksum mismatch, inconsistent content, or larger than the memory budget's model slot) is
+/// answered 422 with a JSON error naming the file and the reason; nothing is swapped, the previous model
+/// keeps serving and `/readyz` stays ready. 422, not 409: the request is well formed and nothing
+/// conflicts with the server's state; the file it names cannot be processed.
 #[utoipa::path(post, path = "/v1/admin/reload", tag = "admin", request_body = Option<ReloadRequest>,
     responses((status = 200, body = ReloadResponse), (status = 401, body = ErrorBody),
-              (status = 422, body = ErrorBody)),
+              (status = 422, description = "the model file was refused (unreadable, corrupt, inconsistent or too large for the memory budget); the previous model keeps serving", body = ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn admin_reload(
     _: Admin,
