@@ -29,8 +29,8 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -44,6 +44,8 @@ const SERVICE_KEY: &str = "bench-durability-key";
 /// What every probe user's id starts with; the rest has a fixed width (`RRR-NNNNNN`), so no probe id is
 /// a prefix of another.
 const PROBE_PREFIX: &str = "erase-probe-";
+/// The number of each round's control probe user, whose events are posted first and never erased.
+const CONTROL: usize = 999_999;
 /// Length of a probe user's id: the prefix, a 3-digit round, `-`, a 6-digit number.
 const PROBE_LEN: usize = PROBE_PREFIX.len() + 3 + 1 + 6;
 
@@ -105,9 +107,10 @@ struct Round {
     cut_requests: u64,
     /// Events sent but not acknowledged that were stored all the same (in flight at the kill).
     unacked_stored: u64,
-    /// Events acknowledged in this round or before that are not stored after the restart.
+    /// Events acknowledged in this round or before that are not stored after the restart (the total
+    /// counts distinct events).
     lost: u64,
-    /// Extra copies of events stored more than once (all rounds).
+    /// Extra copies of events stored more than once (all rounds; the total is the largest).
     duplicated: u64,
     /// Probe users whose events were posted.
     probe_users: u64,
@@ -122,6 +125,9 @@ struct Round {
     erased_bytes_found: u64,
     /// Acknowledged-erased users whose events do not read back empty after the restart.
     erased_events_found: u64,
+    /// Control probe users (one a round, never erased) whose id the scan saw in the store after the
+    /// restart (all rounds so far): the check that the scan finds what the server writes.
+    controls_seen: u64,
     /// From spawning the server to its `listening on` line, seconds.
     restart_secs: f64,
     /// Size of the store directory after the restart, bytes.
@@ -345,11 +351,12 @@ fn probe(addr: &str, round: u32, events: usize, items: u32, stop: &AtomicBool) -
     let agent = agent();
     let now = now_unix();
     let mut o = ProbeOutcome::default();
-    let mut n = 0usize;
+    // First the control user, never erased: the scan must see its id.
+    let mut n = CONTROL;
     'users: while !stop.load(Ordering::Relaxed) {
         let user = format!("{PROBE_PREFIX}{round:03}-{n:06}");
         debug_assert_eq!(user.len(), PROBE_LEN);
-        o.users += 1;
+        o.users += u64::from(n != CONTROL);
         for j in 0..events {
             let e = serde_json::json!({"user": user, "item": (1 + j % items as usize).to_string(),
                                        "type": "rating", "value": 4, "timestamp": now,
@@ -360,9 +367,17 @@ fn probe(addr: &str, round: u32, events: usize, items: u32, stop: &AtomicBool) -
                 .send(&e.to_string())
             {
                 Ok(r) if r.status() == 200 => {}
-                Ok(_) => continue 'users,
+                Ok(_) => {
+                    // Not stored: the next user.
+                    n = if n == CONTROL { 0 } else { n + 1 };
+                    continue 'users;
+                }
                 Err(_) => break 'users,
             }
+        }
+        if n == CONTROL {
+            n = 0;
+            continue;
         }
         o.deletes_sent += 1;
         match agent
@@ -431,13 +446,24 @@ fn files(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) -> Result<(), String> {
     Ok(())
 }
 
-/// Occurrences of the erased users' ids in the files under `dir` (as `FILE: ID` lines), and the bytes
-/// looked at. Each occurrence of the probe prefix is read with its fixed-width suffix.
-fn leaks(dir: &Path, erased: &HashSet<String>) -> Result<(Vec<String>, u64), String> {
+/// What a look at the store's files found.
+struct Scan {
+    /// Occurrences of erased users' ids, as `FILE: ID at byte N` lines.
+    found: Vec<String>,
+    /// Every probe id seen (erased or not): the control that the scan sees what the server writes.
+    seen: HashSet<String>,
+    /// Bytes looked at.
+    size: u64,
+}
+
+/// Occurrences of the erased users' ids in the files under `dir`. Each occurrence of the probe prefix
+/// is read with its fixed-width suffix.
+fn leaks(dir: &Path, erased: &HashSet<String>) -> Result<Scan, String> {
     let mut all = Vec::new();
     files(dir, &mut all)?;
     let prefix = PROBE_PREFIX.as_bytes();
     let mut found = Vec::new();
+    let mut seen = HashSet::new();
     let mut size = 0u64;
     for (path, bytes) in &all {
         size += bytes.len() as u64;
@@ -449,13 +475,14 @@ fn leaks(dir: &Path, erased: &HashSet<String>) -> Result<(Vec<String>, u64), Str
                 if erased.contains(id.as_ref()) {
                     found.push(format!("{}: {id} at byte {i}", path.display()));
                 }
+                seen.insert(id.into_owned());
                 i += prefix.len();
             } else {
                 i += 1;
             }
         }
     }
-    Ok((found, size))
+    Ok(Scan { found, seen, size })
 }
 
 fn run(cli: Cli) -> Result<Report, String> {
@@ -519,6 +546,7 @@ fn run(cli: Cli) -> Result<Report, String> {
     let mut rounds = Vec::new();
     let mut all_leaks = Vec::new();
     let mut lost_examples = Vec::new();
+    let mut lost_ids: HashSet<String> = HashSet::new();
     for round in 1..=cli.rounds {
         let kill_after = rng.random_range(cli.min_ms..=cli.max_ms);
         let stop = Arc::new(AtomicBool::new(false));
@@ -572,10 +600,10 @@ fn run(cli: Cli) -> Result<Report, String> {
         erased.extend(p.erased);
 
         // The store as the kill left it.
-        let (found, _) = leaks(&store, &erased)?;
-        r.erased_bytes_found += found.len() as u64;
+        let scan = leaks(&store, &erased)?;
+        r.erased_bytes_found += scan.found.len() as u64;
         all_leaks.extend(
-            found
+            scan.found
                 .into_iter()
                 .map(|f| format!("round {round}, after kill: {f}")),
         );
@@ -583,11 +611,16 @@ fn run(cli: Cli) -> Result<Report, String> {
         let (s, a, secs) = start(&tastebud, &model, &store, &log)?;
         (server, addr) = (s, a);
         r.restart_secs = secs;
-        let (found, size) = leaks(&store, &erased)?;
-        r.erased_bytes_found += found.len() as u64;
-        r.store_bytes = size;
+        let scan = leaks(&store, &erased)?;
+        r.erased_bytes_found += scan.found.len() as u64;
+        r.store_bytes = scan.size;
+        r.controls_seen = scan
+            .seen
+            .iter()
+            .filter(|p| p.ends_with(&format!("-{CONTROL}")))
+            .count() as u64;
         all_leaks.extend(
-            found
+            scan.found
                 .into_iter()
                 .map(|f| format!("round {round}, after restart: {f}")),
         );
@@ -610,6 +643,7 @@ fn run(cli: Cli) -> Result<Report, String> {
         for (id, (user, at)) in &acked {
             if !stored.contains(id) {
                 r.lost += 1;
+                lost_ids.insert(id.clone());
                 if lost_examples.len() < 20 {
                     lost_examples.push(format!(
                         "round {at} (checked in round {round}): {user}/{id}"
@@ -654,21 +688,24 @@ fn run(cli: Cli) -> Result<Report, String> {
         rejected: sum(|r| r.rejected),
         cut_requests: sum(|r| r.cut_requests),
         unacked_stored: sum(|r| r.unacked_stored),
-        lost: sum(|r| r.lost),
-        duplicated: sum(|r| r.duplicated),
+        // Each round's check covers all rounds so far: distinct events lost, the last state's duplicates.
+        lost: lost_ids.len() as u64,
+        duplicated: rounds.iter().map(|r| r.duplicated).max().unwrap_or(0),
         probe_users: sum(|r| r.probe_users),
         deletes_sent: sum(|r| r.deletes_sent),
         deletes_acked: sum(|r| r.deletes_acked),
         deletes_cut: sum(|r| r.deletes_cut),
         erased_bytes_found: sum(|r| r.erased_bytes_found),
         erased_events_found: sum(|r| r.erased_events_found),
+        controls_seen: last.controls_seen,
         restart_secs: rounds.iter().map(|r| r.restart_secs).sum(),
         store_bytes: last.store_bytes,
     };
     let ok = total.lost == 0
         && total.duplicated == 0
         && total.erased_bytes_found == 0
-        && total.erased_events_found == 0;
+        && total.erased_events_found == 0
+        && total.controls_seen == u64::from(cli.rounds);
     Ok(Report {
         rounds,
         acked_total: acked.len() as u64,
@@ -693,6 +730,7 @@ fn markdown(r: &Report) -> String {
         "deletes acked / sent",
         "deletes cut",
         "erased ids found",
+        "control ids seen",
         "restart",
         "store MiB",
     ]);
@@ -709,6 +747,7 @@ fn markdown(r: &Report) -> String {
             format!("{} / {}", x.deletes_acked, x.deletes_sent),
             x.deletes_cut.to_string(),
             (x.erased_bytes_found + x.erased_events_found).to_string(),
+            x.controls_seen.to_string(),
             restart,
             format!("{:.1}", x.store_bytes as f64 / (1 << 20) as f64),
         ]
@@ -737,11 +776,18 @@ fn markdown(r: &Report) -> String {
         if r.ok {
             "0 lost, 0 duplicated, no byte of an erased user's id in the store"
         } else {
-            "FAILED"
+            "FAILED (see below)"
         }
     ));
     for l in &r.lost_examples {
         s.push_str(&format!("lost: {l}\n"));
+    }
+    if r.total.controls_seen < r.rounds.len() as u64 {
+        s.push_str(&format!(
+            "the scan saw only {} of {} control probe ids (never erased) in the store: it is blind\n",
+            r.total.controls_seen,
+            r.rounds.len()
+        ));
     }
     for l in &r.leaks {
         s.push_str(&format!("erased user found: {l}\n"));
