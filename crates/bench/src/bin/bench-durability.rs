@@ -287,7 +287,7 @@ fn client(
     let mut n = 0usize;
     while !stop.load(Ordering::Relaxed) {
         let user = &users[n % users.len()];
-        let size = if n % 2 == 0 { 1 } else { batch };
+        let size = if n.is_multiple_of(2) { 1 } else { batch };
         let ids: Vec<String> = (0..size)
             .map(|j| format!("r{round:03}-c{t}-{n}-{j}"))
             .collect();
