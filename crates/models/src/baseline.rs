@@ -417,6 +417,25 @@ pub(crate) mod common {
         })
     }
 
+    /// The parts SVD, SVD++ and NMF share, as decoded: a bias and a factor row per user and item (`k`
+    /// factors), all finite, and the rating scale. `name` prefixes every message.
+    pub(crate) fn check_biased_factors(
+        name: &str,
+        (bu, bi): (&[f32], &[f32]),
+        (pu, qi): (&[f32], &[f32]),
+        (nu, ni, k): (usize, usize, usize),
+        (mean, min, max): (f32, f32, f32),
+    ) -> Result<()> {
+        use tastebud_core::validate as v;
+        v::len(&format!("{name} user biases"), bu.len(), nu)?;
+        v::len(&format!("{name} item biases"), bi.len(), ni)?;
+        v::finite_f32(&format!("{name} user biases"), bu)?;
+        v::finite_f32(&format!("{name} item biases"), bi)?;
+        v::matrix_f32(&format!("{name} user factors"), pu, nu, k)?;
+        v::matrix_f32(&format!("{name} item factors"), qi, ni, k)?;
+        check_scale(mean, min, max)
+    }
+
     /// Number of training ratings per user and per item.
     pub(crate) fn counts(x: &Interactions) -> (Vec<u32>, Vec<u32>) {
         let users = (0..x.n_users())

@@ -537,13 +537,13 @@ impl Nmf {
             self.n_factors,
         );
         v::len("NMF factors", k, self.params.n_factors)?;
-        v::len("NMF user biases", self.bu.len(), nu)?;
-        v::len("NMF item biases", self.bi.len(), ni)?;
-        v::finite_f32("NMF user biases", &self.bu)?;
-        v::finite_f32("NMF item biases", &self.bi)?;
-        v::matrix_f32("NMF user factors", &self.pu, nu, k)?;
-        v::matrix_f32("NMF item factors", &self.qi, ni, k)?;
-        crate::baseline::common::check_scale(self.global_mean, self.rating_min, self.rating_max)
+        crate::baseline::common::check_biased_factors(
+            "NMF",
+            (&self.bu, &self.bi),
+            (&self.pu, &self.qi),
+            (nu, ni, k),
+            (self.global_mean, self.rating_min, self.rating_max),
+        )
     }
 }
 

@@ -537,14 +537,14 @@ impl Svdpp {
             self.n_factors,
         );
         v::len("SVD++ factors", k, self.params.n_factors)?;
-        v::len("SVD++ user biases", self.bu.len(), nu)?;
-        v::len("SVD++ item biases", self.bi.len(), ni)?;
-        v::finite_f32("SVD++ user biases", &self.bu)?;
-        v::finite_f32("SVD++ item biases", &self.bi)?;
-        v::matrix_f32("SVD++ user factors", &self.pu, nu, k)?;
-        v::matrix_f32("SVD++ item factors", &self.qi, ni, k)?;
         v::matrix_f32("SVD++ implicit factors", &self.yj, ni, k)?;
-        crate::baseline::common::check_scale(self.global_mean, self.rating_min, self.rating_max)
+        crate::baseline::common::check_biased_factors(
+            "SVD++",
+            (&self.bu, &self.bi),
+            (&self.pu, &self.qi),
+            (nu, ni, k),
+            (self.global_mean, self.rating_min, self.rating_max),
+        )
     }
 }
 
