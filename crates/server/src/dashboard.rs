@@ -689,7 +689,10 @@ function render(s){
   ts();
 }
 function live(ok,at){$('#live-dot').className='dot'+(ok?'':' off');$('#live-text').textContent=ok?'live · updated '+new Date(at*1000).toLocaleTimeString([], {hour12:false}):'offline, retrying';}
-async function getJson(u){const r=await fetch(u,{cache:'no-store'});const b=await r.json().catch(()=>({}));if(!r.ok)throw new Error(b.message||b.error||('HTTP '+r.status));return b;}
+// A key for the user-data routes the try-it panel reads (a user's events): given once as `#key=...` (a
+// fragment never reaches a server or its logs), kept for the tab's session only.
+const KEY=(()=>{const m=location.hash.match(/key=([^&]+)/);if(m){sessionStorage.setItem('tastebud-key',decodeURIComponent(m[1]));history.replaceState(null,'',location.pathname+location.search);}return sessionStorage.getItem('tastebud-key')||'';})();
+async function getJson(u){const r=await fetch(u,{cache:'no-store',headers:KEY?{'x-api-key':KEY}:{}});const b=await r.json().catch(()=>({}));if(!r.ok)throw new Error(b.message||b.error||('HTTP '+r.status));return b;}
 async function refresh(){try{const s=await getJson('/v1/dashboard/summary');render(s);live(true,s.generated_unix);}catch(e){live(false);}}
 function evLabel(e){let x=e.type;if(e.type==='view'&&e.dwell_ms!=null)x+=' '+Math.round(e.dwell_ms/1000)+'s';if(e.type==='rating'&&e.value!=null)x+=' '+e.value;return x;}
 async function tryIt(user){
@@ -697,12 +700,12 @@ async function tryIt(user){
   const u=encodeURIComponent(user);history.replaceState(null,'','?user='+u);
   $('#try-meta').textContent='loading…';
   try{
-    const [ev,rec]=await Promise.all([getJson('/v1/users/'+u+'/events?limit=20'),getJson('/v1/users/'+u+'/recommendations?k=10')]);
+    const [ev,rec]=await Promise.all([getJson('/v1/users/'+u+'/events?limit=20').catch(e=>({events:[],error:e.message})),getJson('/v1/users/'+u+'/recommendations?k=10')]);
     const events=ev.events.map(x=>x.event).reverse();
     const ids=[...new Set(events.filter(e=>e.item).map(e=>e.item))];
     const titles={};rec.items.forEach(i=>{if(i.title)titles[i.item]=i.title;});
     await Promise.all(ids.filter(i=>!titles[i]).map(i=>getJson('/v1/items/'+encodeURIComponent(i)).then(r=>{if(r.title)titles[i]=r.title;}).catch(()=>{})));
-    $('#history').innerHTML=events.length?events.map(e=>'<li><span class="ev ev-'+esc(e.type)+'">'+esc(evLabel(e))+'</span>'+(e.item?esc(titles[e.item]||e.item):esc((e.items||[]).length+' items shown'))+'</li>').join(''):'<li class="muted">no events stored for this user'+(rec.cold_start?'':' (history from the training data)')+'</li>';
+    $('#history').innerHTML=ev.error?'<li class="muted">history: '+esc(ev.error)+' (open the page with #key=SERVICE_KEY)</li>':events.length?events.map(e=>'<li><span class="ev ev-'+esc(e.type)+'">'+esc(evLabel(e))+'</span>'+(e.item?esc(titles[e.item]||e.item):esc((e.items||[]).length+' items shown'))+'</li>').join(''):'<li class="muted">no events stored for this user'+(rec.cold_start?'':' (history from the training data)')+'</li>';
     $('#recs').innerHTML=rec.items.length?rec.items.map((it,i)=>{const because=(it.because||[]).slice(0,3).map(b=>'<span class="chip">'+esc(b.title||b.item)+'</span>').join('');
       return '<li><span class="rank">'+(i+1)+'</span><span class="title">'+esc(it.title||it.item)+'</span><span class="score mono">'+esc(it.item)+' &middot; '+it.score.toFixed(3)+'</span><span class="why">'+(it.reason?esc(it.reason):because?'<b>because</b>'+because:'')+'</span></li>';}).join(''):'<li class="muted">nothing to recommend</li>';
     $('#try-meta').innerHTML='<b>'+esc(user)+'</b> &middot; '+esc(rec.strategy)+(rec.fallback?' ('+esc(rec.fallback)+')':'')+' &middot; '+esc(rec.model_version)+(rec.cached?' &middot; cached':'');

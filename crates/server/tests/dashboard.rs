@@ -327,7 +327,8 @@ fn dashboard_shows_what_metrics_says() {
     assert_eq!((shown, clicks, views, bounces), (400, 30, 20, 4));
 
     // The page after its script ran (the try-it panel for u3, then a refresh of the numbers).
-    let url = s.url("/dashboard?user=u3");
+    // The key rides in the fragment (never sent to the server); the panel reads u3's events with it.
+    let url = s.url(&format!("/dashboard?user=u3#key={}", common::SERVICE_KEY));
     let dom = run_chromium(&["--dump-dom"], &url);
     let elapsed = started.elapsed().as_secs_f64();
     let text = ureq::get(&s.url("/metrics"))
