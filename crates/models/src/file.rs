@@ -12,12 +12,12 @@
 //! **Integrity.** Since format version 3 the header carries `checksum`, `sha256:` and the SHA-256 of the two
 //! bodies; a file whose bodies do not match it is refused ([`Error::Corrupt`], check `checksum`) before
 //! anything is decoded. Then, for every version, the decoded file is validated structurally
-//! ([`validate`]): ids distinct, the training interactions' CSR and CSC consistent, the model's arrays of
+//! ([`ModelFile::validate`]): ids distinct, the training interactions' CSR and CSC consistent, the model's arrays of
 //! the right shape with indices in range and finite numbers ([`AnyModel::validate`]), and every part the
 //! same number of users and items. A file that passes both answers every request without panicking; one
 //! that fails is refused with [`Error::Corrupt`] naming the check, so a server keeps the model it had.
 //! Hashing costs about 1 ms per 1.5 MB here (SHA-NI), e.g. 8 ms of an ML-100K EASE file's load
-//! (RELIABILITY-NOTES-h2.md).
+//! (BENCHMARKS.md, "Reliability").
 //!
 //! Files are written to a temporary name, fsynced and renamed, so a crash never leaves a half-written model.
 //! A file from a newer format version is refused with a clear error; older versions keep loading (golden

@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use tastebud_serve::{Recommended, Serving};
 
+use crate::cache_key::CacheKey;
 use crate::config::Config;
-use crate::state::CacheKey;
 
 /// One mebibyte.
 pub const MIB: u64 = 1 << 20;

@@ -173,7 +173,7 @@ impl Default for Limits {
 /// The process's memory budget, and how connections are accepted (`[server]`).
 ///
 /// The budget covers the model(s), the response cache, open connections' buffers, requests in flight and
-/// the newest-event-per-user map; see [`crate::budget`] for how it is split and what it leaves out. The
+/// the newest-event-per-user map; see the `budget` module for how it is split and what it leaves out. The
 /// server refuses to start when the model alone, or `[cache] max_mb`, exceeds it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

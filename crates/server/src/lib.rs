@@ -18,6 +18,7 @@
 //! ```
 
 pub mod budget;
+mod cache_key;
 pub mod config;
 pub mod dashboard;
 pub mod dto;

@@ -13,6 +13,7 @@ use tastebud_serve::{Pipeline, Recommended, ServeError, ServeResult, Serving};
 use tastebud_store::{ItemFlags, Storage};
 
 use crate::budget::{self, MemoryPlan};
+pub use crate::cache_key::CacheKey;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
@@ -40,21 +41,6 @@ fn open_experiments(
         loader,
     )
     .map_err(|e| e.to_string())
-}
-
-/// The key of a cached list: the request's shape and every version it depends on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    /// External user id.
-    pub user: String,
-    /// The user's newest event sequence number (new events make a new key).
-    pub user_seq: u64,
-    /// Model generation (a swap makes new keys).
-    pub model_gen: u64,
-    /// Flags generation.
-    pub flags_gen: u64,
-    /// The request's parameters, normalised.
-    pub shape: String,
 }
 
 /// Shared state.
