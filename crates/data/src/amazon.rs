@@ -314,6 +314,8 @@ fn parse_review(line: &[u8]) -> std::result::Result<(String, String, f32, i64), 
     let item = nonempty(r.parent_asin)
         .or_else(|| nonempty(r.asin))
         .ok_or("missing `asin` / `parent_asin`")?;
+    crate::delimited::check_id_len("user id", &user)?;
+    crate::delimited::check_id_len("item id", &item)?;
     let rating = r
         .rating
         .filter(|v| v.is_finite())

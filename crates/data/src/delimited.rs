@@ -415,6 +415,18 @@ fn unquote<'a>(f: &Field<'a>) -> std::borrow::Cow<'a, [u8]> {
 /// newline, a binary file), refused with its file and line instead of interned.
 pub const MAX_ID_BYTES: usize = 256;
 
+/// Refuses an id over [`MAX_ID_BYTES`] (what `what` names), for the readers that parse ids themselves
+/// (Amazon JSON lines, Netflix Prize).
+pub(crate) fn check_id_len(what: &str, id: &str) -> std::result::Result<(), String> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "{what} longer than {MAX_ID_BYTES} bytes ({} bytes; a missing line break or a binary file?)",
+            id.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Numeric ids below this use a direct-index table (at most 16 MiB per block and id kind).
 const DENSE_LIMIT: u64 = 1 << 22;
 

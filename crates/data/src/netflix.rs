@@ -269,6 +269,7 @@ fn parse_row(l: &[u8]) -> std::result::Result<(&str, f32, i64), String> {
     if user.is_empty() {
         return Err("empty customer id".into());
     }
+    crate::delimited::check_id_len("customer id", user)?;
     let value = rating
         .trim()
         .parse::<f32>()

@@ -544,3 +544,36 @@ fn trust_9_a_gz_that_is_not_gzip_says_so() {
     let p = write(tmp.path(), "good.csv.gz", &gzip(b"1,10,4\n2,10,5\n"));
     assert_eq!(load(&p, &strict()).unwrap().interactions.nnz(), 2);
 }
+
+#[test]
+fn trust_9_overlong_ids_in_the_netflix_and_amazon_readers_name_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nf = tmp.path().join("nf");
+    std::fs::create_dir_all(&nf).unwrap();
+    let mut text = b"1:\n1000001,3,2005-09-06\n".to_vec();
+    text.extend(std::iter::repeat_n(b'7', 300));
+    text.extend(b",4,2005-09-07\n");
+    let p = write(&nf, "combined_data_1.txt", &text);
+    let (path, line, reason) = parse_error(load(&nf, &strict()).unwrap_err());
+    assert_eq!((path, line), (p, 3));
+    assert!(
+        reason.contains("customer id longer than 256 bytes"),
+        "{reason}"
+    );
+
+    let az = tmp.path().join("az");
+    std::fs::create_dir_all(&az).unwrap();
+    let long = "A".repeat(300);
+    let reviews = format!(
+        "{{\"reviewerID\": \"AJZDE8GXD6NCF1\", \"asin\": \"5075291703\", \"overall\": 5.0, \"unixReviewTime\": 1393545600}}\n\
+         {{\"reviewerID\": \"{long}\", \"asin\": \"4236671276\", \"overall\": 4.0, \"unixReviewTime\": 1393545600}}\n"
+    );
+    let p = write(
+        &az,
+        "reviews_Musical_Instruments_5.json",
+        reviews.as_bytes(),
+    );
+    let (path, line, reason) = parse_error(load(&p, &strict()).unwrap_err());
+    assert_eq!((path, line), (p.clone(), 2));
+    assert!(reason.contains("user id longer than 256 bytes"), "{reason}");
+}
