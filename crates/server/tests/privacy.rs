@@ -122,6 +122,8 @@ fn bad_consent_requests_are_4xx_with_json() {
         r#"{"personalisation": "yes"}"#,
         r#"{"personalization": false}"#,
         r#"[true]"#,
+        r#"[null, null]"#,
+        r#"[true, false]"#,
         "{",
     ] {
         let (st, v) = call(&s, "PUT", "/v1/users/u3/consent", Some(body));
