@@ -33,10 +33,27 @@ pub struct OpeRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub model: Option<PathBuf>,
     /// Only impressions at or after this time.
+    #[serde(default, deserialize_with = "whole_i64")]
     pub since_unix: Option<i64>,
     /// Clicks without a `request_id` count for an impression of the same user within this many seconds
     /// (default 3600).
+    #[serde(default, deserialize_with = "whole_i64")]
     pub attribution_secs: Option<i64>,
+}
+
+/// A JSON number that is whole (`5` or `5.0`, as JSON Schema's `integer`).
+fn whole_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    n.map(|n| {
+        n.as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..=i64::MAX as f64).contains(f))
+                    .map(|f| f as i64)
+            })
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
+    })
+    .transpose()
 }
 
 /// The estimates.

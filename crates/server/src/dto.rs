@@ -368,7 +368,8 @@ pub struct ItemInfo {
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only the newest `limit` events (default all).
-    pub limit: Option<usize>,
+    #[param(minimum = 0, maximum = 4294967295u64)]
+    pub limit: Option<u32>,
 }
 
 /// The `{id}` of a user route: 1 to 256 bytes without control characters.

@@ -31,6 +31,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A JSON object body parsed into `T`: like [`JsonBody`], but anything other than an object is refused
+/// (serde would read a struct from an array of its fields in order, e.g. `[true, null]`), and the message
+/// names the field at fault.
+pub struct JsonObject<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonObject<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // Syntax errors stay 400 (read as any value first); a well-formed non-object is 422.
+        let JsonBody(value) = JsonBody::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::invalid("the body must be a JSON object"));
+        }
+        parse_json(value, "").map(JsonObject)
+    }
+}
+
 /// `Query` whose rejections are JSON errors.
 pub struct QueryArgs<T>(pub T);
 

@@ -119,3 +119,13 @@ fn events_need_json_and_every_error_is_json() {
         (405, Some("method_not_allowed"))
     );
 }
+
+#[test]
+fn object_bodies_are_not_read_from_arrays() {
+    // serde reads a struct from an array of its fields in order; the API takes objects only.
+    let s = server();
+    let (st, v) = s.post("/v1/recommendations", r#"[["i1", "i2"]]"#);
+    assert_eq!(st, 422, "{v}");
+    let (st, _) = s.post("/v1/recommendations", r#"{"history": ["i1", "i2"]}"#);
+    assert_eq!(st, 200);
+}

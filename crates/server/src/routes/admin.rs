@@ -9,7 +9,7 @@ use tastebud_store::ItemFlags;
 
 use crate::dto::{FlagsRequest, FlagsResponse, ReloadRequest, ReloadResponse};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Admin, JsonBody, PathArg, RawBody, blocking};
+use crate::extract::{Admin, JsonObject, PathArg, RawBody, blocking};
 use crate::state::AppState;
 
 type AppRef = State<Arc<AppState>>;
@@ -109,7 +109,7 @@ pub async fn admin_item_flags(
     _: Admin,
     State(state): AppRef,
     PathArg(item): PathArg<String>,
-    JsonBody(req): JsonBody<FlagsRequest>,
+    JsonObject(req): JsonObject<FlagsRequest>,
 ) -> ApiResult<Json<FlagsResponse>> {
     if state.serving().item(&item).is_none() {
         return Err(ApiError::not_found(format!("unknown item `{item}`")));

@@ -114,7 +114,7 @@ pub async fn user_events(
     let u = user.clone();
     let mut events = blocking(move || Ok(log.user_events(&u)?)).await?;
     if let Some(l) = q.limit {
-        let skip = events.len().saturating_sub(l);
+        let skip = events.len().saturating_sub(l as usize);
         events.drain(..skip);
     }
     Ok(Json(UserEventsResponse { user, events }))

@@ -14,7 +14,7 @@ use crate::dto::{
     SimilarQuery, SimilarResponse,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, PathArg, QueryArgs, RecommendationsKey, check_k, check_user_id};
+use crate::extract::{JsonObject, PathArg, QueryArgs, RecommendationsKey, check_k, check_user_id};
 use crate::state::{AppState, CacheKey};
 
 type AppRef = State<Arc<AppState>>;
@@ -393,7 +393,7 @@ pub async fn shadow_report(
 pub async fn adhoc_recommendations(
     _: RecommendationsKey,
     State(state): AppRef,
-    JsonBody(req): JsonBody<AdHocRequest>,
+    JsonObject(req): JsonObject<AdHocRequest>,
 ) -> ApiResult<axum::response::Response> {
     let k = check_k(&state, req.k)?;
     if let Some(u) = &req.user {

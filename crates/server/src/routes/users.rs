@@ -8,7 +8,7 @@ use tastebud_store::Consent;
 
 use crate::dto::{ConsentRequest, ConsentState, UserInfo};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{JsonBody, PathArg, ServiceKey, blocking, check_user_id, parse_json};
+use crate::extract::{JsonObject, PathArg, ServiceKey, blocking, check_user_id};
 use crate::state::AppState;
 
 type AppRef = State<Arc<AppState>>;
@@ -68,11 +68,9 @@ pub async fn set_consent(
     _: ServiceKey,
     State(state): AppRef,
     PathArg(user): PathArg<String>,
-    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
+    JsonObject(req): JsonObject<ConsentRequest>,
 ) -> ApiResult<Json<ConsentState>> {
     check_user_id(&user)?;
-    // Parsed from an object only: serde would also read a struct from an array (`[true, false]`).
-    let req: ConsentRequest = parse_json(serde_json::Value::Object(body), "")?;
     let st = state.clone();
     let u = user.clone();
     let consent = blocking(move || {
