@@ -61,3 +61,41 @@ pub fn peak_rss_kb() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Spawns `cmd` (a `tastebud serve ... --bind 127.0.0.1:0`, its stderr already pointed at `log`), waits
+/// up to two minutes for its first stdout line, `listening on http://ADDR ...`, and returns the server
+/// with `ADDR`. On failure the server is killed and the error carries `log`'s text.
+pub fn start_server(
+    mut cmd: std::process::Command,
+    log: &std::path::Path,
+) -> Result<(ChildGuard, String), String> {
+    use std::io::BufRead;
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let mut proc = ChildGuard::new("tastebud serve", child);
+    let stdout = proc
+        .child_mut()
+        .stdout
+        .take()
+        .ok_or("the server's stdout was not captured")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        for _ in lines {}
+    });
+    let Ok(Some(Ok(first))) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+        proc.kill();
+        let tail = std::fs::read_to_string(log).unwrap_or_default();
+        return Err(format!("the server did not start:\n{tail}"));
+    };
+    let addr = first
+        .strip_prefix("listening on http://")
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or_else(|| format!("unexpected first line `{first}`"))?
+        .to_string();
+    Ok((proc, addr))
+}

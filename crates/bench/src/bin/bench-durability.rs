@@ -26,7 +26,6 @@
 //! program ends, also on error.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -37,7 +36,7 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use tastebud_bench::{ChildGuard, Table, fmt_secs};
+use tastebud_bench::{ChildGuard, Table, fmt_secs, start_server};
 
 /// The service key the benchmark's server is configured with (reading events and erasing need it).
 const SERVICE_KEY: &str = "bench-durability-key";
@@ -207,42 +206,17 @@ fn start(
         .open(log)
         .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
     let t = Instant::now();
-    let child = Command::new(tastebud)
-        .arg("serve")
+    let mut cmd = Command::new(tastebud);
+    cmd.arg("serve")
         .arg("--model")
         .arg(model)
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(store)
         .env("RUST_LOG", "warn")
         .env("TASTEBUD_SERVICE_KEY", SERVICE_KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", tastebud.display()))?;
-    let mut proc = ChildGuard::new("tastebud serve", child);
-    let stdout = proc
-        .child_mut()
-        .stdout
-        .take()
-        .ok_or("the server's stdout was not captured")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let _ = tx.send(lines.next());
-        for _ in lines {}
-    });
-    let Ok(Some(Ok(first))) = rx.recv_timeout(Duration::from_secs(120)) else {
-        proc.kill();
-        let tail = std::fs::read_to_string(log).unwrap_or_default();
-        return Err(format!("the server did not start:\n{tail}"));
-    };
+        .stderr(err);
+    let (proc, addr) = start_server(cmd, log)?;
     let secs = t.elapsed().as_secs_f64();
-    let addr = first
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.split_whitespace().next())
-        .ok_or_else(|| format!("unexpected first line `{first}`"))?
-        .to_string();
     Ok((proc, addr, secs))
 }
 

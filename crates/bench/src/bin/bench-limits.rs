@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde::Serialize;
-use tastebud_bench::{ChildGuard, Table};
+use tastebud_bench::{ChildGuard, Table, start_server};
 
 /// The admin key the benchmark's server is configured with.
 const ADMIN_KEY: &str = "bench-limits-key";
@@ -278,8 +278,8 @@ fn start(
 ) -> Result<(ChildGuard, SocketAddr), String> {
     let err =
         std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let child = Command::new(tastebud)
-        .arg("serve")
+    let mut cmd = Command::new(tastebud);
+    cmd.arg("serve")
         .arg("--model")
         .arg(model)
         .arg("--config")
@@ -287,33 +287,11 @@ fn start(
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(store)
         .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", tastebud.display()))?;
-    let mut proc = ChildGuard::new("tastebud serve", child);
-    let stdout = proc
-        .child_mut()
-        .stdout
-        .take()
-        .ok_or("the server's stdout was not captured")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let _ = tx.send(lines.next());
-        for _ in lines {}
-    });
-    let Ok(Some(Ok(first))) = rx.recv_timeout(Duration::from_secs(120)) else {
-        proc.kill();
-        let tail = std::fs::read_to_string(log).unwrap_or_default();
-        return Err(format!("the server did not start:\n{tail}"));
-    };
-    let addr = first
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| format!("unexpected first line `{first}`"))?;
+        .stderr(err);
+    let (proc, addr) = start_server(cmd, log)?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("unexpected address `{addr}`: {e}"))?;
     Ok((proc, addr))
 }
 
