@@ -6,6 +6,9 @@
 #   promtool  (Debian package `prometheus`): crates/server/tests/metrics.rs checks /metrics with it;
 #   chromium  (Debian package `chromium`): crates/server/tests/dashboard.rs renders /dashboard headless
 #             (`CHROMIUM=/path/to/chrome` uses another browser and skips the install).
+#   postgres, redis-server (Debian packages `postgresql`, `redis-server`): the shared backends' tests
+#             (crates/store/tests/shared.rs, crates/cli/tests/replicas.rs) start throwaway servers of
+#             their own on free ports; they fail, not skip, without them.
 #
 # Tests on real data read TASTEBUD_DATA, by default ../shared/data next to this repository.
 set -euo pipefail
@@ -36,6 +39,15 @@ if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
   && ! command -v chromium-browser >/dev/null 2>&1; then
   echo "== installing chromium (Debian package chromium)"
   apt_install chromium
+fi
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  echo "== installing PostgreSQL's server binaries (Debian package postgresql)"
+  apt_install postgresql
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "== installing redis-server (Debian package redis-server)"
+  apt_install redis-server
 fi
 
 # `cargo test --workspace -p X` would test the whole workspace: with a package named, drop `--workspace`.

@@ -99,3 +99,32 @@ pub fn start_server(
         .to_string();
     Ok((proc, addr))
 }
+
+/// The `tastebud` binary a benchmark runs: `flag`, else `$TASTEBUD_BIN`, else `tastebud` next to this
+/// program (both in `target/release` after `cargo build --release`).
+pub fn tastebud_binary(flag: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    flag.or_else(|| std::env::var_os("TASTEBUD_BIN").map(std::path::PathBuf::from))
+        .unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("tastebud")))
+                .unwrap_or_else(|| std::path::PathBuf::from("tastebud"))
+        })
+}
+
+/// Runs `tastebud ARGS` to completion and returns its stdout; fails with its stderr.
+pub fn tastebud_run(tastebud: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(tastebud)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", tastebud.display()))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "tastebud {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

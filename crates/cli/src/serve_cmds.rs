@@ -27,6 +27,31 @@ pub struct ServeArgs {
     /// Directory of the embedded store (overrides the config's data_dir).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    shared: SharedArgs,
+}
+
+/// The shared backends, overriding `[store] url` and `[cache] redis_url`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct SharedArgs {
+    /// PostgreSQL for events, flags, privacy records and documents, shared by replicas
+    /// (postgres://user@host:port/database; default: the embedded store in the data directory).
+    #[arg(long, env = "TASTEBUD_STORE_URL")]
+    store_url: Option<String>,
+    /// Redis for precomputed lists and the response cache shared by replicas (redis://host:port/db).
+    #[arg(long, env = "TASTEBUD_REDIS_URL")]
+    redis_url: Option<String>,
+}
+
+impl SharedArgs {
+    fn apply(&self, c: &mut Config) {
+        if let Some(u) = &self.store_url {
+            c.store.url = Some(u.clone());
+        }
+        if let Some(u) = &self.redis_url {
+            c.cache.redis_url = Some(u.clone());
+        }
+    }
 }
 
 fn parse_mode(s: &str) -> Result<Mode> {
@@ -43,6 +68,7 @@ fn load_config(
     bind: Option<&str>,
     mode: Option<&str>,
     data_dir: Option<&Path>,
+    shared: &SharedArgs,
 ) -> Result<Config> {
     let mut c = match path {
         Some(p) => Config::load(p).map_err(|e| anyhow!(e))?,
@@ -57,6 +83,7 @@ fn load_config(
     if let Some(d) = data_dir {
         c.data_dir = d.to_path_buf();
     }
+    shared.apply(&mut c);
     c.validate().map_err(|e| anyhow!(e))?;
     Ok(c)
 }
@@ -77,6 +104,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         args.bind.as_deref(),
         args.mode.as_deref(),
         args.data_dir.as_deref(),
+        &args.shared,
     )?;
     init_logging();
     let app = App::open(config, &args.model).map_err(|e| anyhow!(e))?;
@@ -96,11 +124,13 @@ fn run_server(app: App, hints: &[String]) -> Result<()> {
             .with_context(|| format!("cannot listen on {bind}"))?;
         let addr = listener.local_addr()?;
         // Scripts (and tests) read this line to find the port.
+        let store = match app.state.config.store_url() {
+            Some(u) => tastebud_server::config::redact_url(&u),
+            None => app.state.config.data_dir.display().to_string(),
+        };
         println!(
-            "listening on http://{addr} (model {}, mode {:?}, store {})",
-            s.version,
-            app.state.config.mode,
-            app.state.config.data_dir.display()
+            "listening on http://{addr} (model {}, mode {:?}, store {store})",
+            s.version, app.state.config.mode,
         );
         for h in hints {
             println!("{}", h.replace("{addr}", &addr.to_string()));
@@ -110,7 +140,7 @@ fn run_server(app: App, hints: &[String]) -> Result<()> {
             .await
             .map_err(|e| anyhow!(e))
     })?;
-    eprintln!("server stopped; every acknowledged event is on disk");
+    eprintln!("server stopped; every acknowledged event is committed");
     Ok(())
 }
 
@@ -133,6 +163,16 @@ pub struct BatchArgs {
     /// Directory of the embedded store (overrides the config).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    shared: SharedArgs,
+    /// Compute one shard of the users, `i/N` (0-based; users by a stable hash of their id), and store
+    /// it in the shared store; the batch becomes visible when its N shards are stored. Needs
+    /// --store-url and --batch-name.
+    #[arg(long)]
+    shard: Option<tastebud_store::Shard>,
+    /// The name every shard of one batch run shares (e.g. the scheduled job's name), with --shard.
+    #[arg(long)]
+    batch_name: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -143,7 +183,13 @@ pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
     if args.k == 0 {
         bail!("-k must be at least 1");
     }
-    let config = load_config(args.config.as_deref(), None, None, args.data_dir.as_deref())?;
+    let config = load_config(
+        args.config.as_deref(),
+        None,
+        None,
+        args.data_dir.as_deref(),
+        &args.shared,
+    )?;
     let t = Instant::now();
     let serving = Serving::load(&args.model, &config.ann).map_err(|e| anyhow!(e))?;
     let to_store = args.out == "store";
@@ -160,11 +206,21 @@ pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
              --features parquet`, or use --out lists.jsonl"
         );
     }
+    let shard = match (args.shard, &args.batch_name) {
+        (Some(s), Some(name)) => {
+            if !to_store || config.store_url().is_none() {
+                bail!("--shard {s} writes to a shared store: use --out store with --store-url");
+            }
+            Some((s, name.clone()))
+        }
+        (Some(s), None) => bail!(
+            "--shard {s} needs --batch-name NAME, the same for every shard of the run (e.g. the job's name)"
+        ),
+        (None, Some(_)) => bail!("--batch-name goes with --shard"),
+        (None, None) => None,
+    };
     // The store holds events too: the lists include every event logged so far.
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let store = tastebud_store::Store::open(&config.data_dir.join("events.redb"))
-        .map_err(|e| anyhow!(e.to_string()))?;
+    let storage = tastebud_server::open_storage(&config).map_err(|e| anyhow!(e))?;
     let bar = ProgressBar::new(batch::user_count(&serving));
     if let Ok(style) = ProgressStyle::with_template(
         "batch [{bar:30}] {pos}/{len} users {elapsed_precise} eta {eta}",
@@ -173,12 +229,34 @@ pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
     }
     // The configured pipeline: event weights, freshness rules and re-ranker as `serve` applies them.
     let pipeline = tastebud_serve::Pipeline::new(config.pipeline()).map_err(|e| anyhow!(e))?;
-    let (lists, hwm) =
-        batch::compute_lists(&pipeline, &serving, Some(&store), args.k, &|n| bar.inc(n))
-            .map_err(|e| anyhow!(e))?;
+    let (lists, hwm) = batch::compute_lists_shard(
+        &pipeline,
+        &serving,
+        Some(storage.users.as_ref()),
+        args.k,
+        shard.as_ref().map(|s| s.0),
+        &|n| bar.inc(n),
+    )
+    .map_err(|e| anyhow!(e))?;
     bar.finish_and_clear();
-    let summary = if to_store {
-        batch::write_store(&store, &serving, lists, hwm, args.k, t).map_err(|e| anyhow!(e))?
+    let mut published = true;
+    let summary = if let Some((s, name)) = &shard {
+        let (summary, done) = batch::write_store_shard(
+            storage.lists.as_ref(),
+            name,
+            *s,
+            &serving,
+            lists,
+            hwm,
+            args.k,
+            t,
+        )
+        .map_err(|e| anyhow!(e))?;
+        published = done;
+        summary
+    } else if to_store {
+        batch::write_store(storage.lists.as_ref(), &serving, lists, hwm, args.k, t)
+            .map_err(|e| anyhow!(e))?
     } else {
         let path = PathBuf::from(&args.out);
         if parquet {
@@ -195,21 +273,32 @@ pub fn batch(args: &BatchArgs, out: &mut impl Write) -> Result<()> {
         }
     };
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+        let mut v = serde_json::to_value(&summary)?;
+        if let Some((s, name)) = &shard {
+            v["shard"] = serde_json::json!(s.to_string());
+            v["batch_name"] = serde_json::json!(name);
+            v["published"] = serde_json::json!(published);
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
+        let dest = match (&shard, config.store_url()) {
+            _ if !to_store => args.out.clone(),
+            (Some((s, name)), Some(u)) => format!(
+                "{} (batch `{name}` shard {s}: {})",
+                tastebud_server::config::redact_url(&u),
+                if published {
+                    "the last one, batch published"
+                } else {
+                    "stored, waiting for the other shards"
+                }
+            ),
+            (None, Some(u)) => tastebud_server::config::redact_url(&u),
+            (_, None) => config.data_dir.join("events.redb").display().to_string(),
+        };
         writeln!(
             out,
-            "precomputed top-{} for {} users with {} (events up to #{}) in {:.2} s -> {}",
-            summary.k,
-            summary.users,
-            summary.model_version,
-            summary.event_seq,
-            summary.seconds,
-            if to_store {
-                config.data_dir.join("events.redb").display().to_string()
-            } else {
-                args.out.clone()
-            }
+            "precomputed top-{} for {} users with {} (events up to #{}) in {:.2} s -> {dest}",
+            summary.k, summary.users, summary.model_version, summary.event_seq, summary.seconds,
         )?;
     }
     Ok(())
@@ -349,6 +438,11 @@ pub struct RetrainArgs {
     /// locked while it is; use its background loop instead).
     #[arg(long, default_value = "tastebud-data")]
     data_dir: PathBuf,
+    /// The shared store (PostgreSQL) the replicas log to, instead of --data-dir: servers may run. The
+    /// registry's index then lives in it (its model files stay in the registry folder, a shared
+    /// volume), and every replica swaps in a promoted model within seconds.
+    #[command(flatten)]
+    shared: SharedArgs,
     /// Retrain only when a trigger fires.
     #[arg(long)]
     if_triggered: bool,
@@ -360,15 +454,20 @@ pub struct RetrainArgs {
 /// Runs `retrain`.
 pub fn retrain(args: &RetrainArgs, out: &mut impl Write) -> Result<()> {
     let cfg = tastebud_lifecycle::retrain::RetrainConfig::load(&args.config)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let store = tastebud_store::Store::open(&args.data_dir.join("events.redb"))
-        .map_err(|e| anyhow!(e.to_string()))?;
+    let mut config = Config {
+        data_dir: args.data_dir.clone(),
+        ..Config::default()
+    };
+    args.shared.apply(&mut config);
+    config.validate().map_err(|e| anyhow!(e))?;
+    let storage = tastebud_server::open_storage(&config).map_err(|e| anyhow!(e))?;
+    let index = config.store_url().map(|_| storage.documents.clone());
     let bar = crate::progress::Bar::new();
-    let report = tastebud_lifecycle::retrain::run(
+    let report = tastebud_lifecycle::retrain::run_with_index(
         &cfg,
-        &store,
-        &store,
+        storage.events.as_ref(),
+        storage.users.as_ref(),
+        index,
         args.if_triggered,
         tastebud_server::now_unix(),
         &bar,

@@ -387,9 +387,27 @@ pub fn run(
     now: i64,
     progress: &dyn Progress,
 ) -> Result<RetrainReport> {
+    run_with_index(cfg, log, users, None, only_if_triggered, now, progress)
+}
+
+/// [`run`] with the registry's index in `index` (a shared store's documents, so that every replica
+/// reads the same index and is told of a promotion) instead of the registry folder; the model files
+/// stay in the folder (a volume the replicas share).
+pub fn run_with_index(
+    cfg: &RetrainConfig,
+    log: &dyn EventLog,
+    users: &dyn UserData,
+    index: Option<std::sync::Arc<dyn tastebud_store::Documents>>,
+    only_if_triggered: bool,
+    now: i64,
+    progress: &dyn Progress,
+) -> Result<RetrainReport> {
     let t = Instant::now();
     cfg.validate()?;
-    let mut registry = Registry::open(&cfg.registry)?;
+    let mut registry = match index {
+        Some(d) => Registry::open_with(&cfg.registry, d)?,
+        None => Registry::open(&cfg.registry)?,
+    };
     let base = tastebud_data::load(&cfg.base_data, &tastebud_data::LoadOptions::default())
         .map_err(|source| E::Data {
             path: cfg.base_data.clone(),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use tastebud_store::{BatchMeta, ListItem, ListStore, UserData};
+use tastebud_store::{BatchMeta, ListItem, ListStore, Shard, UserData};
 
 use crate::config::Mode;
 use crate::error::{ServeError, ServeResult};
@@ -49,6 +49,19 @@ pub fn compute_lists(
     k: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> ServeResult<(Vec<UserList>, u64)> {
+    compute_lists_shard(pipeline, serving, data, k, None, progress)
+}
+
+/// [`compute_lists`] for the users of one shard ([`Shard::owns`]); `None` for every user. The lists
+/// of shards `0/N .. N-1/N` together are those of one whole run over the same log.
+pub fn compute_lists_shard(
+    pipeline: &Pipeline,
+    serving: &Serving,
+    data: Option<&dyn UserData>,
+    k: usize,
+    shard: Option<Shard>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> ServeResult<(Vec<UserList>, u64)> {
     let mut users: BTreeSet<String> = serving
         .file
         .context
@@ -70,7 +83,10 @@ pub fn compute_lists(
             users.extend(page.into_iter().map(|e| e.event.user));
         }
     }
-    let users: Vec<String> = users.into_iter().collect();
+    let users: Vec<String> = users
+        .into_iter()
+        .filter(|u| shard.is_none_or(|s| s.owns(u)))
+        .collect();
     let pipeline = pipeline.with_mode(Mode::Realtime)?;
     let request = pipeline.request(k);
     let now = crate::now_unix();
@@ -116,6 +132,45 @@ pub fn compute_lists(
 /// Users the batch would cover (for sizing a progress bar).
 pub fn user_count(serving: &Serving) -> u64 {
     serving.file.context.users.0.len() as u64
+}
+
+/// Stores one shard's lists in a shared store ([`ListStore::put_lists_shard`]); also returns whether
+/// this shard completed (and so published) the batch.
+#[allow(clippy::too_many_arguments)]
+pub fn write_store_shard(
+    store: &dyn ListStore,
+    name: &str,
+    shard: Shard,
+    serving: &Serving,
+    lists: Vec<UserList>,
+    hwm: u64,
+    k: usize,
+    started: std::time::Instant,
+) -> ServeResult<(BatchSummary, bool)> {
+    let meta = BatchMeta {
+        model_version: serving.version.clone(),
+        created_unix: crate::now_unix(),
+        event_seq: hwm,
+        users: lists.len() as u64,
+        k: k as u32,
+    };
+    let users = lists.len() as u64;
+    let done = store.put_lists_shard(
+        name,
+        shard,
+        &meta,
+        lists.into_iter().map(|l| (l.user, l.items)).collect(),
+    )?;
+    Ok((
+        BatchSummary {
+            users,
+            k,
+            event_seq: hwm,
+            model_version: serving.version.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        done,
+    ))
 }
 
 /// Stores the lists in the store, replacing the previous batch.

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tastebud_core::{ItemIdx, Scored};
 use tastebud_index::VectorIndex;
 use tastebud_models::rerank::Rerank;
@@ -18,7 +18,7 @@ use crate::history::UserView;
 use crate::model::Serving;
 
 /// One recommended item.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecommendedItem {
     /// External item id.
@@ -36,12 +36,12 @@ pub struct RecommendedItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub propensity: Option<f64>,
     /// The history items that contributed most, when explanations were asked for and the model has them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub because: Vec<Because>,
 }
 
 /// A history item behind a recommendation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Because {
     /// External item id.
@@ -54,7 +54,7 @@ pub struct Because {
 }
 
 /// Where a list came from.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {

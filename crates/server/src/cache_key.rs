@@ -7,6 +7,9 @@ pub struct CacheKey {
     pub user: String,
     /// The user's newest event sequence number (new events make a new key).
     pub user_seq: u64,
+    /// The user's consent version in a shared store (a consent change on another replica makes a new
+    /// key).
+    pub user_gen: u64,
     /// Model generation (a swap makes new keys).
     pub model_gen: u64,
     /// Flags generation.

@@ -75,6 +75,71 @@ pub struct Config {
     pub explore: ExploreConfig,
     /// Consent rules (`[privacy]`): `consent_required = true` makes consent opt-in.
     pub privacy: tastebud_serve::Privacy,
+    /// Where events, flags, privacy records and documents live (`[store]`): the embedded redb file in
+    /// `data_dir` by default, PostgreSQL with `url`.
+    pub store: StoreConfig,
+}
+
+/// The store (`[store]`).
+///
+/// ```
+/// let c: tastebud_server::Config = toml::from_str(r#"
+///     [store]
+///     url = "postgres://root@127.0.0.1:5432/test"
+///     [cache]
+///     redis_url = "redis://127.0.0.1:6379/0"
+/// "#).unwrap();
+/// assert_eq!(c.store_url().as_deref(), Some("postgres://root@127.0.0.1:5432/test"));
+/// ```
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user[:password]@host:port/database` (or the environment variable
+    /// `TASTEBUD_STORE_URL`): replicas share their state through it. Absent: the embedded store.
+    pub url: Option<String>,
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// How long a database operation may wait before the request gets a 503, milliseconds.
+    pub timeout_ms: u64,
+    /// Rewrite the tables after an erasure (`VACUUM FULL`) so the erased rows leave the files.
+    pub vacuum_on_erase: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            pool_size: 16,
+            timeout_ms: 5_000,
+            vacuum_on_erase: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("pool_size", &self.pool_size)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("vacuum_on_erase", &self.vacuum_on_erase)
+            .finish()
+    }
+}
+
+/// A URL with its password replaced by `***` (for logs and `GET /v1/admin/config`).
+///
+/// ```
+/// assert_eq!(tastebud_server::config::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
 }
 
 /// Retraining inside the server: every `every_secs`, check the triggers of the `retrain.toml` at
@@ -135,6 +200,7 @@ impl Default for Config {
             shadow: None,
             explore: ExploreConfig::default(),
             privacy: tastebud_serve::Privacy::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -228,6 +294,18 @@ pub struct CacheConfig {
     /// JSON). Never above `[server] memory_budget_mb`; by default (absent) what the budget leaves after
     /// its other parts.
     pub max_mb: Option<u64>,
+    /// `redis://host:port/db` (or the environment variable `TASTEBUD_REDIS_URL`): precomputed lists and
+    /// a response cache shared by replicas (needs `[store] url`). Absent: lists in the store, the cache
+    /// in process only.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key.
+    pub redis_prefix: String,
+    /// How long a Redis command may take before Redis counts as down (lists and the shared cache are
+    /// then skipped: recommendations are computed in process), milliseconds.
+    pub redis_timeout_ms: u64,
+    /// TTL of a batch's lists in Redis, seconds (older batches expire whole; requests then rank in
+    /// real time).
+    pub list_ttl_secs: u64,
 }
 
 impl Default for CacheConfig {
@@ -237,6 +315,10 @@ impl Default for CacheConfig {
             ttl_secs: 300,
             max_entries: 200_000,
             max_mb: None,
+            redis_url: None,
+            redis_prefix: "tastebud:".into(),
+            redis_timeout_ms: 250,
+            list_ttl_secs: 7 * 86_400,
         }
     }
 }
@@ -314,6 +396,38 @@ impl Config {
 
     /// Checks ranges and names.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(u) = self.store_url()
+            && !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "store.url `{}`: expected postgres://user@host:port/database",
+                redact_url(&u)
+            ));
+        }
+        if let Some(u) = self.redis_url() {
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                return Err(format!(
+                    "cache.redis_url `{}`: expected redis://host:port/db",
+                    redact_url(&u)
+                ));
+            }
+            if self.store_url().is_none() {
+                return Err(
+                    "cache.redis_url needs store.url: replicas that share a Redis cache \
+                            must share their events too (PostgreSQL)"
+                        .into(),
+                );
+            }
+        }
+        if self.store.pool_size == 0
+            || self.store.timeout_ms == 0
+            || self.cache.redis_timeout_ms == 0
+        {
+            return Err(
+                "store.pool_size, store.timeout_ms and cache.redis_timeout_ms must be positive"
+                    .into(),
+            );
+        }
         let l = &self.limits;
         if l.max_k == 0 || l.default_k == 0 || l.default_k > l.max_k {
             return Err("limits: need 1 <= default_k <= max_k".into());
@@ -401,6 +515,24 @@ impl Config {
             .clone()
             .or_else(|| std::env::var("TASTEBUD_ADMIN_KEY").ok())
             .filter(|k| !k.is_empty())
+    }
+
+    /// The PostgreSQL URL: the config's, else `TASTEBUD_STORE_URL`; `None` for the embedded store.
+    pub fn store_url(&self) -> Option<String> {
+        self.store
+            .url
+            .clone()
+            .or_else(|| std::env::var("TASTEBUD_STORE_URL").ok())
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The Redis URL: the config's, else `TASTEBUD_REDIS_URL`.
+    pub fn redis_url(&self) -> Option<String> {
+        self.cache
+            .redis_url
+            .clone()
+            .or_else(|| std::env::var("TASTEBUD_REDIS_URL").ok())
+            .filter(|u| !u.is_empty())
     }
 
     /// The service key: the config's, else `TASTEBUD_SERVICE_KEY`.

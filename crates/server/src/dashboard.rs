@@ -206,11 +206,11 @@ fn registry_rows(state: &AppState, model: &ModelInfo) -> (Vec<RegistryRow>, Opti
     let Some(dir) = &state.config.dashboard.registry_dir else {
         return (vec![serving_row()], None);
     };
-    if !dir.join("registry.json").is_file() {
+    if !state.is_shared() && !dir.join("registry.json").is_file() {
         let e = format!("no registry.json in {}", dir.display());
         return (vec![serving_row()], Some(e));
     }
-    match tastebud_lifecycle::registry::Registry::open(dir) {
+    match state.registry(dir) {
         Ok(r) => {
             let rows = r
                 .entries()

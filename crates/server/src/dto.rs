@@ -266,7 +266,8 @@ pub struct Health {
 /// Readiness: the model and the store are usable.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
-    /// `ready`.
+    /// `ready`, or `degraded` when the shared Redis does not answer (recommendations are still computed,
+    /// in process).
     pub status: String,
     /// Model version.
     pub model_version: String,

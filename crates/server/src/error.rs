@@ -148,6 +148,9 @@ impl From<tastebud_experiment::live::LiveError> for ApiError {
             LiveError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             LiveError::NotFound(_) => ApiError::not_found(message),
             LiveError::Invalid(_) => ApiError::invalid(message),
+            LiveError::Store(tastebud_store::StoreError::Unavailable(_)) => {
+                ApiError::unavailable(message)
+            }
             LiveError::Store(_) => ApiError::internal(message),
         }
     }
@@ -162,6 +165,10 @@ impl From<ServeError> for ApiError {
             ServeError::Invalid(_) => ApiError::invalid(message),
             // A model offered by a client (reload, OPE, experiment arm) that does not load.
             ServeError::Model(_) | ServeError::ModelRejected { .. } => ApiError::invalid(message),
+            // The shared store is down or slow: a 503, retry (an append was not acknowledged).
+            ServeError::Store(tastebud_store::StoreError::Unavailable(_)) => {
+                ApiError::unavailable(message)
+            }
             ServeError::Store(_) | ServeError::Internal(_) => ApiError::internal(message),
         }
     }

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod routes;
+mod shared_cache;
 pub mod state;
 
 use std::future::Future;
@@ -285,6 +286,41 @@ async fn method_not_allowed() -> Response {
     .into_response()
 }
 
+/// Opens the store the configuration names: PostgreSQL (`[store] url`, with Redis for lists and the
+/// shared cache when `[cache] redis_url` is set), or the embedded redb file in `data_dir`.
+pub fn open_storage(config: &Config) -> Result<tastebud_store::Storage, String> {
+    if let Some(url) = config.store_url() {
+        let mut pg = tastebud_store::pg::PgConfig::new(&url);
+        pg.pool_size = config.store.pool_size;
+        pg.timeout = Duration::from_millis(config.store.timeout_ms);
+        pg.vacuum_on_erase = config.store.vacuum_on_erase;
+        let pg = tastebud_store::pg::PgStore::open(pg).map_err(|e| e.to_string())?;
+        let redis = match config.redis_url() {
+            Some(url) => {
+                let mut r = tastebud_store::redis::RedisConfig::new(&url);
+                r.prefix = config.cache.redis_prefix.clone();
+                r.timeout = Duration::from_millis(config.cache.redis_timeout_ms);
+                r.cache_ttl = Duration::from_secs(config.cache.ttl_secs.max(1));
+                r.list_ttl = Duration::from_secs(config.cache.list_ttl_secs.max(1));
+                Some(tastebud_store::redis::RedisStore::open(r).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
+        return Ok(tastebud_store::Storage::shared(
+            tastebud_store::shared::SharedStore::new(pg, redis),
+        ));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let store = tastebud_store::Store::open_with_cache(
+        &config.data_dir.join("events.redb"),
+        budget::store_cache_bytes(config) as usize,
+    )
+    .map_err(|e| e.to_string())?;
+    let documents = Arc::new(tastebud_store::DirDocuments::new(&config.data_dir));
+    Ok(tastebud_store::Storage::embedded(store, documents))
+}
+
 /// A configured server: state, ready to listen.
 pub struct App {
     /// The shared state.
@@ -296,15 +332,7 @@ impl App {
     pub fn open(config: Config, model: &Path) -> Result<App, String> {
         config.validate()?;
         let serving = Serving::load(model, &config.ann).map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-        let store = tastebud_store::Store::open_with_cache(
-            &config.data_dir.join("events.redb"),
-            budget::store_cache_bytes(&config) as usize,
-        )
-        .map_err(|e| e.to_string())?;
-        let documents = Arc::new(tastebud_store::DirDocuments::new(&config.data_dir));
-        let storage = tastebud_store::Storage::embedded(store, documents);
+        let storage = open_storage(&config)?;
         let state = AppState::new(config, serving, storage)?;
         Ok(App {
             state: Arc::new(state),
@@ -331,6 +359,11 @@ impl App {
     ) -> Result<(), String> {
         if self.state.config.admin.watch_model {
             tokio::spawn(watch_model(self.state.clone()));
+        }
+        if let Some(shared) = &self.state.storage.shared {
+            let wake = self.state.sync_wake.clone();
+            shared.pg.listen(move |_| wake.notify_one());
+            tokio::spawn(sync_loop(self.state.clone()));
         }
         if self.state.config.retrain.enabled {
             tokio::spawn(ops::retrain_loop(self.state.clone()));
@@ -425,26 +458,51 @@ async fn watch_model(state: Arc<AppState>) {
     let mut refused: Option<std::time::SystemTime> = None;
     loop {
         tokio::time::sleep(every).await;
-        let s = state.serving();
-        let mtime = std::fs::metadata(&s.path).and_then(|m| m.modified()).ok();
-        if mtime.is_none() || mtime == s.mtime || mtime == refused {
-            continue;
+        reload_if_changed(&state, &mut refused).await;
+    }
+}
+
+/// Reloads the model when its file's modification time changed since it was loaded (and it is not the
+/// file refused last time).
+async fn reload_if_changed(state: &Arc<AppState>, refused: &mut Option<std::time::SystemTime>) {
+    let s = state.serving();
+    let mtime = std::fs::metadata(&s.path).and_then(|m| m.modified()).ok();
+    if mtime.is_none() || mtime == s.mtime || mtime == *refused {
+        return;
+    }
+    let _guard = state.reload_lock.lock().await;
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || st.reload(None)).await {
+        Ok(Ok((old, new))) => {
+            *refused = None;
+            tracing::info!("model file changed: {old} -> {new}");
         }
-        let _guard = state.reload_lock.lock().await;
+        Ok(Err(e)) => {
+            *refused = mtime;
+            tracing::warn!(
+                "model file changed but was refused; the previous model keeps serving: {e}"
+            );
+        }
+        Err(e) => tracing::warn!("reload task failed: {e}"),
+    }
+}
+
+/// A replica of a shared store: every second, and at once on a notice from another replica (`NOTIFY
+/// tastebud`: flags, documents, erasures, a batch), applies what changed ([`AppState::sync_all`]) and
+/// reloads the model when its file changed (a promotion by `tastebud retrain` on the shared volume
+/// writes the registry's index, whose notice wakes this loop).
+async fn sync_loop(state: Arc<AppState>) {
+    let mut refused: Option<std::time::SystemTime> = None;
+    loop {
+        tokio::select! {
+            () = state.sync_wake.notified() => {},
+            () = tokio::time::sleep(Duration::from_secs(1)) => {},
+        }
         let st = state.clone();
-        match tokio::task::spawn_blocking(move || st.reload(None)).await {
-            Ok(Ok((old, new))) => {
-                refused = None;
-                tracing::info!("model file changed: {old} -> {new}");
-            }
-            Ok(Err(e)) => {
-                refused = mtime;
-                tracing::warn!(
-                    "model file changed but was refused; the previous model keeps serving: {e}"
-                );
-            }
-            Err(e) => tracing::warn!("reload task failed: {e}"),
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || st.sync_all()).await {
+            tracing::warn!("sync with the shared store failed: {e}");
         }
+        reload_if_changed(&state, &mut refused).await;
     }
 }
 

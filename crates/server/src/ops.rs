@@ -12,23 +12,24 @@ use utoipa::IntoParams;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Admin, QueryArgs};
 use crate::state::AppState;
-use tastebud_lifecycle::registry::Registry;
 use tastebud_lifecycle::retrain::{self, RetrainConfig, RetrainReport};
 
 /// Runs one retraining on the server's store (blocking); swaps in a promoted model.
 pub fn retrain_now(state: &AppState, path: &Path, force: bool) -> Result<RetrainReport, String> {
     let cfg = RetrainConfig::load(path).map_err(|e| e.to_string())?;
-    let report = retrain::run(
+    let report = retrain::run_with_index(
         &cfg,
         state.storage.events.as_ref(),
         state.storage.users.as_ref(),
+        state.registry_index(),
         !force,
         crate::now_unix(),
         &tastebud_models::NoProgress,
     )
     .map_err(|e| e.to_string())?;
     if report.promoted {
-        let current = Registry::open(&cfg.registry)
+        let current = state
+            .registry(&cfg.registry)
             .map_err(|e| e.to_string())?
             .current_path();
         state.reload(Some(&current)).map_err(|e| e.to_string())?;

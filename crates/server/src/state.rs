@@ -10,7 +10,7 @@ use moka::sync::Cache;
 use tastebud_experiment::live::{self, LiveError, ModelView};
 use tastebud_serve::shadow::Shadow;
 use tastebud_serve::{Pipeline, Recommended, ServeError, ServeResult, Serving};
-use tastebud_store::{ItemFlags, Storage};
+use tastebud_store::{Generations, ItemFlags, Storage};
 
 use crate::budget::{self, MemoryPlan};
 pub use crate::cache_key::CacheKey;
@@ -77,6 +77,21 @@ pub struct AppState {
     pub experiments: Experiments,
     /// The shadow model, when one is configured.
     pub shadow: Option<Arc<Shadow>>,
+    /// The shared store's generations this replica has applied (flags, documents, erasures, log);
+    /// held while applying, so changes are applied once and in order.
+    seen: std::sync::Mutex<Generations>,
+    /// Wakes the shared store's sync loop (a notice from another replica).
+    pub sync_wake: Arc<tokio::sync::Notify>,
+}
+
+/// What a user's cached lists depend on besides the model and the flags, read at a request's start.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserVersions {
+    /// Their newest event's seq (0 when none).
+    pub seq: u64,
+    /// Their consent record's version in a shared store (0 otherwise: a replica alone drops their
+    /// cached lists when their consent changes).
+    pub consent: u64,
 }
 
 impl AppState {
@@ -89,6 +104,10 @@ impl AppState {
             .map_or(0, |d| d.as_nanos() as u64)
             ^ ((std::process::id() as u64) << 40);
         let arm_bytes = Arc::new(AtomicU64::new(0));
+        let seen = match &storage.coordination {
+            Some(c) => c.sync(None).map_err(|e| e.to_string())?.0,
+            None => Generations::default(),
+        };
         let experiments = open_experiments(&config, storage.documents.clone(), arm_bytes.clone())?;
         experiments
             .replay(storage.events.as_ref())
@@ -150,7 +169,95 @@ impl AppState {
             metrics,
             experiments,
             shadow,
+            seen: std::sync::Mutex::new(seen),
+            sync_wake: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// The shared store's flags generation this replica has applied (0 on an embedded store).
+    pub fn shared_flags_gen(&self) -> u64 {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).flags
+    }
+
+    /// Where a model registry's index lives: the shared store's documents on a shared store (every
+    /// replica reads the same index, and a promotion notifies them), else the registry folder.
+    pub fn registry_index(&self) -> Option<Arc<dyn tastebud_store::Documents>> {
+        self.is_shared().then(|| self.storage.documents.clone())
+    }
+
+    /// Opens the model registry in `dir` with its index where [`AppState::registry_index`] says.
+    pub fn registry(
+        &self,
+        dir: &Path,
+    ) -> tastebud_lifecycle::Result<tastebud_lifecycle::registry::Registry> {
+        match self.registry_index() {
+            Some(d) => tastebud_lifecycle::registry::Registry::open_with(dir, d),
+            None => tastebud_lifecycle::registry::Registry::open(dir),
+        }
+    }
+
+    /// Whether the store is shared with other replicas (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.storage.coordination.is_some()
+    }
+
+    /// The user's versions for a cache key; on a shared store also brings this replica up to date
+    /// with what other replicas changed ([`AppState::apply`]), in the same round trip.
+    pub fn sync_user(&self, user: &str) -> ServeResult<UserVersions> {
+        match &self.storage.coordination {
+            None => Ok(UserVersions {
+                seq: self.user_seq(user)?,
+                consent: 0,
+            }),
+            Some(c) => {
+                let (g, u) = c.sync(Some(user)).map_err(ServeError::Store)?;
+                self.apply(g)?;
+                Ok(UserVersions {
+                    seq: u.last_seq,
+                    consent: u.consent_version,
+                })
+            }
+        }
+    }
+
+    /// Brings a replica of a shared store up to date (the sync loop calls it every second and on every
+    /// notice; requests call it through [`AppState::sync_user`]). Nothing to do on an embedded store.
+    pub fn sync_all(&self) -> ServeResult<()> {
+        if let Some(c) = &self.storage.coordination {
+            let (g, _) = c.sync(None).map_err(ServeError::Store)?;
+            self.apply(g)?;
+        }
+        Ok(())
+    }
+
+    /// Applies what changed since the generations this replica saw: re-reads the flags, the experiment
+    /// definitions, forgets report aggregates and cached lists after an erasure, and counts the bandits'
+    /// new events.
+    pub fn apply(&self, g: Generations) -> ServeResult<()> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if g.flags > seen.flags {
+            self.refresh_flags()?;
+            seen.flags = g.flags;
+        }
+        if g.documents > seen.documents {
+            self.experiments
+                .reload()
+                .map_err(|e| ServeError::Internal(format!("experiments: {e}")))?;
+            seen.documents = g.documents;
+            self.sync_wake.notify_one(); // the registry may have promoted a model: check its file now
+        }
+        if g.erasures > seen.erasures {
+            self.experiments.forget_reports();
+            self.clear_cache();
+            seen.erasures = g.erasures;
+        }
+        if g.last_seq > seen.last_seq {
+            self.experiments
+                .observe_log(self.storage.events.as_ref())
+                .map_err(|e| ServeError::Internal(format!("experiments: {e}")))?;
+            seen.last_seq = g.last_seq;
+        }
+        Ok(())
     }
 
     /// The model being served now (requests keep the one they started with across a swap).

@@ -28,6 +28,10 @@ pub enum StoreError {
     /// The caller passed data the store cannot hold (for example a non-finite score).
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// A shared backend (PostgreSQL, Redis) cannot be reached or did not answer in time: nothing was
+    /// done, or for an append, nothing was acknowledged (retry with the same `event_id`). A 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The writer thread has stopped (it panicked, or the store is shutting down), so an append
     /// could not be acknowledged. The events may or may not have been committed.
     #[error("store writer stopped: {0}")]

@@ -96,10 +96,18 @@ mod error;
 mod event;
 mod memory;
 mod model;
+#[cfg(feature = "shared")]
+pub mod pg;
 mod privacy;
 mod purge;
+#[cfg(feature = "shared")]
+pub mod redis;
 mod schema;
+#[cfg(feature = "shared")]
+pub mod shared;
 mod store;
+#[cfg(feature = "shared")]
+pub mod testkit;
 mod traits;
 mod writer;
 
@@ -114,5 +122,6 @@ pub use model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
 pub use privacy::{Consent, Forgotten, pseudonym};
 pub use store::{DEFAULT_CACHE_BYTES, FORMAT_VERSION, Store};
 pub use traits::{
-    ConsentStore, Documents, EventLog, FlagStore, ForgottenUsers, ListStore, Storage, UserData,
+    ConsentStore, Coordination, Documents, EventLog, FlagStore, ForgottenUsers, Generations,
+    ListStore, Shard, Storage, UserData, UserSync,
 };

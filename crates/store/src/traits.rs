@@ -41,6 +41,105 @@ pub trait ListStore: Send + Sync {
     fn batch_meta(&self) -> Result<Option<BatchMeta>>;
     /// Users with a list.
     fn list_count(&self) -> Result<u64>;
+    /// Stores one shard of batch run `name` (a run split over processes, users by a stable hash,
+    /// see [`Shard`]); the batch becomes the current one, atomically and with the shards' metadata
+    /// merged, when its last shard is stored. Returns whether this call completed the batch. Shared
+    /// backends only: the embedded store, which one process holds, refuses.
+    fn put_lists_shard(
+        &self,
+        name: &str,
+        shard: Shard,
+        meta: &BatchMeta,
+        lists: Vec<(String, Vec<ListItem>)>,
+    ) -> Result<bool> {
+        let _ = (name, meta, lists);
+        Err(crate::StoreError::Invalid(format!(
+            "shard {shard}: a sharded batch writes to a shared store (--store-url postgres://...); \
+             the embedded store is held by one process"
+        )))
+    }
+}
+
+/// One shard of a batch run split over `count` processes: shard `index` (0-based) takes the users
+/// whose stable hash falls on it ([`Shard::owns`]).
+///
+/// ```
+/// use tastebud_store::Shard;
+/// let s: Shard = "1/4".parse().unwrap();
+/// assert_eq!((s.index, s.count), (1, 4));
+/// let owners: Vec<u32> = (0..4).map(|i| Shard { index: i, count: 4 }).filter(|s| s.owns("u42")).map(|s| s.index).collect();
+/// assert_eq!(owners.len(), 1);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether `user` belongs to this shard: FNV-1a of the id modulo `count` (stable across
+    /// processes, machines and versions).
+    pub fn owns(&self, user: &str) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in user.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h % u64::from(self.count.max(1)) == u64::from(self.index)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Shard, String> {
+        let bad = || format!("shard `{s}`: expected i/N with 0 <= i < N (e.g. 0/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// Counters a replica compares with what it saw before to know what changed elsewhere.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Generations {
+    /// Item flag changes.
+    pub flags: u64,
+    /// Document writes (experiment definitions, the model registry's index).
+    pub documents: u64,
+    /// User erasures.
+    pub erasures: u64,
+    /// The event log's high-water mark.
+    pub last_seq: u64,
+}
+
+/// A user's versions: what a cached list of theirs depends on.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserSync {
+    /// Their newest event's seq (0 when none).
+    pub last_seq: u64,
+    /// Their consent record's version (0 when none).
+    pub consent_version: u64,
+}
+
+/// What replicas over one shared store read to agree: the [`Generations`] and a user's versions, in
+/// one round trip, before answering.
+pub trait Coordination: Send + Sync {
+    /// The generations now and, for `Some(user)`, that user's versions.
+    fn sync(&self, user: Option<&str>) -> Result<(Generations, UserSync)>;
+    /// Whether the backend answers now.
+    fn healthy(&self) -> Result<()>;
 }
 
 /// Item flags (hidden, expiring).
@@ -111,6 +210,11 @@ pub struct Storage {
     pub users: Arc<dyn UserData>,
     /// Experiment definitions and other documents.
     pub documents: Arc<dyn Documents>,
+    /// What replicas read to agree ([`Coordination`]); `None` for a store one process holds.
+    pub coordination: Option<Arc<dyn Coordination>>,
+    /// The shared backends themselves (Redis cache, degraded state), when the store is shared.
+    #[cfg(feature = "shared")]
+    pub shared: Option<crate::shared::SharedStore>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -142,6 +246,26 @@ impl Storage {
             consent: b.clone(),
             users: b,
             documents,
+            coordination: None,
+            #[cfg(feature = "shared")]
+            shared: None,
+        }
+    }
+
+    /// Every concern on the shared backends: PostgreSQL, with the lists in Redis when configured.
+    #[cfg(feature = "shared")]
+    pub fn shared(s: crate::shared::SharedStore) -> Storage {
+        let b = Arc::new(s.clone());
+        Storage {
+            events: b.clone(),
+            lists: b.clone(),
+            flags: b.clone(),
+            forgotten: b.clone(),
+            consent: b.clone(),
+            users: b.clone(),
+            documents: Arc::new(s.pg.clone()),
+            coordination: Some(b),
+            shared: Some(s),
         }
     }
 

@@ -36,7 +36,7 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use tastebud_bench::{ChildGuard, Table, fmt_secs, start_server};
+use tastebud_bench::{ChildGuard, Table, fmt_secs, start_server, tastebud_binary, tastebud_run};
 
 /// The service key the benchmark's server is configured with (reading events and erasing need it).
 const SERVICE_KEY: &str = "bench-durability-key";
@@ -162,33 +162,6 @@ impl Drop for WorkDir {
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
         }
-    }
-}
-
-fn tastebud_binary(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("TASTEBUD_BIN").map(PathBuf::from))
-        .unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(|d| d.join("tastebud")))
-                .unwrap_or_else(|| PathBuf::from("tastebud"))
-        })
-}
-
-/// Runs `tastebud ARGS` to completion; fails with its stderr.
-fn tastebud_run(tastebud: &Path, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(tastebud)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", tastebud.display()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "tastebud {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
     }
 }
 

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde::Serialize;
-use tastebud_bench::{ChildGuard, Table, start_server};
+use tastebud_bench::{ChildGuard, Table, start_server, tastebud_binary};
 
 /// The admin key the benchmark's server is configured with.
 const ADMIN_KEY: &str = "bench-limits-key";
@@ -256,16 +256,6 @@ fn slowloris(addr: SocketAddr, n: usize, wait: Duration) -> Result<(usize, usize
         }
     }
     Ok((opened, open))
-}
-
-fn tastebud_binary(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("TASTEBUD_BIN").map(PathBuf::from))
-        .unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(|d| d.join("tastebud")))
-                .unwrap_or_else(|| PathBuf::from("tastebud"))
-        })
 }
 
 /// Starts `tastebud serve` and waits for its `listening on http://ADDR` line.

@@ -30,6 +30,8 @@ pub struct Experiments<M> {
     write: Mutex<()>,
     /// Running report aggregates, by experiment id.
     pub(super) runs: Runs,
+    /// The log position the bandits' counts have seen ([`Experiments::observe_log`]).
+    observed: Mutex<u64>,
 }
 
 /// One consistent set of definitions with its assigner and arm models.
@@ -102,6 +104,7 @@ impl<M> Experiments<M> {
             counts: Mutex::new(HashMap::new()),
             write: Mutex::new(()),
             runs: Runs::default(),
+            observed: Mutex::new(0),
         })
     }
 
@@ -223,19 +226,54 @@ impl<M> Experiments<M> {
     ///
     /// [`LiveError::Store`]: a log read error.
     pub fn replay(&self, log: &dyn EventLog) -> Result<(), LiveError> {
+        self.observe_log(log)
+    }
+
+    /// Counts the bandits' events logged since the last call (or since the start): how a replica of a
+    /// shared store sees the events other replicas acknowledged, so that every replica's bandits read
+    /// the same counts at the same log position. The whole log at the first call.
+    ///
+    /// # Errors
+    ///
+    /// [`LiveError::Store`]: a log read error (the position stays where the last whole page ended).
+    pub fn observe_log(&self, log: &dyn EventLog) -> Result<(), LiveError> {
+        let mut observed = self.observed.lock().unwrap_or_else(|e| e.into_inner());
+        let head = log.last_seq()?;
         if !self.defs().iter().any(|d| d.allocation.is_bandit()) {
+            *observed = (*observed).max(head);
             return Ok(());
         }
-        let head = log.last_seq()?;
-        let mut after = 0;
-        while after < head {
-            let page = log.scan(after, 100_000)?;
+        while *observed < head {
+            let page = log.scan(*observed, 100_000)?;
             let Some(last) = page.last() else { break };
-            after = last.seq;
+            let last = last.seq;
             let events: Vec<Event> = page.into_iter().map(|s| s.event).collect();
             self.observe(&events);
+            *observed = last;
         }
         Ok(())
+    }
+
+    /// Re-reads the definitions document (another replica created or stopped an experiment) and
+    /// swaps them in when they changed; returns whether they did.
+    ///
+    /// # Errors
+    ///
+    /// As [`Experiments::open`]: the document cannot be read, or holds invalid definitions.
+    pub fn reload(&self) -> Result<bool, LiveError> {
+        let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(bytes) = self.documents.get_document(DOCUMENT)? else {
+            return Ok(false);
+        };
+        let defs: Vec<ExperimentDef> = serde_json::from_slice(&bytes)
+            .map_err(|e| LiveError::Invalid(format!("{DOCUMENT}: {e}")))?;
+        let live = self.live();
+        if live.assigner.experiments() == defs.as_slice() {
+            return Ok(false);
+        }
+        let next = build(defs, self.holdout, &self.loader, Some(&live))?;
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(true)
     }
 
     /// Drops the running report aggregates (after a user's data is deleted: the next report reads the

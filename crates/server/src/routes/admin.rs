@@ -94,6 +94,8 @@ pub async fn admin_config(_: Admin, State(state): AppRef) -> ApiResult<Json<serd
     let mut c = state.config.clone();
     c.admin.api_key = c.admin.api_key.map(|_| "<redacted>".into());
     c.auth.service_key = c.auth.service_key.map(|_| "<redacted>".into());
+    c.store.url = c.store.url.as_deref().map(crate::config::redact_url);
+    c.cache.redis_url = c.cache.redis_url.as_deref().map(crate::config::redact_url);
     serde_json::to_value(&c)
         .map(Json)
         .map_err(|e| ApiError::internal(e.to_string()))

@@ -82,7 +82,11 @@ pub async fn post_events(
         .map(|(e, _)| e)
         .collect();
     state.metrics.events(&fresh, now);
-    state.experiments.observe(&fresh);
+    // A replica of a shared store counts the bandits' events from the log, every replica's alike
+    // (AppState::apply), not from what it received.
+    if !state.is_shared() {
+        state.experiments.observe(&fresh);
+    }
     if let Some(sh) = &state.shadow {
         sh.observe(&fresh);
     }

@@ -223,8 +223,11 @@ pub async fn user_recommendations(
     let k = check_k(&state, q.k)?;
     let exclude_seen = q.exclude_seen.unwrap_or(true);
     let explain = q.explain.unwrap_or(true);
+    // On a shared store this also applies what other replicas changed (flags, experiments, erasures),
+    // so it comes before reading the flags.
+    let versions = state.sync_user(&user)?;
+    let seq = versions.seq;
     let (flags, flags_gen) = state.flags();
-    let seq = state.user_seq(&user)?;
     // Experiments: the user's arm decides which model answers.
     let ctx = tastebud_experiment::assign::UserContext {
         is_new: seq == 0 && state.serving().user(&user).is_none(),
@@ -247,6 +250,7 @@ pub async fn user_recommendations(
     let key = CacheKey {
         user: user.clone(),
         user_seq: seq,
+        user_gen: versions.consent,
         model_gen: state.model_gen(),
         flags_gen,
         shape: format!(
@@ -275,6 +279,18 @@ pub async fn user_recommendations(
         mirror_shadow(&state, &user, &q, k, exclude_seen, &c, None);
         return Ok(respond(&state, &serving, Some(&user), &c, true, arm_label));
     }
+    // Behind the in-process cache, the one replicas share (Redis), when configured.
+    if cache.is_some()
+        && let Some(c) = crate::shared_cache::get(&state, &key, &serving.version)
+        && !c.idx.iter().any(|i| flagged.contains(i))
+    {
+        let c = Arc::new(c);
+        state.metrics.cache_lookup(true, now);
+        state.cache_insert(key, c.clone());
+        record_served(&state, &serving, &c, now, arm_label);
+        mirror_shadow(&state, &user, &q, k, exclude_seen, &c, None);
+        return Ok(respond(&state, &serving, Some(&user), &c, true, arm_label));
+    }
     state.metrics.cache_lookup(false, now);
     let request = request_of(
         &state,
@@ -292,6 +308,7 @@ pub async fn user_recommendations(
     let compute_ms = started.elapsed().as_secs_f64() * 1e3;
     let c = Arc::new(c);
     if cache.is_some() {
+        crate::shared_cache::put(&state, &key, &serving.version, &c);
         state.cache_insert(key, c.clone());
     }
     record_served(&state, &serving, &c, now, arm_label);

@@ -24,13 +24,26 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(state): AppRef) -> ApiResult<Json<Ready>> {
-    let events = state
-        .storage
-        .events
-        .event_count()
-        .map_err(|e| ApiError::unavailable(format!("store: {e}")))?;
+    let st = state.clone();
+    // On a shared store: PostgreSQL must answer (else 503); Redis down is `degraded` (recommendations
+    // are computed in process, lists and the shared cache skipped).
+    let (events, redis_ok) = crate::extract::blocking(move || {
+        let redis_ok = match &st.storage.shared {
+            Some(s) => s
+                .check()
+                .map_err(|e| ApiError::unavailable(format!("store: {e}")))?,
+            None => true,
+        };
+        let events = st
+            .storage
+            .events
+            .event_count()
+            .map_err(|e| ApiError::unavailable(format!("store: {e}")))?;
+        Ok((events, redis_ok))
+    })
+    .await?;
     Ok(Json(Ready {
-        status: "ready".into(),
+        status: if redis_ok { "ready" } else { "degraded" }.into(),
         model_version: state.serving().version.clone(),
         events,
     }))
