@@ -540,7 +540,7 @@ fn replicas_killed_under_load_lose_no_acknowledged_event() {
         assert_eq!(st, 200, "{v}");
         for e in v["events"].as_array().unwrap() {
             *stored
-                .entry(e["event_id"].as_str().unwrap().to_string())
+                .entry(e["event"]["event_id"].as_str().unwrap().to_string())
                 .or_default() += 1;
         }
     }
@@ -603,7 +603,7 @@ fn redis_down_degrades_and_postgres_down_refuses_events_until_it_is_back() {
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|e| e["event_id"].as_str())
+        .filter_map(|e| e["event"]["event_id"].as_str())
         .collect();
     assert_eq!(
         ids,
