@@ -3,6 +3,11 @@
 //! durable embedded storage: the feedback event log, the precomputed
 //! recommendation lists of the latest batch run, and item flags.
 //!
+//! With the `shared` feature (on by default), replicas share their state instead:
+//! [`pg::PgStore`] (every trait on PostgreSQL, with [`Coordination`] for replicas to agree),
+//! [`redis::RedisStore`] (precomputed lists and a response cache), composed by
+//! [`shared::SharedStore`] into [`Storage::shared`]; [`testkit`] starts throwaway servers for tests.
+//!
 //! [`Store`] is the one entry point. [`Store::append`] writes [`Event`]s (checked beforehand
 //! with [`Event::validate`]) and returns [`Appended`] seqs once they are on disk; reads return
 //! [`Stored`] events per user ([`Store::user_events`]) or in log order ([`Store::scan`], for
