@@ -177,9 +177,9 @@ podman volume create "$DATA" >/dev/null
 HARDENED=(--read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges "${RUN_LIMITS[@]}")
 
 echo "== bootstrap in the image: synthetic base data, then retrain.toml trains and promotes the first model"
-"${PODMAN[@]}" run --rm "${HARDENED[@]}" -v "$MODELS:/var/lib/tastebud/models" "$IMAGE" \
+"${PODMAN[@]}" run --rm --no-healthcheck "${HARDENED[@]}" -v "$MODELS:/var/lib/tastebud/models" "$IMAGE" \
   datasets synth --users 300 --items 150 --interactions 6000 --out /var/lib/tastebud/models/base >/dev/null
-"${PODMAN[@]}" run --rm "${HARDENED[@]}" -v "$MODELS:/var/lib/tastebud/models" \
+"${PODMAN[@]}" run --rm --no-healthcheck "${HARDENED[@]}" -v "$MODELS:/var/lib/tastebud/models" \
   -v "$DATA:/var/lib/tastebud/data" -v "$PWD/deploy/k8s/config/retrain.toml:/etc/tastebud/retrain.toml:ro" \
   "$IMAGE" retrain --config /etc/tastebud/retrain.toml --data-dir /var/lib/tastebud/data >"$WORK/retrain.out"
 grep -q PROMOTED "$WORK/retrain.out" || { echo "FAIL: no model promoted:"; cat "$WORK/retrain.out"; exit 1; }
@@ -196,6 +196,8 @@ CONTAINER="tastebud-validate-$TAG"
   -v "$PWD/deploy/k8s/config/tastebud.toml:/etc/tastebud/tastebud.toml:ro" \
   "$IMAGE" serve --model /var/lib/tastebud/models/registry/current.tbm --config /etc/tastebud/tastebud.toml \
   >/dev/null 2>"$WORK/podman-run.err" || { cat "$WORK/podman-run.err"; exit 1; }
+# (podman logs that it cannot reach systemd to schedule health checks where systemd is absent: they are
+# run by hand below.)
 URL="http://127.0.0.1:$PORT"
 ready=""
 for _ in $(seq 1 100); do
@@ -224,9 +226,12 @@ curl -fsS "$URL/metrics" | grep -q '^tastebud_events_total' \
   || { echo "FAIL: /metrics has no tastebud_events_total"; exit 1; }
 echo "GET /metrics: tastebud_events_total present"
 # The image's HEALTHCHECK, run by podman inside the container.
-health="$(podman healthcheck run "$CONTAINER" 2>&1 || true)"
-[ "$health" = healthy ] || { echo "FAIL: podman healthcheck run: $health"; exit 1; }
-echo "HEALTHCHECK (tastebud healthcheck in the container): $health"
+# (podman prints nothing and exits 0 when healthy, "unhealthy" and 1 otherwise.)
+if ! health="$(podman healthcheck run "$CONTAINER" 2>&1)"; then
+  echo "FAIL: podman healthcheck run: $health"; exit 1
+fi
+state="$(podman inspect "$CONTAINER" --format '{{.State.Health.Status}}' 2>/dev/null || true)"
+echo "HEALTHCHECK (tastebud healthcheck inside the container): exit 0, status ${state:-healthy}"
 podman stop -t 20 "$CONTAINER" >/dev/null
 status="$(podman inspect "$CONTAINER" --format '{{.State.ExitCode}}')"
 podman logs "$CONTAINER" >"$WORK/serve.log" 2>&1 || true
