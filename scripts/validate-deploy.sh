@@ -112,9 +112,10 @@ fi
 
 # ---- 4. The image ------------------------------------------------------------------------------------
 if ! command -v podman >/dev/null 2>&1; then
-  echo "== installing podman (Debian package)"
+  echo "== installing podman (Debian package; about a minute)"
   apt_install podman
 fi
+command -v curl >/dev/null 2>&1 || apt_install curl
 PROFILE="${DEPLOY_BINARY:-release}"
 echo "== building tastebud ($PROFILE)"
 if [ "$PROFILE" = release ]; then

@@ -112,10 +112,8 @@ fn command_lines() -> Vec<(String, PathBuf, BTreeSet<String>)> {
                     }
                     current = Some((w.to_string(), BTreeSet::new()));
                 }
-                (Some(w), Some((_, flags))) => {
-                    if w.starts_with("--") {
-                        flags.insert(w.to_string());
-                    }
+                (Some(w), Some((_, flags))) if w.starts_with("--") => {
+                    flags.insert(w.to_string());
                 }
                 (None, Some(_)) => {
                     let (s, flags) = current.take().unwrap();
