@@ -19,10 +19,13 @@
 #   scripts/validate-deploy.sh                     # about 1 minute once the release binary is built
 #   DEPLOY_SKIP_IMAGE=1 scripts/validate-deploy.sh # steps 1-3 only
 #   DEPLOY_BINARY=debug scripts/validate-deploy.sh # build the image around the debug binary instead
+#   DEPLOY_BASE=debootstrap scripts/validate-deploy.sh  # a real Debian 12 base (debootstrap, cached) instead
+#                                                  # of the shared-libraries stand-in
 #
 # Base images cannot be pulled here (no container registry is reachable), so step 4 builds the runtime
 # stage on a stand-in for debian:bookworm-slim: an image holding only the shared libraries `ldd` lists for
-# the binary (the builder stage, FROM rust, is not run). See deploy/README.md for what is not exercised.
+# the binary, or with DEPLOY_BASE=debootstrap a Debian 12 minbase root filesystem (the builder stage,
+# FROM rust, is not run). See deploy/README.md for what is not exercised.
 # The Python tools are pinned and installed in ${XDG_CACHE_HOME:-~/.cache}/tastebud/deploy-validate-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -151,7 +154,25 @@ printf 'FROM scratch\nCOPY root /\n' >"$WORK/rt/Containerfile"
 echo "libraries: $(ldd "$BIN" | grep -o '/[^ ]*' | xargs -n1 basename | sort -u | tr '\n' ' ')"
 podman build -q --format docker -t "localhost/tastebud-bin:$TAG" "$WORK/bin" >/dev/null
 IMAGES+=("localhost/tastebud-bin:$TAG")
-podman build -q --format docker -t "localhost/tastebud-rt:$TAG" "$WORK/rt" >/dev/null
+if [ "${DEPLOY_BASE:-libs}" = debootstrap ]; then
+  # A real Debian 12 base instead: a minbase debootstrap (what debian:bookworm-slim is made of), cached.
+  ROOTFS_TAR="$CACHE/deploy-bookworm-minbase.tar"
+  if [ ! -s "$ROOTFS_TAR" ]; then
+    echo "== debootstrap --variant=minbase bookworm (a few minutes, cached in $ROOTFS_TAR)"
+    command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+    mirror="$(grep -rhE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null \
+      | grep -oE 'https?://[^ ]*/debian/?$|https?://[^ ]*/debian ' | tr -d ' ' | head -1)"
+    debootstrap --variant=minbase bookworm "$WORK/rootfs" "${mirror:-http://deb.debian.org/debian}" \
+      >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log"; exit 1; }
+    rm -rf "$WORK/rootfs"/usr/share/doc/* "$WORK/rootfs"/usr/share/man/* "$WORK/rootfs"/var/cache/apt/*
+    tar -C "$WORK/rootfs" -cf "$ROOTFS_TAR.part" . && mv "$ROOTFS_TAR.part" "$ROOTFS_TAR"
+    rm -rf "$WORK/rootfs"
+  fi
+  podman import -q "$ROOTFS_TAR" "localhost/tastebud-rt:$TAG" >/dev/null
+  echo "runtime base: Debian 12 minbase ($(du -h "$ROOTFS_TAR" | cut -f1) uncompressed)"
+else
+  podman build -q --format docker -t "localhost/tastebud-rt:$TAG" "$WORK/rt" >/dev/null
+fi
 IMAGES+=("localhost/tastebud-rt:$TAG")
 
 echo "== podman build -f deploy/Dockerfile (runtime stage; the builder stage is skipped)"
@@ -168,6 +189,14 @@ case "$cfg" in
   "10001:10001 "*'"8080/tcp"'*'"healthcheck"'*) ;;
   *) echo "FAIL: the image must run as 10001:10001, expose 8080 and health-check with tastebud"; exit 1 ;;
 esac
+
+if [ "${DEPLOY_BASE:-libs}" = debootstrap ]; then
+  # The real base has a shell: the process is UID 10001 and cannot write to the read-only root.
+  who="$("${PODMAN[@]}" run --rm --no-healthcheck --read-only "${RUN_LIMITS[@]}" --entrypoint /bin/sh "$IMAGE" \
+    -c 'id -u; touch /probe 2>/dev/null && echo writable || echo read-only')"
+  [ "$(echo $who)" = "10001 read-only" ] || { echo "FAIL: in the container: $who"; exit 1; }
+  echo "in the container: uid 10001, root filesystem read-only"
+fi
 
 MODELS="tastebud-models-$TAG"
 DATA="tastebud-data-$TAG"
