@@ -93,6 +93,33 @@ sed 's/^\(\s*\)readOnlyRootFilesystem: true/\1readOnlyRootFileSystem: true/' "$W
   >"$WORK/broken.yaml"
 must_fail "a misspelt securityContext field" "$VENV/bin/kubernetes-validate" --strict --quiet "$WORK/broken.yaml"
 
+echo "== the production overlay of deploy/README.md: namespace, image, the placeholder Secret replaced"
+mkdir -p "$WORK/overlay"
+cat >"$WORK/overlay/kustomization.yaml" <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: tastebud
+resources: [$(realpath --relative-to "$WORK/overlay" deploy/k8s)]
+secretGenerator:
+  - name: tastebud-secrets
+    behavior: replace
+    envs: [secrets.env]
+images: [{name: tastebud, newName: registry.example.com/tastebud, newTag: 0.1.0}]
+EOF
+printf 'admin-key=a-%s\nservice-key=s-%s\nstore-url=postgres://t:p@db:5432/t\nredis-url=redis://r:6379/0\n' \
+  "$RANDOM" "$RANDOM" >"$WORK/overlay/secrets.env"
+"$VENV/bin/kubectl" kustomize "$WORK/overlay" >"$WORK/overlay.yaml"
+"$VENV/bin/kubernetes-validate" --strict --quiet "$WORK/overlay.yaml"
+if grep -q "replace-me" "$WORK/overlay.yaml"; then
+  echo "FAIL: the overlay still carries the placeholder secrets"; exit 1
+fi
+images="$(grep -o 'image: .*' "$WORK/overlay.yaml" | sort -u)"
+[ "$images" = "image: registry.example.com/tastebud:0.1.0" ] || { echo "FAIL: images: $images"; exit 1; }
+kinds="$(grep -c '^kind:' "$WORK/overlay.yaml")"
+spaced="$(grep -c '^  namespace: tastebud$' "$WORK/overlay.yaml")"
+[ "$kinds" = "$spaced" ] || { echo "FAIL: $spaced of $kinds resources in the namespace"; exit 1; }
+echo "ok: $kinds resources in namespace tastebud, one image, no placeholder secret"
+
 echo "== compose.yaml against the Compose Specification schema"
 "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose.yaml
 sed 's/^\(\s*\)read_only: true/\1readonly: true/' deploy/compose.yaml >"$WORK/compose-broken.yaml"
