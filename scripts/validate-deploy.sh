@@ -165,7 +165,7 @@ fi
 RUN_LIMITS=(--ulimit "nofile=$(ulimit -Sn):$(ulimit -Hn)" --ulimit nproc=4096:4096)
 
 TAG="validate-$$"
-echo "== assembling the base images: the binary, and its shared libraries (stand-in for debian:bookworm-slim)"
+echo "== assembling the base images: the binary, and the runtime base"
 mkdir -p "$WORK/bin/out/home/models" "$WORK/bin/out/home/data" "$WORK/rt"
 cp "$BIN" "$WORK/bin/out/tastebud"
 printf 'FROM scratch\nCOPY out /out\n' >"$WORK/bin/Containerfile"
