@@ -13,6 +13,7 @@ use tastebud_data::{Format, GenericSpec, LoadOptions};
 
 mod evaluate;
 mod experiment_cmds;
+mod healthcheck;
 mod info;
 mod model_cmds;
 mod progress;
@@ -58,6 +59,8 @@ enum Command {
     /// Rehearse an experiment on simulated users with known preferences: A/A error rates, A/B power.
     #[command(subcommand)]
     Simulate(simulate::SimulateCmd),
+    /// GET a server's /readyz (or --url): exit 0 on a 2xx answer, 1 otherwise (a container health check).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,6 +224,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Registry(cmd) => serve_cmds::registry(&cmd, &mut out)?,
         Command::Experiment(cmd) => experiment_cmds::run(&cmd, &mut out)?,
         Command::Simulate(cmd) => simulate::run(&cmd, &mut out)?,
+        Command::Healthcheck(args) => healthcheck::run(&args, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {
