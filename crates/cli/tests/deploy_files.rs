@@ -178,11 +178,7 @@ fn the_deploy_files_command_lines_are_found() {
 }
 
 /// Every flag of every `tastebud` command line in deploy/ is one its subcommand accepts.
-///
-/// Ignored until the PostgreSQL/Redis backends land: the manifests already pass `--store-url`,
-/// `--redis-url` and `--shard` (issue 16's interface). Un-ignore it when they do.
 #[test]
-#[ignore = "needs --store-url, --redis-url and --shard (the PostgreSQL/Redis backends of issue 16)"]
 fn every_flag_in_deploy_is_accepted_by_the_cli() {
     let mut help: BTreeMap<String, String> = BTreeMap::new();
     let mut unknown = Vec::new();
