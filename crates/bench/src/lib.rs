@@ -26,7 +26,7 @@ pub mod table;
 
 use std::path::PathBuf;
 
-pub use proc::{ChildGuard, peak_rss_kb, start_server, tastebud_binary, tastebud_run};
+pub use proc::{ChildGuard, peak_rss_kb, start_server, synth_model, tastebud_binary, tastebud_run};
 pub use stats::{mean, median, percentile};
 pub use table::{Align, Table};
 

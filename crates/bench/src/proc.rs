@@ -128,3 +128,38 @@ pub fn tastebud_run(tastebud: &std::path::Path, args: &[&str]) -> Result<String,
         ))
     }
 }
+
+/// A synthetic dataset of `users x items` with `interactions` in `dir/data` and a `model` trained on it
+/// in `dir/MODEL.tbm`, made by the `tastebud` binary; returns the model file.
+pub fn synth_model(
+    tastebud: &std::path::Path,
+    dir: &std::path::Path,
+    (users, items, interactions): (u64, u64, u64),
+    model: &str,
+) -> Result<std::path::PathBuf, String> {
+    let data = dir.join("data");
+    let out = dir.join(format!("{model}.tbm"));
+    let (data_s, out_s) = (data.to_string_lossy(), out.to_string_lossy());
+    tastebud_run(
+        tastebud,
+        &[
+            "datasets",
+            "synth",
+            "--users",
+            &users.to_string(),
+            "--items",
+            &items.to_string(),
+            "--interactions",
+            &interactions.to_string(),
+            "--out",
+            &data_s,
+        ],
+    )?;
+    tastebud_run(
+        tastebud,
+        &[
+            "train", "--data", &data_s, "--model", model, "--out", &out_s,
+        ],
+    )?;
+    Ok(out)
+}

@@ -133,13 +133,7 @@ impl std::fmt::Debug for StoreConfig {
 /// assert_eq!(tastebud_server::config::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
-            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
+    tastebud_store::pg::redact(url)
 }
 
 /// Retraining inside the server: every `every_secs`, check the triggers of the `retrain.toml` at

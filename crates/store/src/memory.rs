@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::event::Event;
 use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
 use crate::privacy::{Consent, Forgotten};
@@ -130,15 +130,7 @@ impl EventLog for MemoryStore {
 
 impl ListStore for MemoryStore {
     fn put_lists(&self, meta: &BatchMeta, lists: Vec<(String, Vec<ListItem>)>) -> Result<()> {
-        if let Some((user, bad)) = lists
-            .iter()
-            .find_map(|(u, l)| l.iter().find(|i| !i.score.is_finite()).map(|i| (u, i)))
-        {
-            return Err(StoreError::Invalid(format!(
-                "put_lists: user `{user}`, item `{}` has a non-finite score {}",
-                bad.item, bad.score
-            )));
-        }
+        crate::model::check_finite(&lists)?;
         let mut g = self.lock();
         g.lists = lists.into_iter().collect();
         g.batch = Some(meta.clone());

@@ -75,3 +75,18 @@ pub struct Deleted {
     /// Precomputed lists removed (0 or 1).
     pub lists: u64,
 }
+
+/// Fails with [`StoreError::Invalid`](crate::StoreError::Invalid) naming the first list item whose
+/// score is not finite (every backend's `put_lists` checks this before storing anything).
+pub(crate) fn check_finite(lists: &[(String, Vec<ListItem>)]) -> crate::Result<()> {
+    if let Some((user, bad)) = lists
+        .iter()
+        .find_map(|(u, l)| l.iter().find(|i| !i.score.is_finite()).map(|i| (u, i)))
+    {
+        return Err(crate::StoreError::Invalid(format!(
+            "put_lists: user `{user}`, item `{}` has a non-finite score {}",
+            bad.item, bad.score
+        )));
+    }
+    Ok(())
+}

@@ -57,7 +57,7 @@ use tokio_postgres::NoTls;
 
 use crate::error::{Result, StoreError};
 use crate::event::Event;
-use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
+use crate::model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored, check_finite};
 use crate::privacy::{Consent, Forgotten, hex, pseudonym, unhex};
 use crate::traits::{
     ConsentStore, Coordination, Documents, EventLog, FlagStore, ForgottenUsers, Generations,
@@ -772,19 +772,6 @@ impl EventLog for PgStore {
             })
         })
     }
-}
-
-fn check_finite(lists: &[(String, Vec<ListItem>)]) -> Result<()> {
-    if let Some((user, bad)) = lists
-        .iter()
-        .find_map(|(u, l)| l.iter().find(|i| !i.score.is_finite()).map(|i| (u, i)))
-    {
-        return Err(StoreError::Invalid(format!(
-            "put_lists: user `{user}`, item `{}` has a non-finite score {}",
-            bad.item, bad.score
-        )));
-    }
-    Ok(())
 }
 
 /// Inserts lists of `batch` in chunks.

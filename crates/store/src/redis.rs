@@ -199,14 +199,7 @@ impl RedisStore {
         id_key: Option<String>,
         lists: Vec<(String, Vec<ListItem>)>,
     ) -> Result<u64> {
-        for (u, l) in &lists {
-            if let Some(bad) = l.iter().find(|i| !i.score.is_finite()) {
-                return Err(StoreError::Invalid(format!(
-                    "put_lists: user `{u}`, item `{}` has a non-finite score {}",
-                    bad.item, bad.score
-                )));
-            }
-        }
+        crate::model::check_finite(&lists)?;
         let encoded: Vec<(String, String)> = lists
             .into_iter()
             .map(|(u, l)| {

@@ -36,7 +36,7 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use tastebud_bench::{ChildGuard, Table, fmt_secs, start_server, tastebud_binary, tastebud_run};
+use tastebud_bench::{ChildGuard, Table, fmt_secs, start_server, synth_model, tastebud_binary};
 
 /// The service key the benchmark's server is configured with (reading events and erasing need it).
 const SERVICE_KEY: &str = "bench-durability-key";
@@ -443,39 +443,12 @@ fn run(cli: Cli) -> Result<Report, String> {
         path,
         keep: cli.keep,
     };
-    let (data, model, store, log) = (
-        work.path.join("data"),
-        work.path.join("popularity.tbm"),
-        work.path.join("store"),
-        work.path.join("serve.log"),
-    );
-    let s = |p: &Path| p.to_string_lossy().into_owned();
-    tastebud_run(
+    let (store, log) = (work.path.join("store"), work.path.join("serve.log"));
+    let model = synth_model(
         &tastebud,
-        &[
-            "datasets",
-            "synth",
-            "--users",
-            "200",
-            "--items",
-            &cli.items.to_string(),
-            "--interactions",
-            "5000",
-            "--out",
-            &s(&data),
-        ],
-    )?;
-    tastebud_run(
-        &tastebud,
-        &[
-            "train",
-            "--data",
-            &s(&data),
-            "--model",
-            "popularity",
-            "--out",
-            &s(&model),
-        ],
+        &work.path,
+        (200, u64::from(cli.items), 5000),
+        "popularity",
     )?;
     let (mut server, mut addr, _) = start(&tastebud, &model, &store, &log)?;
     let mut rng = ChaCha8Rng::seed_from_u64(cli.seed);

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tastebud_bench::{ChildGuard, Table, percentile, start_server, tastebud_binary, tastebud_run};
+use tastebud_bench::{
+    ChildGuard, Table, percentile, start_server, synth_model, tastebud_binary, tastebud_run,
+};
 use tastebud_store::pg::{PgConfig, PgStore};
 use tastebud_store::testkit::{Postgres, Redis};
 use tastebud_store::{Event, EventLog, Store};
@@ -222,33 +224,11 @@ fn main() -> Result<(), String> {
 
     // A dataset and a model for the serving and batch cases.
     let s = |p: &Path| p.to_string_lossy().into_owned();
-    let (data, model) = (dir.path().join("data"), dir.path().join("m.tbm"));
-    tastebud_run(
+    let model = synth_model(
         &tastebud,
-        &[
-            "datasets",
-            "synth",
-            "--users",
-            &args.users.to_string(),
-            "--items",
-            "2000",
-            "--interactions",
-            &(args.users * 20).to_string(),
-            "--out",
-            &s(&data),
-        ],
-    )?;
-    tastebud_run(
-        &tastebud,
-        &[
-            "train",
-            "--data",
-            &s(&data),
-            "--model",
-            "itemknn",
-            "--out",
-            &s(&model),
-        ],
+        dir.path(),
+        (u64::from(args.users), 2000, u64::from(args.users) * 20),
+        "itemknn",
     )?;
     let users: Vec<String> = (0..args.requests)
         .map(|i| format!("u{}", i % args.users as usize))
