@@ -543,6 +543,9 @@ pub enum RegistryCmd {
         /// Registry folder.
         #[arg(long)]
         dir: PathBuf,
+        /// The index in the shared store (what `retrain --store-url` writes).
+        #[command(flatten)]
+        shared: SharedArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -552,17 +555,38 @@ pub enum RegistryCmd {
         /// Registry folder.
         #[arg(long)]
         dir: PathBuf,
+        /// The index in the shared store (what `retrain --store-url` writes); every replica swaps.
+        #[command(flatten)]
+        shared: SharedArgs,
         /// The version to restore.
         #[arg(value_name = "VERSION")]
         target: String,
     },
 }
 
+/// Opens the registry in `dir`, its index in the shared store when `shared` names one.
+fn open_registry(
+    dir: &Path,
+    shared: &SharedArgs,
+) -> Result<tastebud_lifecycle::registry::Registry> {
+    let mut config = Config::default();
+    shared.apply(&mut config);
+    if config.store_url().is_none() {
+        return Ok(tastebud_lifecycle::registry::Registry::open(dir)?);
+    }
+    config.validate().map_err(|e| anyhow!(e))?;
+    let storage = tastebud_server::open_storage(&config).map_err(|e| anyhow!(e))?;
+    Ok(tastebud_lifecycle::registry::Registry::open_with(
+        dir,
+        storage.documents,
+    )?)
+}
+
 /// Runs `registry`.
 pub fn registry(cmd: &RegistryCmd, out: &mut impl Write) -> Result<()> {
     match cmd {
-        RegistryCmd::List { dir, json } => {
-            let r = tastebud_lifecycle::registry::Registry::open(dir)?;
+        RegistryCmd::List { dir, shared, json } => {
+            let r = open_registry(dir, shared)?;
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(r.entries())?)?;
                 return Ok(());
@@ -592,9 +616,10 @@ pub fn registry(cmd: &RegistryCmd, out: &mut impl Write) -> Result<()> {
         }
         RegistryCmd::Rollback {
             dir,
+            shared,
             target: version,
         } => {
-            let mut r = tastebud_lifecycle::registry::Registry::open(dir)?;
+            let mut r = open_registry(dir, shared)?;
             r.rollback(version)?;
             writeln!(out, "current: {version} ({})", r.current_path().display())?;
         }

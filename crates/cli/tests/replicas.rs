@@ -337,6 +337,33 @@ fn two_replicas_agree_on_events_erasure_flags_experiments_and_models() {
         "both replicas swapped to {v2} within {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // A rollback through the shared index swaps both back.
+    let reg = dir.path().join("registry");
+    run(&[
+        "registry",
+        "rollback",
+        "--dir",
+        reg.to_str().unwrap(),
+        "--store-url",
+        &pg.url(),
+        &v1,
+    ]);
+    for rep in [&a, &b] {
+        wait_until("the rolled-back model is served", 10, || {
+            rep.call("GET", "/v1/model", None).1["model_version"] == v1.as_str()
+        });
+    }
+    let listed: Value = serde_json::from_str(&run(&[
+        "registry",
+        "list",
+        "--dir",
+        reg.to_str().unwrap(),
+        "--store-url",
+        &pg.url(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
 }
 
 /// Shards of one batch run (two processes) together store exactly the lists one whole run stores.
