@@ -258,6 +258,19 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
 }
 
+/// Runs store reads a handler makes inline: on a shared store (PostgreSQL and Redis round trips) inside
+/// `block_in_place`, so that the runtime moves its other tasks to another worker while this one waits;
+/// directly on the embedded store (memory and page-cache reads).
+pub fn store_io<T>(state: &AppState, f: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if state.is_shared() && multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 /// `k` within `1..=limits.max_k` (default `limits.default_k`).
 pub fn check_k(state: &AppState, k: Option<u64>) -> ApiResult<usize> {
     let l = &state.config.limits;

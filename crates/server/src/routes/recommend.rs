@@ -225,7 +225,7 @@ pub async fn user_recommendations(
     let explain = q.explain.unwrap_or(true);
     // On a shared store this also applies what other replicas changed (flags, experiments, erasures),
     // so it comes before reading the flags.
-    let versions = state.sync_user(&user)?;
+    let versions = crate::extract::store_io(&state, || state.sync_user(&user))?;
     let seq = versions.seq;
     let (flags, flags_gen) = state.flags();
     // Experiments: the user's arm decides which model answers.
@@ -281,7 +281,9 @@ pub async fn user_recommendations(
     }
     // Behind the in-process cache, the one replicas share (Redis), when configured.
     if cache.is_some()
-        && let Some(c) = crate::shared_cache::get(&state, &key, &serving.version)
+        && let Some(c) = crate::extract::store_io(&state, || {
+            crate::shared_cache::get(&state, &key, &serving.version)
+        })
         && !c.idx.iter().any(|i| flagged.contains(i))
     {
         let c = Arc::new(c);
@@ -304,11 +306,15 @@ pub async fn user_recommendations(
         explore,
     )?;
     let started = std::time::Instant::now();
-    let c = run_pipeline(&state, &serving, &flagged, Some(&user), None, &request, now)?;
+    let c = crate::extract::store_io(&state, || {
+        run_pipeline(&state, &serving, &flagged, Some(&user), None, &request, now)
+    })?;
     let compute_ms = started.elapsed().as_secs_f64() * 1e3;
     let c = Arc::new(c);
     if cache.is_some() {
-        crate::shared_cache::put(&state, &key, &serving.version, &c);
+        crate::extract::store_io(&state, || {
+            crate::shared_cache::put(&state, &key, &serving.version, &c);
+        });
         state.cache_insert(key, c.clone());
     }
     record_served(&state, &serving, &c, now, arm_label);
