@@ -20,12 +20,18 @@
 //!
 //! Values are ignored: every stored interaction is a positive.
 //!
-//! **Threads.** `threads = 1` runs the SGD and the user refit on one thread and is deterministic for a
-//! given seed (the refit is deterministic on any number of threads: each fold-in is seeded from its
-//! history). Any other
-//! value (`0` = every thread of the current rayon pool, the default) runs lock-free "Hogwild" SGD: threads
-//! update shared factors without locks, so the result depends on scheduling and is **not reproducible**
-//! bit for bit (implicit's multi-threaded BPR behaves the same way).
+//! **Threads.** `threads = 1` runs the SGD and the user refit on one thread. With `t > 1` threads (`0` =
+//! every thread of the current rayon pool, the default) the SGD is stratified (Gemulla et al. 2011, as
+//! "DSGD"): users are cut into `t` fixed blocks of about equal interaction counts and, every epoch, the
+//! items into `t` random blocks; an epoch is `t` rounds in which each thread trains on the interactions of
+//! its user block with a different item block, drawing the negative from that same item block. The threads
+//! of a round never touch the same factor row, so they need no locks or atomics and do not fight over cache
+//! lines (Hogwild, which this replaced, made two threads slower than one: BENCHMARKS.md). Every
+//! interaction is still drawn as often in expectation; the negative of a pair is uniform over a random
+//! `1/t` of the catalogue (the item's block) instead of all of it, and the blocks change every epoch.
+//! A fit is deterministic for a given seed **and thread count** (a given `t` always gives the same
+//! vectors; different `t` give different, equally good ones: BENCHMARKS.md compares their quality over
+//! seeds). The refit is the same on any number of threads (each fold-in is seeded from its history).
 //!
 //! **Fold-in.** A history is folded in by fitting a user vector with the same SGD and the item factors
 //! frozen, for `fold_in_epochs` epochs of `|history|` samples, starting from the mean of the history's item
@@ -38,8 +44,6 @@
 //! **Recommendation.** For a known user (`q.user`) whose query history is exactly the training history
 //! (recognised by a 64-bit fingerprint of the item list stored per user), the stored user vector is used
 //! (with `refit_users`, the very vector the fold-in would give); any other history is folded in.
-
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -70,8 +74,8 @@ pub struct BprParams {
     /// away from popular items; uniform ones score higher on popularity-heavy test sets such as MovieLens.
     /// By default, true.
     pub uniform_negatives: bool,
-    /// Threads: 1 is deterministic; 0 (all threads of the current rayon pool) or more than 1 is Hogwild SGD,
-    /// not reproducible bit for bit. By default, 0.
+    /// Threads: 0 (all threads of the current rayon pool) or more than 1 runs the stratified parallel SGD
+    /// of the module documentation, deterministic for a given seed and thread count. By default, 0.
     pub threads: usize,
     /// Epochs of the SGD that folds a history in (every user's, after training, with `refit_users`; any
     /// history that is not a training history, at query time). By default, 30 (100 ranks no better on
@@ -136,7 +140,7 @@ impl BprParams {
         self.uniform_negatives = v;
         self
     }
-    /// Sets the number of threads (1 = deterministic, 0 = all). By default, 0.
+    /// Sets the number of threads (0 = all of the current rayon pool). By default, 0.
     pub fn threads(mut self, v: usize) -> Self {
         self.threads = v;
         self
@@ -290,52 +294,213 @@ fn epoch_seq(
     (correct, skipped)
 }
 
-/// One Hogwild epoch over shared factors stored as f32 bits. Returns `(correct, skipped)`.
-fn epoch_hogwild(
-    s: &Samples<'_>,
-    x: &[AtomicU32],
-    y: &[AtomicU32],
+/// The strata of a parallel epoch: users in `t` fixed contiguous blocks of about equal interaction counts,
+/// items in `t` blocks drawn anew every epoch (a random order, each item to the block with the fewest
+/// interactions so far), the item factor rows stored block after block so that every block is one
+/// contiguous slice.
+///
+/// A parallel epoch is `t` rounds; in round `s` thread `b` trains on the interactions of user block `b`
+/// with item block `(b + s) mod t`, drawing its negatives from that item block: the `t` threads of a round
+/// touch disjoint user rows and disjoint item rows, so they update the factors without locks, atomics or
+/// shared cache lines (the stratified SGD of Gemulla et al. 2011, "DSGD"), and an epoch's result does not
+/// depend on scheduling.
+struct Strata {
+    t: usize,
+    /// First user of each user block, then `n_users`.
+    user_start: Vec<usize>,
+    /// User block of each user.
+    user_block: Vec<u32>,
+    /// Item ids of each item block, in row order (block `b` occupies rows `item_start[b]..item_start[b + 1]`).
+    block_items: Vec<Vec<u32>>,
+    item_start: Vec<usize>,
+    /// Row of each item in the block-ordered item factors.
+    row_of: Vec<u32>,
+    /// `(user, local item row)` of each interaction, by stratum `user block * t + item block`.
+    strata: Vec<Vec<(u32, u32)>>,
+    /// Local item row of every interaction of each item block (popularity-weighted negatives).
+    popular: Vec<Vec<u32>>,
+}
+
+impl Strata {
+    fn new(data: &tastebud_core::Interactions, t: usize) -> Strata {
+        let n_users = data.n_users();
+        let nnz = data.nnz();
+        // Block `b` starts at the first user with `b / t` of the interactions before it.
+        let mut user_start = vec![n_users; t + 1];
+        user_start[0] = 0;
+        let (mut acc, mut b) = (0usize, 1usize);
+        for (u, c) in data.user_counts().into_iter().enumerate() {
+            while b < t && acc * t >= nnz * b {
+                user_start[b] = u;
+                b += 1;
+            }
+            acc += c;
+        }
+        let user_block = (0..n_users)
+            .map(|u| (user_start.partition_point(|&s| s <= u) - 1) as u32)
+            .collect();
+        Strata {
+            t,
+            user_start,
+            user_block,
+            block_items: vec![Vec::new(); t],
+            item_start: vec![0; t + 1],
+            row_of: (0..data.n_items() as u32).collect(),
+            strata: vec![Vec::new(); t * t],
+            popular: vec![Vec::new(); t],
+        }
+    }
+
+    /// Draws this epoch's item blocks and reorders the item factors `y` (rows of `w`) to match.
+    fn shuffle_items(
+        &mut self,
+        data: &tastebud_core::Interactions,
+        y: &mut Vec<f32>,
+        w: usize,
+        rng: &mut ChaCha8Rng,
+    ) {
+        let t = self.t;
+        let counts = data.item_counts();
+        let mut order: Vec<u32> = (0..counts.len() as u32).collect();
+        for a in (1..order.len()).rev() {
+            order.swap(a, rng.random_range(0..=a));
+        }
+        let mut load = vec![0usize; t];
+        for b in &mut self.block_items {
+            b.clear();
+        }
+        for &i in &order {
+            let b = (0..t)
+                .min_by_key(|&b| (load[b], self.block_items[b].len()))
+                .unwrap_or(0);
+            load[b] += counts[i as usize];
+            self.block_items[b].push(i);
+        }
+        let mut moved = vec![0f32; y.len()];
+        let mut row = 0usize;
+        for (b, items) in self.block_items.iter().enumerate() {
+            self.item_start[b] = row;
+            for &i in items {
+                let old = self.row_of[i as usize] as usize;
+                moved[row * w..][..w].copy_from_slice(&y[old * w..][..w]);
+                self.row_of[i as usize] = row as u32;
+                row += 1;
+            }
+        }
+        self.item_start[t] = row;
+        *y = moved;
+        self.strata.iter_mut().for_each(Vec::clear);
+        self.popular.iter_mut().for_each(Vec::clear);
+        let item_block = |row: usize| self.item_start.partition_point(|&s| s <= row) - 1;
+        for (u, &ub) in self.user_block.iter().enumerate() {
+            for &i in data.user_items(UserIdx(u as u32)) {
+                let r = self.row_of[i.get()] as usize;
+                let ib = item_block(r);
+                let local = (r - self.item_start[ib]) as u32;
+                self.strata[ub as usize * t + ib].push((u as u32, local));
+                self.popular[ib].push(local);
+            }
+        }
+    }
+
+    /// The item factors back in item order.
+    fn unshuffle(&self, y: &[f32], w: usize) -> Vec<f32> {
+        let mut out = vec![0f32; y.len()];
+        for (i, &r) in self.row_of.iter().enumerate() {
+            out[i * w..][..w].copy_from_slice(&y[r as usize * w..][..w]);
+        }
+        out
+    }
+}
+
+/// One stratified parallel epoch (see [`Strata`]) on `strata.t` threads. Returns `(correct, skipped)`.
+fn epoch_strata(
+    st: &mut Strata,
+    data: &tastebud_core::Interactions,
+    x: &mut [f32],
+    y: &mut Vec<f32>,
     w: usize,
     p: &BprParams,
     epoch: usize,
-    threads: usize,
 ) -> (u64, u64) {
-    let n = s.users.len();
-    (0..threads)
-        .into_par_iter()
-        .map(|t| {
-            let mut rng = epoch_rng(p.seed, epoch, t);
-            let count = n / threads + usize::from(t < n % threads);
-            let (mut correct, mut skipped) = (0u64, 0u64);
-            let mut buf = vec![0f32; 3 * w];
-            simd(
-                #[inline(always)]
-                || {
-                    for _ in 0..count {
-                        let Some((u, i, j)) = s.draw(&mut rng, p.verify_negative_samples) else {
-                            skipped += 1;
-                            continue;
-                        };
-                        let rows = [&x[u * w..][..w], &y[i * w..][..w], &y[j * w..][..w]];
-                        for (dst, src) in buf.chunks_exact_mut(w).zip(rows) {
-                            for (d, a) in dst.iter_mut().zip(src) {
-                                *d = f32::from_bits(a.load(Relaxed));
-                            }
+    let t = st.t;
+    st.shuffle_items(data, y, w, &mut epoch_rng(p.seed, epoch, 1 << 19));
+    let (mut correct, mut skipped) = (0u64, 0u64);
+    for round in 0..t {
+        let mut xs: Vec<&mut [f32]> = Vec::with_capacity(t);
+        let mut rest = &mut *x;
+        for b in 0..t {
+            let (head, tail) = rest.split_at_mut((st.user_start[b + 1] - st.user_start[b]) * w);
+            xs.push(head);
+            rest = tail;
+        }
+        let mut ys: Vec<Option<&mut [f32]>> = Vec::with_capacity(t);
+        let mut rest = &mut y[..];
+        for b in 0..t {
+            let (head, tail) = rest.split_at_mut((st.item_start[b + 1] - st.item_start[b]) * w);
+            ys.push(Some(head));
+            rest = tail;
+        }
+        let st = &*st;
+        let (c, s) = xs
+            .into_iter()
+            .enumerate()
+            .map(|(ub, xb)| {
+                let ib = (ub + round) % t;
+                (
+                    ub,
+                    ib,
+                    xb,
+                    ys[ib].take().expect("each item block once a round"),
+                )
+            })
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(ub, ib, xb, yb)| {
+                let mut rng = epoch_rng(p.seed, epoch, round * t + ub);
+                let stratum = &st.strata[ub * t + ib];
+                let (items, popular) = (&st.block_items[ib], &st.popular[ib]);
+                let u0 = st.user_start[ub];
+                let (mut correct, mut skipped) = (0u64, 0u64);
+                simd(
+                    #[inline(always)]
+                    || {
+                        for _ in 0..stratum.len() {
+                            let (u, i) = stratum[rng.random_range(0..stratum.len())];
+                            let liked = |j: u32| {
+                                j == i
+                                    || (p.verify_negative_samples
+                                        && data
+                                            .user_items(UserIdx(u))
+                                            .binary_search(&ItemIdx(items[j as usize]))
+                                            .is_ok())
+                            };
+                            let j = if p.uniform_negatives {
+                                (0..MAX_REDRAWS)
+                                    .map(|_| rng.random_range(0..items.len() as u32))
+                                    .find(|&j| !liked(j))
+                            } else {
+                                Some(popular[rng.random_range(0..popular.len())])
+                                    .filter(|&j| !liked(j))
+                            };
+                            let Some(j) = j else {
+                                skipped += 1;
+                                continue;
+                            };
+                            let xu = &mut xb[(u as usize - u0) * w..][..w];
+                            let (yi, yj) = two_rows(yb, i as usize, j as usize, w);
+                            correct +=
+                                sgd_step(xu, yi, yj, p.learning_rate, p.regularization) as u64;
                         }
-                        let (bu, rest) = buf.split_at_mut(w);
-                        let (bi, bj) = rest.split_at_mut(w);
-                        correct += sgd_step(bu, bi, bj, p.learning_rate, p.regularization) as u64;
-                        for (src, dst) in buf.chunks_exact(w).zip(rows) {
-                            for (a, d) in dst.iter().zip(src) {
-                                a.store(d.to_bits(), Relaxed);
-                            }
-                        }
-                    }
-                },
-            );
-            (correct, skipped)
-        })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+                    },
+                );
+                (correct, skipped)
+            })
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        correct += c;
+        skipped += s;
+    }
+    (correct, skipped)
 }
 
 fn item_fingerprint(items: impl Iterator<Item = ItemIdx>) -> u64 {
@@ -380,15 +545,14 @@ impl Fit for BprParams {
         };
         progress.start("epochs", self.iterations as u64);
         let nnz = x.nnz() as u64;
+        // More blocks than users or items would leave a thread without work.
+        let threads = threads.min(n_users).min(n_items).max(1);
         if nnz > 0 {
-            let atomics = |v: &[f32]| -> Vec<AtomicU32> {
-                v.iter().map(|f| AtomicU32::new(f.to_bits())).collect()
-            };
-            let shared = (threads > 1).then(|| (atomics(&uf), atomics(&itf)));
+            let mut strata = (threads > 1).then(|| Strata::new(x, threads));
             for epoch in 0..self.iterations {
-                let (correct, skipped) = match &shared {
+                let (correct, skipped) = match &mut strata {
                     None => epoch_seq(&samples, &mut uf, &mut itf, w, self, epoch),
-                    Some((xa, ya)) => epoch_hogwild(&samples, xa, ya, w, self, epoch, threads),
+                    Some(st) => epoch_strata(st, x, &mut uf, &mut itf, w, self, epoch),
                 };
                 if nnz > skipped {
                     progress.message(&format!(
@@ -400,14 +564,8 @@ impl Fit for BprParams {
                 }
                 progress.inc(1);
             }
-            if let Some((xa, ya)) = shared {
-                let back = |v: Vec<AtomicU32>| -> Vec<f32> {
-                    v.into_iter()
-                        .map(|a| f32::from_bits(a.into_inner()))
-                        .collect()
-                };
-                uf = back(xa);
-                itf = back(ya);
+            if let Some(st) = &strata {
+                itf = st.unshuffle(&itf, w);
             }
         }
         if uf.iter().chain(&itf).any(|v| !v.is_finite()) {
@@ -737,11 +895,70 @@ mod tests {
         let again = params().fit(&d, &NoProgress).unwrap();
         assert_eq!(m.item_factors(), again.item_factors());
         assert_eq!(m.user_factors(), again.user_factors());
-        // Hogwild on two threads still learns.
-        let h = params().threads(2).fit(&d, &NoProgress).unwrap();
-        assert!(train_auc(&h, &d) > 0.9);
+        // The stratified SGD on two and three threads learns as well, and is deterministic for a thread
+        // count (whatever the pool size: the strata, not the scheduling, decide).
+        for t in [2, 3] {
+            let h = params().threads(t).fit(&d, &NoProgress).unwrap();
+            assert!(train_auc(&h, &d) > 0.9, "{t} threads");
+            let one = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let again = one.install(|| params().threads(t).fit(&d, &NoProgress).unwrap());
+            assert_eq!(h.item_factors(), again.item_factors());
+            assert_eq!(h.user_factors(), again.user_factors());
+            assert_ne!(h.item_factors(), m.item_factors());
+        }
         // Users and items start at zero without interactions; users carry a 1 for the bias.
         assert_eq!(m.user_factors()[8], 1.0);
+    }
+
+    /// The strata of a parallel epoch cover every interaction exactly once, pair a user block with an item
+    /// block, balance the interactions, and the item rows come back in item order.
+    #[test]
+    fn strata_cover_every_interaction_once_and_unshuffle_restores_the_items() {
+        let d = blocks();
+        let x = &d.interactions;
+        let (t, w) = (3, 2);
+        let mut st = Strata::new(x, t);
+        // 240 interactions, 6 per user: blocks start at the first user with 80 and 160 before it.
+        assert_eq!(st.user_start, vec![0, 14, 27, 40]);
+        let orig: Vec<f32> = (0..20 * w).map(|v| v as f32).collect();
+        let mut y = orig.clone();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut layouts = Vec::new();
+        for _ in 0..3 {
+            st.shuffle_items(x, &mut y, w, &mut rng);
+            let mut all = st.block_items.concat();
+            layouts.push(all.clone());
+            all.sort_unstable();
+            assert_eq!(all, (0..20).collect::<Vec<u32>>());
+            for (i, &r) in st.row_of.iter().enumerate() {
+                assert_eq!(y[r as usize * w], orig[i * w]);
+            }
+            let mut seen = Vec::new();
+            for ub in 0..t {
+                let mut load = 0;
+                for ib in 0..t {
+                    for &(u, l) in &st.strata[ub * t + ib] {
+                        assert!((st.user_start[ub]..st.user_start[ub + 1]).contains(&(u as usize)));
+                        seen.push((u, st.block_items[ib][l as usize]));
+                        load += 1;
+                    }
+                }
+                assert!((78..=84).contains(&load), "user block {ub}: {load}");
+            }
+            seen.sort_unstable();
+            let want: Vec<(u32, u32)> = x.iter().map(|r| (r.user.0, r.item.0)).collect();
+            assert_eq!(seen, want);
+            // Every item has 12 interactions: the greedy blocks hold 84, 84 and 72.
+            let mut loads: Vec<usize> = st.popular.iter().map(Vec::len).collect();
+            loads.sort_unstable();
+            assert_eq!(loads, vec![72, 84, 84]);
+            assert_eq!(st.unshuffle(&y, w), orig);
+        }
+        // The item blocks change from epoch to epoch.
+        assert!(layouts[0] != layouts[1] || layouts[1] != layouts[2]);
     }
 
     #[test]
