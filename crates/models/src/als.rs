@@ -324,17 +324,23 @@ fn add_weighted_grams(
 ) {
     rows.clear();
     rows.resize(8 * k, 0.0);
+    // Its own SIMD dispatch: a closure is compiled apart from the function that calls it.
     let flush = |rows: &mut [f64], a: &mut [f64]| {
-        let (u, v) = rows.split_at(4 * k);
-        let (u0, u1, u2, u3) = (&u[..k], &u[k..2 * k], &u[2 * k..3 * k], &u[3 * k..]);
-        let (v0, v1, v2, v3) = (&v[..k], &v[k..2 * k], &v[2 * k..3 * k], &v[3 * k..]);
-        for r in 0..k {
-            let (c0, c1, c2, c3) = (v0[r], v1[r], v2[r], v3[r]);
-            let ar = &mut a[r * k..][..=r];
-            for (q, aq) in ar.iter_mut().enumerate() {
-                *aq += c0 * u0[q] + c1 * u1[q] + c2 * u2[q] + c3 * u3[q];
-            }
-        }
+        simd(
+            #[inline(always)]
+            || {
+                let (u, v) = rows.split_at(4 * k);
+                let (u0, u1, u2, u3) = (&u[..k], &u[k..2 * k], &u[2 * k..3 * k], &u[3 * k..]);
+                let (v0, v1, v2, v3) = (&v[..k], &v[k..2 * k], &v[2 * k..3 * k], &v[3 * k..]);
+                for r in 0..k {
+                    let (c0, c1, c2, c3) = (v0[r], v1[r], v2[r], v3[r]);
+                    let ar = &mut a[r * k..][..=r];
+                    for (q, aq) in ar.iter_mut().enumerate() {
+                        *aq += c0 * u0[q] + c1 * u1[q] + c2 * u2[q] + c3 * u3[q];
+                    }
+                }
+            },
+        )
     };
     let mut n = 0;
     for (j, w) in weighted.filter(|&(_, w)| w != 0.0) {

@@ -308,16 +308,14 @@ struct Strata {
     t: usize,
     /// First user of each user block, then `n_users`.
     user_start: Vec<usize>,
-    /// User block of each user.
-    user_block: Vec<u32>,
     /// Item ids of each item block, in row order (block `b` occupies rows `item_start[b]..item_start[b + 1]`).
     block_items: Vec<Vec<u32>>,
     item_start: Vec<usize>,
     /// Row of each item in the block-ordered item factors.
     row_of: Vec<u32>,
-    /// `(user, local item row)` of each interaction, by stratum `user block * t + item block`.
-    strata: Vec<Vec<(u32, u32)>>,
-    /// Local item row of every interaction of each item block (popularity-weighted negatives).
+    /// Item block and row within it of each item.
+    place: Vec<(u32, u32)>,
+    /// Local item row of every interaction of each item block (popularity-weighted negatives only).
     popular: Vec<Vec<u32>>,
 }
 
@@ -336,28 +334,27 @@ impl Strata {
             }
             acc += c;
         }
-        let user_block = (0..n_users)
-            .map(|u| (user_start.partition_point(|&s| s <= u) - 1) as u32)
-            .collect();
         Strata {
             t,
             user_start,
-            user_block,
             block_items: vec![Vec::new(); t],
             item_start: vec![0; t + 1],
             row_of: (0..data.n_items() as u32).collect(),
-            strata: vec![Vec::new(); t * t],
+            place: vec![(0, 0); data.n_items()],
             popular: vec![Vec::new(); t],
         }
     }
 
-    /// Draws this epoch's item blocks and reorders the item factors `y` (rows of `w`) to match.
+    /// Draws this epoch's item blocks and reorders the item factors `y` (rows of `w`) to match; with
+    /// `popular`, also lists the interactions of each item block (for popularity-weighted negatives). The
+    /// strata themselves are filled by [`Strata::fill_row`], one user block per thread.
     fn shuffle_items(
         &mut self,
         data: &tastebud_core::Interactions,
         y: &mut Vec<f32>,
         w: usize,
         rng: &mut ChaCha8Rng,
+        popular: bool,
     ) {
         let t = self.t;
         let counts = data.item_counts();
@@ -380,25 +377,37 @@ impl Strata {
         let mut row = 0usize;
         for (b, items) in self.block_items.iter().enumerate() {
             self.item_start[b] = row;
-            for &i in items {
+            for (local, &i) in items.iter().enumerate() {
                 let old = self.row_of[i as usize] as usize;
                 moved[row * w..][..w].copy_from_slice(&y[old * w..][..w]);
                 self.row_of[i as usize] = row as u32;
+                self.place[i as usize] = (b as u32, local as u32);
                 row += 1;
             }
         }
         self.item_start[t] = row;
         *y = moved;
-        self.strata.iter_mut().for_each(Vec::clear);
-        self.popular.iter_mut().for_each(Vec::clear);
-        let item_block = |row: usize| self.item_start.partition_point(|&s| s <= row) - 1;
-        for (u, &ub) in self.user_block.iter().enumerate() {
+        for (b, items) in self.block_items.iter().enumerate() {
+            let list = &mut self.popular[b];
+            list.clear();
+            if popular {
+                for (local, &i) in items.iter().enumerate() {
+                    list.extend(std::iter::repeat_n(local as u32, counts[i as usize]));
+                }
+            }
+        }
+    }
+
+    /// Fills the strata of user block `ub` (`row[ib]`: its interactions with item block `ib`, as `(user,
+    /// local item row)`) for the current item blocks.
+    fn fill_row(&self, data: &tastebud_core::Interactions, ub: usize, row: &mut [Vec<(u32, u32)>]) {
+        for s in row.iter_mut() {
+            s.clear();
+        }
+        for u in self.user_start[ub]..self.user_start[ub + 1] {
             for &i in data.user_items(UserIdx(u as u32)) {
-                let r = self.row_of[i.get()] as usize;
-                let ib = item_block(r);
-                let local = (r - self.item_start[ib]) as u32;
-                self.strata[ub as usize * t + ib].push((u as u32, local));
-                self.popular[ib].push(local);
+                let (ib, local) = self.place[i.get()];
+                row[ib as usize].push((u as u32, local));
             }
         }
     }
@@ -413,94 +422,187 @@ impl Strata {
     }
 }
 
-/// One stratified parallel epoch (see [`Strata`]) on `strata.t` threads. Returns `(correct, skipped)`.
-fn epoch_strata(
-    st: &mut Strata,
+/// A barrier that spins (then yields) instead of sleeping: a round of the stratified SGD lasts about a
+/// millisecond, less than a sleeping thread can take to be woken on a busy machine. A thread that panics
+/// poisons it, so the others panic instead of spinning forever.
+struct SpinBarrier {
+    n: usize,
+    count: std::sync::atomic::AtomicUsize,
+    generation: std::sync::atomic::AtomicUsize,
+    poisoned: std::sync::atomic::AtomicBool,
+}
+
+impl SpinBarrier {
+    fn new(n: usize) -> Self {
+        SpinBarrier {
+            n,
+            count: 0.into(),
+            generation: 0.into(),
+            poisoned: false.into(),
+        }
+    }
+    fn wait(&self) {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+        let g = self.generation.load(Acquire);
+        if self.count.fetch_add(1, AcqRel) + 1 == self.n {
+            self.count.store(0, Relaxed);
+            self.generation.fetch_add(1, Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Acquire) == g {
+            assert!(!self.poisoned.load(Relaxed), "a BPR thread panicked");
+            if spins < 1 << 16 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Poisons the barrier when its thread unwinds.
+struct PoisonOnPanic<'a>(&'a SpinBarrier);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .poisoned
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The stratified parallel SGD (see [`Strata`]) over every epoch, on `st.t` threads of its own that live for
+/// the whole fit (the calling thread is thread 0): per epoch, thread 0 draws the item blocks and hands
+/// them out, then `t` rounds separated by spinning barriers. `on_epoch(correct, skipped)` is called on the
+/// calling thread after each epoch.
+#[allow(clippy::too_many_arguments)]
+fn train_strata(
+    st: Strata,
     data: &tastebud_core::Interactions,
     x: &mut [f32],
     y: &mut Vec<f32>,
     w: usize,
     p: &BprParams,
-    epoch: usize,
-) -> (u64, u64) {
+    on_epoch: &mut dyn FnMut(u64, u64),
+) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::{Mutex, RwLock};
     let t = st.t;
-    st.shuffle_items(data, y, w, &mut epoch_rng(p.seed, epoch, 1 << 19));
-    let (mut correct, mut skipped) = (0u64, 0u64);
-    for round in 0..t {
-        let mut xs: Vec<&mut [f32]> = Vec::with_capacity(t);
-        let mut rest = &mut *x;
-        for b in 0..t {
-            let (head, tail) = rest.split_at_mut((st.user_start[b + 1] - st.user_start[b]) * w);
-            xs.push(head);
-            rest = tail;
-        }
-        let mut ys: Vec<Option<&mut [f32]>> = Vec::with_capacity(t);
-        let mut rest = &mut y[..];
-        for b in 0..t {
-            let (head, tail) = rest.split_at_mut((st.item_start[b + 1] - st.item_start[b]) * w);
-            ys.push(Some(head));
-            rest = tail;
-        }
-        let st = &*st;
-        let (c, s) = xs
-            .into_iter()
-            .enumerate()
-            .map(|(ub, xb)| {
-                let ib = (ub + round) % t;
-                (
-                    ub,
-                    ib,
-                    xb,
-                    ys[ib].take().expect("each item block once a round"),
-                )
-            })
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|(ub, ib, xb, yb)| {
-                let mut rng = epoch_rng(p.seed, epoch, round * t + ub);
-                let stratum = &st.strata[ub * t + ib];
-                let (items, popular) = (&st.block_items[ib], &st.popular[ib]);
-                let u0 = st.user_start[ub];
-                let (mut correct, mut skipped) = (0u64, 0u64);
-                simd(
-                    #[inline(always)]
-                    || {
-                        for _ in 0..stratum.len() {
-                            let (u, i) = stratum[rng.random_range(0..stratum.len())];
-                            let liked = |j: u32| {
-                                j == i
-                                    || (p.verify_negative_samples
-                                        && data
-                                            .user_items(UserIdx(u))
-                                            .binary_search(&ItemIdx(items[j as usize]))
-                                            .is_ok())
-                            };
-                            let j = if p.uniform_negatives {
-                                (0..MAX_REDRAWS)
-                                    .map(|_| rng.random_range(0..items.len() as u32))
-                                    .find(|&j| !liked(j))
-                            } else {
-                                Some(popular[rng.random_range(0..popular.len())])
-                                    .filter(|&j| !liked(j))
-                            };
-                            let Some(j) = j else {
-                                skipped += 1;
-                                continue;
-                            };
-                            let xu = &mut xb[(u as usize - u0) * w..][..w];
-                            let (yi, yj) = two_rows(yb, i as usize, j as usize, w);
-                            correct +=
-                                sgd_step(xu, yi, yj, p.learning_rate, p.regularization) as u64;
-                        }
-                    },
-                );
-                (correct, skipped)
-            })
-            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-        correct += c;
-        skipped += s;
+    let mut xs: Vec<&mut [f32]> = Vec::with_capacity(t);
+    let mut rest = &mut *x;
+    for b in 0..t {
+        let (head, tail) = rest.split_at_mut((st.user_start[b + 1] - st.user_start[b]) * w);
+        xs.push(head);
+        rest = tail;
     }
-    (correct, skipped)
+    let meta = RwLock::new(st);
+    let slots: Vec<Mutex<Vec<f32>>> = (0..t).map(|_| Mutex::new(Vec::new())).collect();
+    let barrier = SpinBarrier::new(t);
+    let (correct, skipped) = (AtomicU64::new(0), AtomicU64::new(0));
+    let lock = |b: usize| slots[b].lock().unwrap_or_else(|e| e.into_inner());
+    // Thread `ub` owns user block `ub` and its strata; in round `r` it locks item block `(ub + r) mod t`,
+    // which no other thread wants in that round (one uncontended lock per round).
+    let rounds = |ub: usize, xb: &mut [f32], row: &mut Vec<Vec<(u32, u32)>>, epoch: usize| {
+        let m = meta.read().unwrap_or_else(|e| e.into_inner());
+        m.fill_row(data, ub, row);
+        let u0 = m.user_start[ub];
+        let (mut ok, mut skip) = (0u64, 0u64);
+        for round in 0..t {
+            let ib = (ub + round) % t;
+            let mut guard = lock(ib);
+            let yb: &mut [f32] = &mut guard;
+            let mut rng = epoch_rng(p.seed, epoch, round * t + ub);
+            let stratum = &row[ib];
+            let (items, popular) = (&m.block_items[ib], &m.popular[ib]);
+            simd(
+                #[inline(always)]
+                || {
+                    for _ in 0..stratum.len() {
+                        let (u, i) = stratum[rng.random_range(0..stratum.len())];
+                        let liked = |j: u32| {
+                            j == i
+                                || (p.verify_negative_samples
+                                    && data
+                                        .user_items(UserIdx(u))
+                                        .binary_search(&ItemIdx(items[j as usize]))
+                                        .is_ok())
+                        };
+                        let j = if p.uniform_negatives {
+                            (0..MAX_REDRAWS)
+                                .map(|_| rng.random_range(0..items.len() as u32))
+                                .find(|&j| !liked(j))
+                        } else {
+                            Some(popular[rng.random_range(0..popular.len())]).filter(|&j| !liked(j))
+                        };
+                        let Some(j) = j else {
+                            skip += 1;
+                            continue;
+                        };
+                        let xu = &mut xb[(u as usize - u0) * w..][..w];
+                        let (yi, yj) = two_rows(yb, i as usize, j as usize, w);
+                        ok += sgd_step(xu, yi, yj, p.learning_rate, p.regularization) as u64;
+                    }
+                },
+            );
+            drop(guard);
+            if round + 1 == t {
+                correct.fetch_add(ok, Relaxed);
+                skipped.fetch_add(skip, Relaxed);
+                drop(m);
+                barrier.wait();
+                return;
+            }
+            barrier.wait();
+        }
+    };
+    let new_row = || vec![Vec::new(); t];
+    std::thread::scope(|scope| {
+        let mut xs = xs.into_iter();
+        let x0 = xs.next().expect("at least one block");
+        for (b, xb) in xs.enumerate() {
+            let (rounds, barrier) = (&rounds, &barrier);
+            scope.spawn(move || {
+                let _poison = PoisonOnPanic(barrier);
+                let mut row = new_row();
+                for epoch in 0..p.iterations {
+                    barrier.wait();
+                    rounds(b + 1, xb, &mut row, epoch);
+                }
+            });
+        }
+        let _poison = PoisonOnPanic(&barrier);
+        let mut row = new_row();
+        for epoch in 0..p.iterations {
+            {
+                let mut m = meta.write().unwrap_or_else(|e| e.into_inner());
+                if epoch > 0 {
+                    for (b, slot) in slots.iter().enumerate() {
+                        y[m.item_start[b] * w..m.item_start[b + 1] * w].copy_from_slice(&lock(b));
+                        let _ = slot;
+                    }
+                }
+                let mut rng = epoch_rng(p.seed, epoch, 1 << 19);
+                m.shuffle_items(data, y, w, &mut rng, !p.uniform_negatives);
+                for b in 0..t {
+                    let mut g = lock(b);
+                    g.clear();
+                    g.extend_from_slice(&y[m.item_start[b] * w..m.item_start[b + 1] * w]);
+                }
+            }
+            barrier.wait();
+            rounds(0, x0, &mut row, epoch);
+            on_epoch(correct.swap(0, Relaxed), skipped.swap(0, Relaxed));
+        }
+    });
+    let m = meta.into_inner().unwrap_or_else(|e| e.into_inner());
+    for b in 0..t {
+        y[m.item_start[b] * w..m.item_start[b + 1] * w].copy_from_slice(&lock(b));
+    }
+    *y = m.unshuffle(y, w);
 }
 
 fn item_fingerprint(items: impl Iterator<Item = ItemIdx>) -> u64 {
@@ -547,25 +649,35 @@ impl Fit for BprParams {
         let nnz = x.nnz() as u64;
         // More blocks than users or items would leave a thread without work.
         let threads = threads.min(n_users).min(n_items).max(1);
-        if nnz > 0 {
-            let mut strata = (threads > 1).then(|| Strata::new(x, threads));
-            for epoch in 0..self.iterations {
-                let (correct, skipped) = match &mut strata {
-                    None => epoch_seq(&samples, &mut uf, &mut itf, w, self, epoch),
-                    Some(st) => epoch_strata(st, x, &mut uf, &mut itf, w, self, epoch),
-                };
-                if nnz > skipped {
-                    progress.message(&format!(
-                        "epoch {}: train AUC {:.2}%, skipped {:.2}%",
-                        epoch + 1,
-                        100.0 * correct as f64 / (nnz - skipped) as f64,
-                        100.0 * skipped as f64 / nnz as f64
-                    ));
-                }
-                progress.inc(1);
+        let epoch_done = |epoch: usize, correct: u64, skipped: u64| {
+            if nnz > skipped {
+                progress.message(&format!(
+                    "epoch {}: train AUC {:.2}%, skipped {:.2}%",
+                    epoch + 1,
+                    100.0 * correct as f64 / (nnz - skipped) as f64,
+                    100.0 * skipped as f64 / nnz as f64
+                ));
             }
-            if let Some(st) = &strata {
-                itf = st.unshuffle(&itf, w);
+            progress.inc(1);
+        };
+        if nnz > 0 && threads > 1 {
+            let mut epoch = 0;
+            train_strata(
+                Strata::new(x, threads),
+                x,
+                &mut uf,
+                &mut itf,
+                w,
+                self,
+                &mut |correct, skipped| {
+                    epoch_done(epoch, correct, skipped);
+                    epoch += 1;
+                },
+            );
+        } else if nnz > 0 {
+            for epoch in 0..self.iterations {
+                let (correct, skipped) = epoch_seq(&samples, &mut uf, &mut itf, w, self, epoch);
+                epoch_done(epoch, correct, skipped);
             }
         }
         if uf.iter().chain(&itf).any(|v| !v.is_finite()) {
@@ -928,7 +1040,11 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut layouts = Vec::new();
         for _ in 0..3 {
-            st.shuffle_items(x, &mut y, w, &mut rng);
+            st.shuffle_items(x, &mut y, w, &mut rng, true);
+            let mut strata = vec![Vec::new(); t * t];
+            for (ub, row) in strata.chunks_mut(t).enumerate() {
+                st.fill_row(x, ub, row);
+            }
             let mut all = st.block_items.concat();
             layouts.push(all.clone());
             all.sort_unstable();
@@ -940,7 +1056,7 @@ mod tests {
             for ub in 0..t {
                 let mut load = 0;
                 for ib in 0..t {
-                    for &(u, l) in &st.strata[ub * t + ib] {
+                    for &(u, l) in &strata[ub * t + ib] {
                         assert!((st.user_start[ub]..st.user_start[ub + 1]).contains(&(u as usize)));
                         seen.push((u, st.block_items[ib][l as usize]));
                         load += 1;

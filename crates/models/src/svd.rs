@@ -336,13 +336,15 @@ impl Fit for SvdParams {
         let (mean, rating_min, rating_max) = common::rating_stats(x);
         let (user_counts, item_counts) = common::counts(x);
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        let mut pu =
-            common::normal_vec(&mut rng, x.n_users() * k, self.init_mean, self.init_std_dev);
+        let mut pu = if self.users_start_at_mean {
+            // The user draws would be overwritten: skip them (the item draws that follow are the same).
+            common::skip_normals(&mut rng, x.n_users() * k);
+            vec![self.init_mean as f32; x.n_users() * k]
+        } else {
+            common::normal_vec(&mut rng, x.n_users() * k, self.init_mean, self.init_std_dev)
+        };
         let mut qi =
             common::normal_vec(&mut rng, x.n_items() * k, self.init_mean, self.init_std_dev);
-        if self.users_start_at_mean {
-            pu.fill(self.init_mean as f32);
-        }
         let mut bu = vec![0f32; x.n_users()];
         let mut bi = vec![0f32; x.n_items()];
         let mu = if self.biased { mean as f32 } else { 0.0 };
