@@ -1015,12 +1015,12 @@ mod tests {
             row[r] += 0.1;
         }
         for c in 0..k {
-            let piv = a[c][c];
-            for r in 0..k {
+            let pivot = a[c].clone();
+            for (r, row) in a.iter_mut().enumerate() {
                 if r != c {
-                    let f = a[r][c] / piv;
-                    for q in c..=k {
-                        a[r][q] -= f * a[c][q];
+                    let f = row[c] / pivot[c];
+                    for (v, p) in row.iter_mut().zip(&pivot).skip(c) {
+                        *v -= f * p;
                     }
                 }
             }

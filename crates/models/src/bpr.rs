@@ -29,9 +29,11 @@
 //! lines (Hogwild, which this replaced, made two threads slower than one: BENCHMARKS.md). Every
 //! interaction is still drawn as often in expectation; the negative of a pair is uniform over a random
 //! `1/t` of the catalogue (the item's block) instead of all of it, and the blocks change every epoch.
-//! A fit is deterministic for a given seed **and thread count** (a given `t` always gives the same
-//! vectors; different `t` give different, equally good ones: BENCHMARKS.md compares their quality over
-//! seeds). The refit is the same on any number of threads (each fold-in is seeded from its history).
+//! The `t` threads are the fit's own (the calling thread and `t − 1` scoped threads that live for the whole
+//! fit and meet at spinning barriers between rounds): a round lasts about a millisecond on ML-100K, less than
+//! a busy rayon pool may take to wake an idle worker. A fit is deterministic for a given seed **and thread
+//! count** (a given `t` always gives the same vectors; different `t` give different, equally good ones:
+//! BENCHMARKS.md compares their quality over seeds). The refit is the same on any number of threads (each fold-in is seeded from its history).
 //!
 //! **Fold-in.** A history is folded in by fitting a user vector with the same SGD and the item factors
 //! frozen, for `fold_in_epochs` epochs of `|history|` samples, starting from the mean of the history's item
