@@ -503,6 +503,13 @@ pub(crate) mod common {
     }
 
     /// `len` draws of N(mean, std²) by Box–Muller.
+    /// Advances `rng` past the draws of `normal_vec(rng, len, ..)` without computing them (two `f64`s, four
+    /// 32-bit words, per pair of values): what comes next is what would have come after them.
+    pub(crate) fn skip_normals(rng: &mut rand_chacha::ChaCha8Rng, len: usize) {
+        let words = 4 * len.div_ceil(2) as u128;
+        rng.set_word_pos(rng.get_word_pos() + words);
+    }
+
     pub(crate) fn normal_vec(rng: &mut impl Rng, len: usize, mean: f64, std: f64) -> Vec<f32> {
         let mut v = Vec::with_capacity(len + 1);
         while v.len() < len {
@@ -607,6 +614,27 @@ mod tests {
         )
         .unwrap();
         Dataset::from_parts("toy", x, ["a", "b", "c"], ["x", "y", "z"]).unwrap()
+    }
+
+    /// Skipping the normal draws leaves the generator where drawing them does, for odd and even counts and
+    /// from an odd word position.
+    #[test]
+    fn skip_normals_lands_where_the_draws_end() {
+        use rand::{Rng, SeedableRng};
+        for (len, offset) in [(0, 0), (1, 0), (7, 1), (300, 3)] {
+            let mut a = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+            for _ in 0..offset {
+                a.random::<u32>();
+            }
+            let mut b = a.clone();
+            common::normal_vec(&mut a, len, 0.0, 1.0);
+            common::skip_normals(&mut b, len);
+            assert_eq!(
+                a.random::<u64>(),
+                b.random::<u64>(),
+                "len {len}, offset {offset}"
+            );
+        }
     }
 
     /// One ALS epoch computed by hand: items first (with b_u = 0), then users.

@@ -20,12 +20,20 @@
 //!
 //! Values are ignored: every stored interaction is a positive.
 //!
-//! **Threads.** `threads = 1` runs the SGD and the user refit on one thread and is deterministic for a
-//! given seed (the refit is deterministic on any number of threads: each fold-in is seeded from its
-//! history). Any other
-//! value (`0` = every thread of the current rayon pool, the default) runs lock-free "Hogwild" SGD: threads
-//! update shared factors without locks, so the result depends on scheduling and is **not reproducible**
-//! bit for bit (implicit's multi-threaded BPR behaves the same way).
+//! **Threads.** `threads = 1` runs the SGD and the user refit on one thread. With `t > 1` threads (`0` =
+//! every thread of the current rayon pool, the default) the SGD is stratified (Gemulla et al. 2011, as
+//! "DSGD"): users are cut into `t` fixed blocks of about equal interaction counts and, every epoch, the
+//! items into `t` random blocks; an epoch is `t` rounds in which each thread trains on the interactions of
+//! its user block with a different item block, drawing the negative from that same item block. The threads
+//! of a round never touch the same factor row, so they need no locks or atomics and do not fight over cache
+//! lines (Hogwild, which this replaced, made two threads slower than one: BENCHMARKS.md). Every
+//! interaction is still drawn as often in expectation; the negative of a pair is uniform over a random
+//! `1/t` of the catalogue (the item's block) instead of all of it, and the blocks change every epoch.
+//! The `t` threads are the fit's own (the calling thread and `t − 1` scoped threads that live for the whole
+//! fit and meet at spinning barriers between rounds): a round lasts about a millisecond on ML-100K, less than
+//! a busy rayon pool may take to wake an idle worker. A fit is deterministic for a given seed **and thread
+//! count** (a given `t` always gives the same vectors; different `t` give different, equally good ones:
+//! BENCHMARKS.md compares their quality over seeds). The refit is the same on any number of threads (each fold-in is seeded from its history).
 //!
 //! **Fold-in.** A history is folded in by fitting a user vector with the same SGD and the item factors
 //! frozen, for `fold_in_epochs` epochs of `|history|` samples, starting from the mean of the history's item
@@ -38,8 +46,6 @@
 //! **Recommendation.** For a known user (`q.user`) whose query history is exactly the training history
 //! (recognised by a 64-bit fingerprint of the item list stored per user), the stored user vector is used
 //! (with `refit_users`, the very vector the fold-in would give); any other history is folded in.
-
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -70,8 +76,8 @@ pub struct BprParams {
     /// away from popular items; uniform ones score higher on popularity-heavy test sets such as MovieLens.
     /// By default, true.
     pub uniform_negatives: bool,
-    /// Threads: 1 is deterministic; 0 (all threads of the current rayon pool) or more than 1 is Hogwild SGD,
-    /// not reproducible bit for bit. By default, 0.
+    /// Threads: 0 (all threads of the current rayon pool) or more than 1 runs the stratified parallel SGD
+    /// of the module documentation, deterministic for a given seed and thread count. By default, 0.
     pub threads: usize,
     /// Epochs of the SGD that folds a history in (every user's, after training, with `refit_users`; any
     /// history that is not a training history, at query time). By default, 30 (100 ranks no better on
@@ -136,7 +142,7 @@ impl BprParams {
         self.uniform_negatives = v;
         self
     }
-    /// Sets the number of threads (1 = deterministic, 0 = all). By default, 0.
+    /// Sets the number of threads (0 = all of the current rayon pool). By default, 0.
     pub fn threads(mut self, v: usize) -> Self {
         self.threads = v;
         self
@@ -290,52 +296,315 @@ fn epoch_seq(
     (correct, skipped)
 }
 
-/// One Hogwild epoch over shared factors stored as f32 bits. Returns `(correct, skipped)`.
-fn epoch_hogwild(
-    s: &Samples<'_>,
-    x: &[AtomicU32],
-    y: &[AtomicU32],
+/// The strata of a parallel epoch: users in `t` fixed contiguous blocks of about equal interaction counts,
+/// items in `t` blocks drawn anew every epoch (a random order, each item to the block with the fewest
+/// interactions so far), the item factor rows stored block after block so that every block is one
+/// contiguous slice.
+///
+/// A parallel epoch is `t` rounds; in round `s` thread `b` trains on the interactions of user block `b`
+/// with item block `(b + s) mod t`, drawing its negatives from that item block: the `t` threads of a round
+/// touch disjoint user rows and disjoint item rows, so they update the factors without locks, atomics or
+/// shared cache lines (the stratified SGD of Gemulla et al. 2011, "DSGD"), and an epoch's result does not
+/// depend on scheduling.
+struct Strata {
+    t: usize,
+    /// First user of each user block, then `n_users`.
+    user_start: Vec<usize>,
+    /// Item ids of each item block, in row order (block `b` occupies rows `item_start[b]..item_start[b + 1]`).
+    block_items: Vec<Vec<u32>>,
+    item_start: Vec<usize>,
+    /// Row of each item in the block-ordered item factors.
+    row_of: Vec<u32>,
+    /// Item block and row within it of each item.
+    place: Vec<(u32, u32)>,
+    /// Local item row of every interaction of each item block (popularity-weighted negatives only).
+    popular: Vec<Vec<u32>>,
+}
+
+impl Strata {
+    fn new(data: &tastebud_core::Interactions, t: usize) -> Strata {
+        let n_users = data.n_users();
+        let nnz = data.nnz();
+        // Block `b` starts at the first user with `b / t` of the interactions before it.
+        let mut user_start = vec![n_users; t + 1];
+        user_start[0] = 0;
+        let (mut acc, mut b) = (0usize, 1usize);
+        for (u, c) in data.user_counts().into_iter().enumerate() {
+            while b < t && acc * t >= nnz * b {
+                user_start[b] = u;
+                b += 1;
+            }
+            acc += c;
+        }
+        Strata {
+            t,
+            user_start,
+            block_items: vec![Vec::new(); t],
+            item_start: vec![0; t + 1],
+            row_of: (0..data.n_items() as u32).collect(),
+            place: vec![(0, 0); data.n_items()],
+            popular: vec![Vec::new(); t],
+        }
+    }
+
+    /// Draws this epoch's item blocks and reorders the item factors `y` (rows of `w`) to match; with
+    /// `popular`, also lists the interactions of each item block (for popularity-weighted negatives). The
+    /// strata themselves are filled by [`Strata::fill_row`], one user block per thread.
+    fn shuffle_items(
+        &mut self,
+        data: &tastebud_core::Interactions,
+        y: &mut Vec<f32>,
+        w: usize,
+        rng: &mut ChaCha8Rng,
+        popular: bool,
+    ) {
+        let t = self.t;
+        let counts = data.item_counts();
+        let mut order: Vec<u32> = (0..counts.len() as u32).collect();
+        for a in (1..order.len()).rev() {
+            order.swap(a, rng.random_range(0..=a));
+        }
+        let mut load = vec![0usize; t];
+        for b in &mut self.block_items {
+            b.clear();
+        }
+        for &i in &order {
+            let b = (0..t)
+                .min_by_key(|&b| (load[b], self.block_items[b].len()))
+                .unwrap_or(0);
+            load[b] += counts[i as usize];
+            self.block_items[b].push(i);
+        }
+        let mut moved = vec![0f32; y.len()];
+        let mut row = 0usize;
+        for (b, items) in self.block_items.iter().enumerate() {
+            self.item_start[b] = row;
+            for (local, &i) in items.iter().enumerate() {
+                let old = self.row_of[i as usize] as usize;
+                moved[row * w..][..w].copy_from_slice(&y[old * w..][..w]);
+                self.row_of[i as usize] = row as u32;
+                self.place[i as usize] = (b as u32, local as u32);
+                row += 1;
+            }
+        }
+        self.item_start[t] = row;
+        *y = moved;
+        for (b, items) in self.block_items.iter().enumerate() {
+            let list = &mut self.popular[b];
+            list.clear();
+            if popular {
+                for (local, &i) in items.iter().enumerate() {
+                    list.extend(std::iter::repeat_n(local as u32, counts[i as usize]));
+                }
+            }
+        }
+    }
+
+    /// Fills the strata of user block `ub` (`row[ib]`: its interactions with item block `ib`, as `(user,
+    /// local item row)`) for the current item blocks.
+    fn fill_row(&self, data: &tastebud_core::Interactions, ub: usize, row: &mut [Vec<(u32, u32)>]) {
+        for s in row.iter_mut() {
+            s.clear();
+        }
+        for u in self.user_start[ub]..self.user_start[ub + 1] {
+            for &i in data.user_items(UserIdx(u as u32)) {
+                let (ib, local) = self.place[i.get()];
+                row[ib as usize].push((u as u32, local));
+            }
+        }
+    }
+
+    /// The item factors back in item order.
+    fn unshuffle(&self, y: &[f32], w: usize) -> Vec<f32> {
+        let mut out = vec![0f32; y.len()];
+        for (i, &r) in self.row_of.iter().enumerate() {
+            out[i * w..][..w].copy_from_slice(&y[r as usize * w..][..w]);
+        }
+        out
+    }
+}
+
+/// A barrier that spins (then yields) instead of sleeping: a round of the stratified SGD lasts about a
+/// millisecond, less than a sleeping thread can take to be woken on a busy machine. A thread that panics
+/// poisons it, so the others panic instead of spinning forever.
+struct SpinBarrier {
+    n: usize,
+    count: std::sync::atomic::AtomicUsize,
+    generation: std::sync::atomic::AtomicUsize,
+    poisoned: std::sync::atomic::AtomicBool,
+}
+
+impl SpinBarrier {
+    fn new(n: usize) -> Self {
+        SpinBarrier {
+            n,
+            count: 0.into(),
+            generation: 0.into(),
+            poisoned: false.into(),
+        }
+    }
+    fn wait(&self) {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+        let g = self.generation.load(Acquire);
+        if self.count.fetch_add(1, AcqRel) + 1 == self.n {
+            self.count.store(0, Relaxed);
+            self.generation.fetch_add(1, Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Acquire) == g {
+            assert!(!self.poisoned.load(Relaxed), "a BPR thread panicked");
+            if spins < 1 << 16 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Poisons the barrier when its thread unwinds.
+struct PoisonOnPanic<'a>(&'a SpinBarrier);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .poisoned
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The stratified parallel SGD (see [`Strata`]) over every epoch, on `st.t` threads of its own that live for
+/// the whole fit (the calling thread is thread 0): per epoch, thread 0 draws the item blocks and hands
+/// them out, then `t` rounds separated by spinning barriers. `on_epoch(correct, skipped)` is called on the
+/// calling thread after each epoch.
+#[allow(clippy::too_many_arguments)]
+fn train_strata(
+    st: Strata,
+    data: &tastebud_core::Interactions,
+    x: &mut [f32],
+    y: &mut Vec<f32>,
     w: usize,
     p: &BprParams,
-    epoch: usize,
-    threads: usize,
-) -> (u64, u64) {
-    let n = s.users.len();
-    (0..threads)
-        .into_par_iter()
-        .map(|t| {
-            let mut rng = epoch_rng(p.seed, epoch, t);
-            let count = n / threads + usize::from(t < n % threads);
-            let (mut correct, mut skipped) = (0u64, 0u64);
-            let mut buf = vec![0f32; 3 * w];
+    on_epoch: &mut dyn FnMut(u64, u64),
+) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::{Mutex, RwLock};
+    let t = st.t;
+    let mut xs: Vec<&mut [f32]> = Vec::with_capacity(t);
+    let mut rest = &mut *x;
+    for b in 0..t {
+        let (head, tail) = rest.split_at_mut((st.user_start[b + 1] - st.user_start[b]) * w);
+        xs.push(head);
+        rest = tail;
+    }
+    let meta = RwLock::new(st);
+    let slots: Vec<Mutex<Vec<f32>>> = (0..t).map(|_| Mutex::new(Vec::new())).collect();
+    let barrier = SpinBarrier::new(t);
+    let (correct, skipped) = (AtomicU64::new(0), AtomicU64::new(0));
+    let lock = |b: usize| slots[b].lock().unwrap_or_else(|e| e.into_inner());
+    // Thread `ub` owns user block `ub` and its strata; in round `r` it locks item block `(ub + r) mod t`,
+    // which no other thread wants in that round (one uncontended lock per round).
+    let rounds = |ub: usize, xb: &mut [f32], row: &mut Vec<Vec<(u32, u32)>>, epoch: usize| {
+        let m = meta.read().unwrap_or_else(|e| e.into_inner());
+        m.fill_row(data, ub, row);
+        let u0 = m.user_start[ub];
+        let (mut ok, mut skip) = (0u64, 0u64);
+        for round in 0..t {
+            let ib = (ub + round) % t;
+            let mut guard = lock(ib);
+            let yb: &mut [f32] = &mut guard;
+            let mut rng = epoch_rng(p.seed, epoch, round * t + ub);
+            let stratum = &row[ib];
+            let (items, popular) = (&m.block_items[ib], &m.popular[ib]);
             simd(
                 #[inline(always)]
                 || {
-                    for _ in 0..count {
-                        let Some((u, i, j)) = s.draw(&mut rng, p.verify_negative_samples) else {
-                            skipped += 1;
+                    for _ in 0..stratum.len() {
+                        let (u, i) = stratum[rng.random_range(0..stratum.len())];
+                        let liked = |j: u32| {
+                            j == i
+                                || (p.verify_negative_samples
+                                    && data
+                                        .user_items(UserIdx(u))
+                                        .binary_search(&ItemIdx(items[j as usize]))
+                                        .is_ok())
+                        };
+                        let j = if p.uniform_negatives {
+                            (0..MAX_REDRAWS)
+                                .map(|_| rng.random_range(0..items.len() as u32))
+                                .find(|&j| !liked(j))
+                        } else {
+                            Some(popular[rng.random_range(0..popular.len())]).filter(|&j| !liked(j))
+                        };
+                        let Some(j) = j else {
+                            skip += 1;
                             continue;
                         };
-                        let rows = [&x[u * w..][..w], &y[i * w..][..w], &y[j * w..][..w]];
-                        for (dst, src) in buf.chunks_exact_mut(w).zip(rows) {
-                            for (d, a) in dst.iter_mut().zip(src) {
-                                *d = f32::from_bits(a.load(Relaxed));
-                            }
-                        }
-                        let (bu, rest) = buf.split_at_mut(w);
-                        let (bi, bj) = rest.split_at_mut(w);
-                        correct += sgd_step(bu, bi, bj, p.learning_rate, p.regularization) as u64;
-                        for (src, dst) in buf.chunks_exact(w).zip(rows) {
-                            for (a, d) in dst.iter().zip(src) {
-                                a.store(d.to_bits(), Relaxed);
-                            }
-                        }
+                        let xu = &mut xb[(u as usize - u0) * w..][..w];
+                        let (yi, yj) = two_rows(yb, i as usize, j as usize, w);
+                        ok += sgd_step(xu, yi, yj, p.learning_rate, p.regularization) as u64;
                     }
                 },
             );
-            (correct, skipped)
-        })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+            drop(guard);
+            if round + 1 == t {
+                correct.fetch_add(ok, Relaxed);
+                skipped.fetch_add(skip, Relaxed);
+                drop(m);
+                barrier.wait();
+                return;
+            }
+            barrier.wait();
+        }
+    };
+    let new_row = || vec![Vec::new(); t];
+    std::thread::scope(|scope| {
+        let mut xs = xs.into_iter();
+        let x0 = xs.next().expect("at least one block");
+        for (b, xb) in xs.enumerate() {
+            let (rounds, barrier) = (&rounds, &barrier);
+            scope.spawn(move || {
+                let _poison = PoisonOnPanic(barrier);
+                let mut row = new_row();
+                for epoch in 0..p.iterations {
+                    barrier.wait();
+                    rounds(b + 1, xb, &mut row, epoch);
+                }
+            });
+        }
+        let _poison = PoisonOnPanic(&barrier);
+        let mut row = new_row();
+        for epoch in 0..p.iterations {
+            {
+                let mut m = meta.write().unwrap_or_else(|e| e.into_inner());
+                if epoch > 0 {
+                    for (b, slot) in slots.iter().enumerate() {
+                        y[m.item_start[b] * w..m.item_start[b + 1] * w].copy_from_slice(&lock(b));
+                        let _ = slot;
+                    }
+                }
+                let mut rng = epoch_rng(p.seed, epoch, 1 << 19);
+                m.shuffle_items(data, y, w, &mut rng, !p.uniform_negatives);
+                for b in 0..t {
+                    let mut g = lock(b);
+                    g.clear();
+                    g.extend_from_slice(&y[m.item_start[b] * w..m.item_start[b + 1] * w]);
+                }
+            }
+            barrier.wait();
+            rounds(0, x0, &mut row, epoch);
+            on_epoch(correct.swap(0, Relaxed), skipped.swap(0, Relaxed));
+        }
+    });
+    let m = meta.into_inner().unwrap_or_else(|e| e.into_inner());
+    for b in 0..t {
+        y[m.item_start[b] * w..m.item_start[b + 1] * w].copy_from_slice(&lock(b));
+    }
+    *y = m.unshuffle(y, w);
 }
 
 fn item_fingerprint(items: impl Iterator<Item = ItemIdx>) -> u64 {
@@ -380,34 +649,37 @@ impl Fit for BprParams {
         };
         progress.start("epochs", self.iterations as u64);
         let nnz = x.nnz() as u64;
-        if nnz > 0 {
-            let atomics = |v: &[f32]| -> Vec<AtomicU32> {
-                v.iter().map(|f| AtomicU32::new(f.to_bits())).collect()
-            };
-            let shared = (threads > 1).then(|| (atomics(&uf), atomics(&itf)));
-            for epoch in 0..self.iterations {
-                let (correct, skipped) = match &shared {
-                    None => epoch_seq(&samples, &mut uf, &mut itf, w, self, epoch),
-                    Some((xa, ya)) => epoch_hogwild(&samples, xa, ya, w, self, epoch, threads),
-                };
-                if nnz > skipped {
-                    progress.message(&format!(
-                        "epoch {}: train AUC {:.2}%, skipped {:.2}%",
-                        epoch + 1,
-                        100.0 * correct as f64 / (nnz - skipped) as f64,
-                        100.0 * skipped as f64 / nnz as f64
-                    ));
-                }
-                progress.inc(1);
+        // More blocks than users or items would leave a thread without work.
+        let threads = threads.min(n_users).min(n_items).max(1);
+        let epoch_done = |epoch: usize, correct: u64, skipped: u64| {
+            if nnz > skipped {
+                progress.message(&format!(
+                    "epoch {}: train AUC {:.2}%, skipped {:.2}%",
+                    epoch + 1,
+                    100.0 * correct as f64 / (nnz - skipped) as f64,
+                    100.0 * skipped as f64 / nnz as f64
+                ));
             }
-            if let Some((xa, ya)) = shared {
-                let back = |v: Vec<AtomicU32>| -> Vec<f32> {
-                    v.into_iter()
-                        .map(|a| f32::from_bits(a.into_inner()))
-                        .collect()
-                };
-                uf = back(xa);
-                itf = back(ya);
+            progress.inc(1);
+        };
+        if nnz > 0 && threads > 1 {
+            let mut epoch = 0;
+            train_strata(
+                Strata::new(x, threads),
+                x,
+                &mut uf,
+                &mut itf,
+                w,
+                self,
+                &mut |correct, skipped| {
+                    epoch_done(epoch, correct, skipped);
+                    epoch += 1;
+                },
+            );
+        } else if nnz > 0 {
+            for epoch in 0..self.iterations {
+                let (correct, skipped) = epoch_seq(&samples, &mut uf, &mut itf, w, self, epoch);
+                epoch_done(epoch, correct, skipped);
             }
         }
         if uf.iter().chain(&itf).any(|v| !v.is_finite()) {
@@ -737,11 +1009,74 @@ mod tests {
         let again = params().fit(&d, &NoProgress).unwrap();
         assert_eq!(m.item_factors(), again.item_factors());
         assert_eq!(m.user_factors(), again.user_factors());
-        // Hogwild on two threads still learns.
-        let h = params().threads(2).fit(&d, &NoProgress).unwrap();
-        assert!(train_auc(&h, &d) > 0.9);
+        // The stratified SGD on two and three threads learns as well, and is deterministic for a thread
+        // count (whatever the pool size: the strata, not the scheduling, decide).
+        for t in [2, 3] {
+            let h = params().threads(t).fit(&d, &NoProgress).unwrap();
+            assert!(train_auc(&h, &d) > 0.9, "{t} threads");
+            let one = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let again = one.install(|| params().threads(t).fit(&d, &NoProgress).unwrap());
+            assert_eq!(h.item_factors(), again.item_factors());
+            assert_eq!(h.user_factors(), again.user_factors());
+            assert_ne!(h.item_factors(), m.item_factors());
+        }
         // Users and items start at zero without interactions; users carry a 1 for the bias.
         assert_eq!(m.user_factors()[8], 1.0);
+    }
+
+    /// The strata of a parallel epoch cover every interaction exactly once, pair a user block with an item
+    /// block, balance the interactions, and the item rows come back in item order.
+    #[test]
+    fn strata_cover_every_interaction_once_and_unshuffle_restores_the_items() {
+        let d = blocks();
+        let x = &d.interactions;
+        let (t, w) = (3, 2);
+        let mut st = Strata::new(x, t);
+        // 240 interactions, 6 per user: blocks start at the first user with 80 and 160 before it.
+        assert_eq!(st.user_start, vec![0, 14, 27, 40]);
+        let orig: Vec<f32> = (0..20 * w).map(|v| v as f32).collect();
+        let mut y = orig.clone();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut layouts = Vec::new();
+        for _ in 0..3 {
+            st.shuffle_items(x, &mut y, w, &mut rng, true);
+            let mut strata = vec![Vec::new(); t * t];
+            for (ub, row) in strata.chunks_mut(t).enumerate() {
+                st.fill_row(x, ub, row);
+            }
+            let mut all = st.block_items.concat();
+            layouts.push(all.clone());
+            all.sort_unstable();
+            assert_eq!(all, (0..20).collect::<Vec<u32>>());
+            for (i, &r) in st.row_of.iter().enumerate() {
+                assert_eq!(y[r as usize * w], orig[i * w]);
+            }
+            let mut seen = Vec::new();
+            for ub in 0..t {
+                let mut load = 0;
+                for ib in 0..t {
+                    for &(u, l) in &strata[ub * t + ib] {
+                        assert!((st.user_start[ub]..st.user_start[ub + 1]).contains(&(u as usize)));
+                        seen.push((u, st.block_items[ib][l as usize]));
+                        load += 1;
+                    }
+                }
+                assert!((78..=84).contains(&load), "user block {ub}: {load}");
+            }
+            seen.sort_unstable();
+            let want: Vec<(u32, u32)> = x.iter().map(|r| (r.user.0, r.item.0)).collect();
+            assert_eq!(seen, want);
+            // Every item has 12 interactions: the greedy blocks hold 84, 84 and 72.
+            let mut loads: Vec<usize> = st.popular.iter().map(Vec::len).collect();
+            loads.sort_unstable();
+            assert_eq!(loads, vec![72, 84, 84]);
+            assert_eq!(st.unshuffle(&y, w), orig);
+        }
+        // The item blocks change from epoch to epoch.
+        assert!(layouts[0] != layouts[1] || layouts[1] != layouts[2]);
     }
 
     #[test]

@@ -141,58 +141,119 @@ pub(crate) fn gram(y: &[f32], k: usize) -> Vec<f64> {
     g
 }
 
-/// In-place Cholesky factorisation `A = L Lᵀ` of a row-major symmetric `n x n` matrix (the lower triangle
-/// is read and overwritten with `L`). Returns false when `A` is not positive definite.
-pub(crate) fn cholesky(a: &mut [f64], n: usize) -> bool {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for p in 0..j {
-            d -= a[j * n + p] * a[j * n + p];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for p in 0..j {
-                s -= a[i * n + p] * a[j * n + p];
-            }
-            a[i * n + j] = s / d;
+/// `a · b` in f64 with 8 partial sums (fixed order: deterministic whatever the instruction set).
+#[inline(always)]
+pub(crate) fn dot64(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f64; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
         }
     }
-    true
+    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
+        acc[l] += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
-/// Solves `L Lᵀ x = b` in place, `l` from [`cholesky`].
+/// `a · b` in f64 of an f64 and an f32 vector, with 8 partial sums (fixed order).
+#[inline(always)]
+pub(crate) fn dot64_32(a: &[f64], b: &[f32]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f64; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l] as f64;
+        }
+    }
+    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
+        acc[l] += x * *y as f64;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// In-place Cholesky factorisation `A = L Lᵀ` of a row-major symmetric `n x n` matrix (the lower triangle
+/// is read and overwritten with `L`, row by row; the strict upper triangle is left alone). Returns false
+/// when `A` is not positive definite. The inner products are [`dot64`]s of contiguous row prefixes, so it
+/// vectorises and its result does not depend on the instruction set.
+pub(crate) fn cholesky(a: &mut [f64], n: usize) -> bool {
+    simd(
+        #[inline(always)]
+        || {
+            for i in 0..n {
+                let (done, rest) = a.split_at_mut(i * n);
+                let row = &mut rest[..n];
+                for j in 0..i {
+                    let lj = &done[j * n..][..=j];
+                    let s = row[j] - dot64(&row[..j], &lj[..j]);
+                    row[j] = s / lj[j];
+                }
+                let d = row[i] - dot64(&row[..i], &row[..i]);
+                if d <= 0.0 || !d.is_finite() {
+                    return false;
+                }
+                row[i] = d.sqrt();
+            }
+            true
+        },
+    )
+}
+
+/// Solves `L Lᵀ x = b` in place, `l` from [`cholesky`] (forward by row inner products, backward by row
+/// updates: both read `L` row by row).
 pub(crate) fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
-    for i in 0..n {
-        let mut s = b[i];
-        for p in 0..i {
-            s -= l[i * n + p] * b[p];
-        }
-        b[i] = s / l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for p in i + 1..n {
-            s -= l[p * n + i] * b[p];
-        }
-        b[i] = s / l[i * n + i];
-    }
+    simd(
+        #[inline(always)]
+        || {
+            for i in 0..n {
+                let li = &l[i * n..][..=i];
+                b[i] = (b[i] - dot64(&li[..i], &b[..i])) / li[i];
+            }
+            for i in (0..n).rev() {
+                let li = &l[i * n..][..=i];
+                let x = b[i] / li[i];
+                b[i] = x;
+                for (bp, &lp) in b[..i].iter_mut().zip(&li[..i]) {
+                    *bp -= lp * x;
+                }
+            }
+        },
+    )
 }
 
 /// Factorises `a` (row-major symmetric positive semi-definite `n x n`), adding a small ridge to the diagonal
 /// when it is singular (regularisation 0 with fewer interactions than factors).
 pub(crate) fn cholesky_robust(a: &mut [f64], n: usize) {
     let backup = a.to_vec();
-    let trace: f64 = (0..n).map(|i| backup[i * n + i].abs()).sum::<f64>() / n.max(1) as f64;
+    cholesky_robust_with(a, n, |a| a.copy_from_slice(&backup));
+}
+
+/// [`cholesky_robust`] of the matrix that `fill` writes (called again, then given a growing ridge, while the
+/// factorisation fails): no copy of the matrix is kept.
+pub(crate) fn cholesky_robust_with(a: &mut [f64], n: usize, mut fill: impl FnMut(&mut [f64])) {
+    fill(a);
+    if cholesky(a, n) {
+        return;
+    }
+    fill(a);
+    let trace: f64 = (0..n).map(|i| a[i * n + i].abs()).sum::<f64>() / n.max(1) as f64;
     let mut ridge = (trace * 1e-10).max(1e-12);
-    while !cholesky(a, n) {
-        a.copy_from_slice(&backup);
+    loop {
+        fill(a);
         for i in 0..n {
             a[i * n + i] += ridge;
+        }
+        if cholesky(a, n) {
+            return;
         }
         ridge *= 100.0;
     }

@@ -280,36 +280,32 @@ fn epoch(
         let p_u = &mut pu[u * k..(u + 1) * k];
         let mut b_u = bu[u];
         let entries = &order.entries[start..end];
-        // The dot product of the next rating is computed inside the update of the current one (p_u is
-        // final by then, and a user's items are distinct so the next q is untouched).
+        // A user's items are distinct: updating `q_i` never touches the next rating's `q_j`.
         let mut next_dot = match entries.first() {
             Some(&(i, _)) => dot(p_u, &qi[i as usize * k..(i as usize + 1) * k]),
             None => continue,
         };
         for (t, &(i, rating)) in entries.iter().enumerate() {
             let i = i as usize;
+            // The next rating's `p_u · q_j` after this update is `cp (p_u · q_j) + lr_pu e (q_i · q_j)` (the
+            // update of `p_u` is `cp p_u + lr_pu e q_i`): both inner products are taken before `e` is known,
+            // so the SGD's serial chain from one error to the next is a few scalar operations instead of a
+            // k-long reduction (the CPU overlaps the inner products with the previous update).
+            let (d_pq, d_qq) = match entries.get(t + 1) {
+                Some(&(j, _)) => {
+                    let q_j = &qi[j as usize * k..(j as usize + 1) * k];
+                    (dot(p_u, q_j), dot(&qi[i * k..(i + 1) * k], q_j))
+                }
+                None => (0.0, 0.0),
+            };
             let err = rating - (mu + b_u + bi[i] + next_dot);
             sse += (err * err) as f64;
             if biased {
                 b_u += r.lr_bu * (err - r.reg_bu * b_u);
                 bi[i] += r.lr_bi * (err - r.reg_bi * bi[i]);
             }
-            match entries.get(t + 1) {
-                Some(&(j, _)) => {
-                    let j = j as usize;
-                    let (q_i, q_j) = if i < j {
-                        let (a, b) = qi.split_at_mut(j * k);
-                        (&mut a[i * k..(i + 1) * k], &b[..k])
-                    } else {
-                        let (a, b) = qi.split_at_mut(i * k);
-                        (&mut b[..k], &a[j * k..(j + 1) * k])
-                    };
-                    next_dot = step_dot(p_u, q_i, q_j, err, r);
-                }
-                None => {
-                    step_dot(p_u, &mut qi[i * k..(i + 1) * k], &[], err, r);
-                }
-            }
+            step(p_u, &mut qi[i * k..(i + 1) * k], err, r);
+            next_dot = (1.0 - r.lr_pu * r.reg_pu) * d_pq + r.lr_pu * err * d_qq;
         }
         bu[u] = b_u;
     }
@@ -317,10 +313,9 @@ fn epoch(
 }
 
 /// `p += lr_pu (e q − reg_pu p); q += lr_qi (e p − reg_qi q)`, both from the old values, written as
-/// `p ← (1 − lr_pu reg_pu) p + lr_pu e q` (the same update, fewer operations); returns the new `p · next`
-/// (0 when `next` is empty), the next rating's dot product while `p` is hot in cache.
+/// `p ← (1 − lr_pu reg_pu) p + lr_pu e q` (the same update, fewer operations).
 #[inline(always)]
-fn step_dot(p: &mut [f32], q: &mut [f32], next: &[f32], err: f32, r: &Rates) -> f32 {
+fn step(p: &mut [f32], q: &mut [f32], err: f32, r: &Rates) {
     let (cp, ep) = (1.0 - r.lr_pu * r.reg_pu, r.lr_pu * err);
     let (cq, eq) = (1.0 - r.lr_qi * r.reg_qi, r.lr_qi * err);
     for (pf, qf) in p.iter_mut().zip(q.iter_mut()) {
@@ -328,7 +323,6 @@ fn step_dot(p: &mut [f32], q: &mut [f32], next: &[f32], err: f32, r: &Rates) -> 
         *pf = cp * a + ep * b;
         *qf = cq * b + eq * a;
     }
-    dot(p, next)
 }
 
 impl Fit for SvdParams {
@@ -342,13 +336,15 @@ impl Fit for SvdParams {
         let (mean, rating_min, rating_max) = common::rating_stats(x);
         let (user_counts, item_counts) = common::counts(x);
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        let mut pu =
-            common::normal_vec(&mut rng, x.n_users() * k, self.init_mean, self.init_std_dev);
+        let mut pu = if self.users_start_at_mean {
+            // The user draws would be overwritten: skip them (the item draws that follow are the same).
+            common::skip_normals(&mut rng, x.n_users() * k);
+            vec![self.init_mean as f32; x.n_users() * k]
+        } else {
+            common::normal_vec(&mut rng, x.n_users() * k, self.init_mean, self.init_std_dev)
+        };
         let mut qi =
             common::normal_vec(&mut rng, x.n_items() * k, self.init_mean, self.init_std_dev);
-        if self.users_start_at_mean {
-            pu.fill(self.init_mean as f32);
-        }
         let mut bu = vec![0f32; x.n_users()];
         let mut bi = vec![0f32; x.n_items()];
         let mu = if self.biased { mean as f32 } else { 0.0 };

@@ -10,13 +10,17 @@
 //! wall time of `--runs` fresh fits, with 1 and 2 threads (a rayon pool of that size for Tastebud; the peer,
 //! `scripts/bench_implicit_peer.py`, runs in a child process with OMP_NUM_THREADS and num_threads set and
 //! BLAS single-threaded). NDCG@10 / Recall@10 are from the first fit (full ranking). BPR on 2 threads is
-//! Hogwild on both sides. EASE is timed on synthetic data (`tastebud_data::synth`, 3 users and 100
+//! implicit's Hogwild and our stratified SGD (`tastebud_models::bpr`). EASE is timed on synthetic data (`tastebud_data::synth`, 3 users and 100
 //! interactions per item) beside the dense f64 matmul rate of faer on this machine.
 //!
 //! `--seeds N` instead compares quality over seeds `0..N` on both sides (one single-threaded fit per seed
 //! and side): mean ± sd, range, and the difference of the means with a Welch 95% interval, for ALS, BPR
 //! (Tastebud's defaults) and BPR as implicit does it (`uniform_negatives=false`, `refit_users=false`);
 //! `--no-peer` leaves implicit out. The main table also times that implicit-like BPR.
+//!
+//! `--thread-seeds N` instead fits BPR (both variants) on 1 and 2 threads for every seed `0..N`: the median
+//! fit time per thread count and the quality distributions of the two, side by side (the parallel SGD
+//! is not the sequential one, so "as good" is a statement about distributions over seeds).
 
 use std::path::Path;
 use std::process::Command;
@@ -55,6 +59,9 @@ struct Args {
     /// Compare quality over seeds 0..N instead (one single-threaded fit per seed and side)
     #[arg(long, value_name = "N")]
     seeds: Option<u64>,
+    /// Instead, BPR on 1 and 2 threads over seeds 0..N: fit times and quality distributions side by side
+    #[arg(long, value_name = "N")]
+    thread_seeds: Option<u64>,
 }
 
 fn quality(model: &dyn Recommender, train: &Dataset, test: &Interactions) -> (f64, f64) {
@@ -217,6 +224,84 @@ fn seed_study(
     }
 }
 
+/// BPR on 1 and 2 threads over seeds `0..n` (Tastebud's defaults and implicit's sampler without the refit):
+/// the median fit time of each thread count over the seeds, their ratio, and the two quality
+/// distributions with the difference of their means (Welch 95% interval).
+fn thread_seed_study(n: u64, train: &Dataset, test: &Interactions, bpr: &BprParams) {
+    println!("\n## BPR on 1 and 2 threads over seeds 0..{n} (one fit per seed and thread count)\n");
+    let mut times = Vec::new();
+    let mut quality_rows = Vec::new();
+    for (label, implicit_like) in [
+        ("bpr", false),
+        ("bpr, implicit's sampler, no user refit", true),
+    ] {
+        let mut by_threads = Vec::new();
+        for threads in [1usize, 2] {
+            eprintln!("Tastebud {label}, {threads} thread(s), {n} seeds ...");
+            let p = pool(threads);
+            let runs: Vec<(f64, (f64, f64))> = (0..n)
+                .map(|s| {
+                    let params = bpr
+                        .clone()
+                        .seed(s)
+                        .threads(threads)
+                        .uniform_negatives(!implicit_like)
+                        .refit_users(!implicit_like);
+                    let t = Instant::now();
+                    let m = p.install(|| params.fit(train, &NoProgress).expect("bpr"));
+                    let secs = t.elapsed().as_secs_f64();
+                    (secs, quality(&m, train, test))
+                })
+                .collect();
+            by_threads.push(runs);
+        }
+        let med = |r: &[(f64, (f64, f64))]| median(r.iter().map(|x| x.0));
+        let (t1, t2) = (med(&by_threads[0]), med(&by_threads[1]));
+        times.push(format!(
+            "| {label} | {:.0} ms | {:.0} ms | {:.2}x |",
+            t1 * 1e3,
+            t2 * 1e3,
+            t1 / t2
+        ));
+        for (metric, pick) in [
+            ("NDCG@10", (|q: &(f64, f64)| q.0) as fn(&(f64, f64)) -> f64),
+            ("R@10", |q: &(f64, f64)| q.1),
+        ] {
+            let two: Vec<f64> = by_threads[1].iter().map(|r| pick(&r.1)).collect();
+            let one: Vec<f64> = by_threads[0].iter().map(|r| pick(&r.1)).collect();
+            quality_rows.push(tastebud_bench::stats::seed_comparison_row(
+                label, metric, &two, &one,
+            ));
+        }
+    }
+    print!(
+        "{}",
+        table::header(&[
+            "model",
+            "1 thread (median fit)",
+            "2 threads (median fit)",
+            "speed-up"
+        ])
+    );
+    for r in times {
+        println!("{r}");
+    }
+    println!();
+    print!(
+        "{}",
+        table::header(&[
+            "model",
+            "metric",
+            "2 threads mean ± sd [min, max]",
+            "1 thread mean ± sd [min, max]",
+            "2 − 1 threads (95% CI)"
+        ])
+    );
+    for r in quality_rows {
+        println!("{r}");
+    }
+}
+
 /// The peer script's JSON lines (one per model and seed), with its BLAS single-threaded.
 fn peer_json(
     python: &str,
@@ -280,6 +365,7 @@ fn main() {
         no_peer,
         ease_items: List(ease_items),
         seeds,
+        thread_seeds,
     } = Args::parse();
     let data = data.root();
 
@@ -307,6 +393,10 @@ fn main() {
         .learning_rate(0.01)
         .regularization(0.01)
         .seed(42);
+    if let Some(n) = thread_seeds {
+        thread_seed_study(n, &train, &test, &bpr);
+        return;
+    }
     if let Some(n) = seeds {
         let python = (!no_peer).then_some(python.as_str());
         seed_study(n, python, &data, &split, &train, &test, &als, &bpr);

@@ -237,6 +237,60 @@ struct Target {
     met: bool,
 }
 
+/// One model's real-time request timed in process: every user's training history, one thread.
+#[derive(Clone, Debug, Serialize)]
+struct InProcess {
+    model: String,
+    users: usize,
+    /// Mean history length.
+    history: f64,
+    /// Microseconds per `recommend_explained(k = 10, 3 reasons)` (median of 5 passes over the users).
+    explained_us: f64,
+    /// Microseconds per `recommend(k = 10)`.
+    plain_us: f64,
+}
+
+/// Times `model`'s real-time path in process over every user's training history (one thread).
+fn in_process(name: &str, path: &Path) -> Result<InProcess, String> {
+    use tastebud_core::UserIdx;
+    use tastebud_models::Query;
+    let file = tastebud_models::file::ModelFile::load(path).map_err(|e| e.to_string())?;
+    let train = file
+        .context
+        .train
+        .as_ref()
+        .ok_or_else(|| format!("{} keeps no training histories", path.display()))?;
+    let histories: Vec<_> = (0..train.n_users())
+        .map(|u| train.history(UserIdx(u as u32)))
+        .collect();
+    let model = file.model.as_recommender();
+    let time = |explain: bool| -> Result<f64, String> {
+        let mut passes = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            for h in &histories {
+                let q = Query::new(h);
+                if explain {
+                    std::hint::black_box(model.recommend_explained(&q, 10, 3))
+                        .map_err(|e| e.to_string())?;
+                } else {
+                    std::hint::black_box(model.recommend(&q, 10)).map_err(|e| e.to_string())?;
+                }
+            }
+            passes.push(t.elapsed().as_secs_f64() * 1e6 / histories.len().max(1) as f64);
+        }
+        Ok(tastebud_bench::median(passes))
+    };
+    Ok(InProcess {
+        model: name.to_string(),
+        users: histories.len(),
+        history: histories.iter().map(Vec::len).sum::<usize>() as f64
+            / histories.len().max(1) as f64,
+        explained_us: time(true)?,
+        plain_us: time(false)?,
+    })
+}
+
 /// The whole report.
 #[derive(Debug, Serialize)]
 struct Report {
@@ -247,6 +301,8 @@ struct Report {
     load_before: Option<String>,
     load_after: Option<String>,
     training_s: BTreeMap<String, f64>,
+    /// The model work of one real-time request, timed in this process (no HTTP).
+    in_process: Vec<InProcess>,
     scenarios: Vec<Outcome>,
     ratios: Vec<Ratio>,
     targets: Vec<Target>,
@@ -814,6 +870,17 @@ fn measure(b: &mut Bench, load_before: Option<String>, started: Instant) -> Resu
             .ok_or_else(|| format!("model {m} was not trained"))
     };
     let d = b.opts.duration;
+    let mut in_proc = Vec::new();
+    if b.opts.runs("realtime") {
+        for m in ["ease", "als"] {
+            let r = in_process(m, &model(m)?)?;
+            eprintln!(
+                "{m} in process: {:.1} µs per explained top-10, {:.1} µs plain",
+                r.explained_us, r.plain_us
+            );
+            in_proc.push(r);
+        }
+    }
 
     // 1. Cached recommendations.
     if b.opts.runs("cached") {
@@ -977,6 +1044,7 @@ fn measure(b: &mut Bench, load_before: Option<String>, started: Instant) -> Resu
         load_before,
         load_after: loadavg(),
         training_s: training,
+        in_process: in_proc,
         scenarios: b.results.clone(),
         ratios,
         targets,
@@ -1004,6 +1072,13 @@ fn targets(results: &[Outcome]) -> Vec<Target> {
                 met: o.rps >= 20_000.0 && o.p99_ms <= 5.0 && clean(o),
             });
         }
+    }
+    if let Some(o) = results.iter().find(|o| o.name == "realtime-als") {
+        t.push(Target {
+            what: "realtime-als (explanations on): >= 10,000 req/s with p99 <= 2 ms".into(),
+            measured: format!("{:.0} req/s, p99 {:.2} ms", o.rps, o.p99_ms),
+            met: o.rps >= 10_000.0 && o.p99_ms <= 2.0 && clean(o),
+        });
     }
     for o in results.iter().filter(|o| o.group == "realtime") {
         t.push(Target {
@@ -1081,6 +1156,19 @@ fn markdown(r: &Report) -> String {
                 x.rps_ours_over_theirs,
                 x.p99_ours_over_theirs,
                 1.0 / x.p99_ours_over_theirs.max(f64::MIN_POSITIVE)
+            ));
+        }
+    }
+    if !r.in_process.is_empty() {
+        s.push_str(
+            "\nThe model work of a real-time request, in process (every user's training history, one \
+             thread, median of 5 passes):\n\n| model | users | mean history | recommend_explained(10, 3) | \
+             recommend(10) |\n|---|---:|---:|---:|---:|\n",
+        );
+        for p in &r.in_process {
+            s.push_str(&format!(
+                "| {} | {} | {:.1} | {:.1} µs | {:.1} µs |\n",
+                p.model, p.users, p.history, p.explained_us, p.plain_us
             ));
         }
     }
