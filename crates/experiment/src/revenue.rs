@@ -17,7 +17,10 @@
 //! users, [`RatioSums`]) are reported beside the test. The planned sample size is the number of users per
 //! arm for the Welch test to detect a relative lift `revenue_mde` at the planned power: the lift is taken
 //! to scale every purchase, so on the winsorised mean it shows as `mde · a`, where `a` (the attenuation,
-//! at most 1) is the share of the control's winsorised revenue that lies below the cap.
+//! at most 1 for a positive lift) is what the control's users, each scaled by `1 + mde` and capped again,
+//! add to the winsorised mean, relative to `mde` times that mean. Scaling every purchase scales the
+//! spread too, so the standard deviation is the root mean of the control's variance (of the tested,
+//! winsorised and adjusted values) and the variance of its users scaled and capped again.
 //!
 //! The simulator (`tastebud-sim`, `revenue`) checks the test on lognormal purchase amounts: A/A tests
 //! reject at the nominal rate and an A/B test with a known lift is detected at the planned power.
@@ -155,7 +158,7 @@ pub struct RevenueReport {
     /// Users per arm to detect the MDE at the planned power (`None` when the control has no revenue or
     /// no variance).
     pub required_users_per_arm: Option<u64>,
-    /// How much of a relative lift shows on the winsorised mean (`a` in the module docs).
+    /// How much of a relative lift of `mde` shows on the winsorised mean (`a` in the module docs).
     pub attenuation: Option<f64>,
 }
 
@@ -373,25 +376,39 @@ impl RevenueReport {
             });
         }
         // The planned sample size: a relative lift scales every purchase; on the winsorised mean it shows
-        // as mde · a, a = (control revenue below the cap) / (control winsorised revenue).
-        let control_raw = &data[0].per_user;
-        let below: f64 = control_raw
-            .iter()
-            .filter(|&&x| cap.is_none_or(|c| x <= c))
-            .sum();
+        // as mde · a, with a from the control's users scaled by 1 + mde and capped again.
         let capped_sum: f64 = capped[0].iter().sum();
-        let attenuation = (capped_sum > 0.0).then(|| below / capped_sum);
+        let lifted: f64 = cap_all(
+            &data[0]
+                .per_user
+                .iter()
+                .map(|x| x * (1.0 + opts.mde))
+                .collect::<Vec<_>>(),
+            cap,
+        )
+        .iter()
+        .sum();
+        let attenuation =
+            (capped_sum > 0.0).then(|| (lifted - capped_sum) / (opts.mde * capped_sum));
+        // Scaling every purchase scales the spread too: the treatment's variance is that of the control's
+        // users scaled and capped again (times what CUPED removes), and the plan uses the mean of the two.
         let required_users_per_arm = match (&stats[0], attenuation) {
-            (Some(s), Some(a)) if s.variance > 0.0 => {
-                let control_mean = mean(&capped[0]);
-                sample_size_means(
-                    s.variance.sqrt(),
-                    opts.mde * a * control_mean,
-                    opts.alpha,
-                    opts.power,
-                )
-                .ok()
-                .map(|n| n.per_arm)
+            (Some(s), Some(a)) if s.variance > 0.0 && capped[0].len() >= 2 => {
+                let var = |v: &[f64]| {
+                    let m = mean(v);
+                    v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64
+                };
+                let raw_var = var(&capped[0]);
+                let scaled: Vec<f64> = data[0]
+                    .per_user
+                    .iter()
+                    .map(|x| x * (1.0 + opts.mde))
+                    .collect();
+                let treated_var = var(&cap_all(&scaled, cap)) * s.variance / raw_var;
+                let sd = ((s.variance + treated_var) / 2.0).sqrt();
+                sample_size_means(sd, opts.mde * a * mean(&capped[0]), opts.alpha, opts.power)
+                    .ok()
+                    .map(|n| n.per_arm)
             }
             _ => None,
         };
@@ -546,11 +563,10 @@ mod tests {
         assert_eq!(r.arms[1].test, Some(expected));
         assert_eq!(r.arms[1].revenue, 47.0);
         assert!((r.arms[0].per_user.unwrap().value - 28.0 / 8.0).abs() < 1e-12);
-        assert_eq!(r.attenuation, Some(1.0));
-        let sd = SummaryStats::from_samples(&c.per_user)
-            .unwrap()
-            .variance
-            .sqrt();
+        assert!((r.attenuation.unwrap() - 1.0).abs() < 1e-9);
+        // Without a cap the treatment's spread is the control's times 1.05.
+        let var = SummaryStats::from_samples(&c.per_user).unwrap().variance;
+        let sd = (var * (1.0 + 1.05f64.powi(2)) / 2.0).sqrt();
         assert_eq!(
             r.required_users_per_arm,
             Some(

@@ -886,6 +886,92 @@ mod tests {
         assert!(frequent_itemsets(&baskets, 2, 12, 100).is_err());
     }
 
+    /// The chosen count is the smallest (to within 2 %) whose itemsets fit the budget: one less does not.
+    #[test]
+    fn auto_support_is_the_smallest_that_fits() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        // 400 baskets over 40 items with skewed popularity: many itemsets at low support.
+        let baskets: Vec<Vec<u32>> = (0..400)
+            .map(|_| {
+                (0..40u32)
+                    .filter(|&i| rng.random_bool(0.9 / (1.0 + f64::from(i) / 4.0)))
+                    .collect()
+            })
+            .collect();
+        let count = |c| frequent_itemsets(&baskets, c, 3, usize::MAX).unwrap().len();
+        for budget in [50, 500, 3000] {
+            let (c, sets) = auto_itemsets(&baskets, 4, 3, budget).unwrap();
+            assert!(
+                sets.len() <= budget && sets.len() == count(c),
+                "{budget}: {c}"
+            );
+            assert!(c > 4, "the start does not fit {budget}");
+            // within 2 %: a count 3 % lower (and at least one lower) does not fit
+            let lower = c - ((c as f64 * 0.03) as usize).max(1);
+            assert!(count(lower) > budget, "{budget}: {c} vs {lower}");
+        }
+        // a budget the start count already meets keeps it
+        let (c, _) = auto_itemsets(&baskets, 4, 3, usize::MAX).unwrap();
+        assert_eq!(c, 4);
+        // identical baskets of 12 items: C(12, <=3) = 298 itemsets at any count
+        let same = vec![(0..12).collect::<Vec<u32>>(); 10];
+        assert!(auto_itemsets(&same, 2, 3, 100).is_none());
+        assert!(auto_itemsets(&same, 2, 3, 298).is_some());
+    }
+
+    /// Records the notes a fit leaves.
+    #[derive(Default)]
+    struct Notes(std::sync::Mutex<Vec<String>>);
+
+    impl Progress for Notes {
+        fn start(&self, _: &str, _: u64) {}
+        fn inc(&self, _: u64) {}
+        fn message(&self, _: &str) {}
+        fn note(&self, msg: &str) {
+            self.0.lock().unwrap().push(msg.to_owned());
+        }
+    }
+
+    #[test]
+    fn defaults_choose_the_support_and_an_explicit_one_wins() {
+        let d = data();
+        // 4 baskets: support 0.01 gives the minimum count 2, and every itemset fits.
+        let notes = Notes::default();
+        let (m, chosen) = RulesParams::default().fit_with_support(&d, &notes).unwrap();
+        assert!(chosen.automatic && chosen.min_count == 2, "{chosen:?}");
+        assert_eq!(chosen.min_support, 0.5);
+        let explicit = RulesParams::default()
+            .min_support(0.5)
+            .fit(&d, &NoProgress)
+            .unwrap();
+        assert_eq!(m.rules(), explicit.rules());
+        let notes = notes.0.into_inner().unwrap();
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with("rules: min_support 0.5000 chosen"),
+            "{notes:?}"
+        );
+        // A budget of 3 itemsets: count 2 gives 7 itemsets, count 3 gives 4 ({0}, {1}, {2}, {0, 1}),
+        // count 4 none; so 4 it is.
+        let (m, chosen) = RulesParams::default()
+            .auto_itemsets(3)
+            .fit_with_support(&d, &NoProgress)
+            .unwrap();
+        assert_eq!((chosen.min_count, chosen.itemsets), (4, 0), "{chosen:?}");
+        assert!(m.rules().is_empty());
+        // An explicit support keeps the error it always had.
+        let mut p = RulesParams::default().min_support(0.5);
+        p.max_itemsets = 2;
+        let err = p.fit(&d, &NoProgress).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "more than 2 frequent itemsets (max_itemsets); raise min_support or lower max_len"
+            ),
+            "{err}"
+        );
+        assert!(RulesParams::default().auto_itemsets(0).validate().is_err());
+    }
+
     /// Baskets {0,1,2} x2, {0,1} x1, {2,3} x1 (4 users, one basket each).
     fn data() -> Dataset {
         let t = [

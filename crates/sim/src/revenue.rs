@@ -143,6 +143,16 @@ impl RevenueSim {
         )?;
         ensure(cfg.mu.is_finite(), "mu", "must be finite")?;
         ensure(
+            cfg.sigma.is_finite() && cfg.sigma >= 0.0,
+            "sigma",
+            "must be finite and >= 0",
+        )?;
+        ensure(
+            cfg.user_sigma.is_finite() && cfg.user_sigma >= 0.0,
+            "user_sigma",
+            "must be finite and >= 0",
+        )?;
+        ensure(
             cfg.lift.is_finite() && cfg.lift > -1.0,
             "lift",
             "must be above -1",
