@@ -142,10 +142,11 @@ pub fn run_adapted(
             let (fitted, params) = registry::fit(spec, &train, &fit_notes)?;
             for n in fit_notes.0.into_inner().unwrap_or_else(|e| e.into_inner()) {
                 progress.note(&n);
+                // A note names its model already ("rules: min_support ... chosen").
                 notes.push(if splits.len() > 1 {
-                    format!("{name}, fold {}: {n}", per_fold.len() + 1)
+                    format!("fold {}: {n}", per_fold.len() + 1)
                 } else {
-                    format!("{name}: {n}")
+                    n
                 });
             }
             let owned = match adapter {

@@ -6,7 +6,7 @@
 
 use tastebud_core::SplitSpec;
 use tastebud_models::registry::{ModelSpec, fit};
-use tastebud_models::{NoProgress, Progress, Recommender};
+use tastebud_models::{NoProgress, Progress};
 
 mod common;
 
