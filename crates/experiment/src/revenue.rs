@@ -259,7 +259,7 @@ fn apply_cuped(
 fn ordinal(q: f64) -> String {
     let p = 100.0 * q;
     let s = if (p - p.round()).abs() < 1e-9 {
-        format!("{:.0}", p)
+        format!("{p:.0}")
     } else {
         format!("{p}")
     };

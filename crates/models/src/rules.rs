@@ -396,6 +396,9 @@ fn min_count_for(support: f64, n_baskets: usize) -> usize {
     ((support * n_baskets as f64).ceil() as usize).max(2)
 }
 
+/// Frequent itemsets, each sorted, with the number of baskets holding it.
+type Itemsets = Vec<(Vec<u32>, usize)>;
+
 /// The smallest minimum count from `start` up (to within 2 %) whose frequent itemsets number at most
 /// `budget`, with those itemsets; `None` when even an itemset in every basket is too many.
 fn auto_itemsets(
@@ -403,7 +406,7 @@ fn auto_itemsets(
     start: usize,
     max_len: usize,
     budget: usize,
-) -> Option<(usize, Vec<(Vec<u32>, usize)>)> {
+) -> Option<(usize, Itemsets)> {
     let n = baskets.len().max(2);
     let mine = |c: usize| capped_itemsets(baskets, c, max_len, budget);
     let start = start.min(n);
