@@ -59,10 +59,10 @@ pub const METRIC_NAMES: &[&str] = &[
 /// ```
 /// let r: tastebud_server::metrics::RevenueConfig = toml::from_str(r#"
 ///     currency = "EUR"
-///     rates = { USD = 0.92 }
+///     rates = { USD = 0.5 }
 /// "#).unwrap();
 /// r.validate().unwrap();
-/// assert_eq!(r.convert(10.0, Some("USD")).unwrap(), (9.2, "EUR".to_string()));
+/// assert_eq!(r.convert(10.0, Some("USD")).unwrap(), (5.0, "EUR".to_string()));
 /// assert_eq!(r.convert(10.0, None).unwrap(), (10.0, "EUR".to_string()));
 /// assert!(r.convert(10.0, Some("GBP")).unwrap_err().contains("GBP"));
 /// ```
