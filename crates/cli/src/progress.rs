@@ -34,4 +34,12 @@ impl Progress for Bar {
     fn message(&self, msg: &str) {
         self.0.set_message(msg.to_string());
     }
+    /// Printed above the bar (on stderr, also when the bar is hidden), so it stays after the bar clears.
+    fn note(&self, msg: &str) {
+        if self.0.is_hidden() {
+            eprintln!("{msg}");
+        } else {
+            self.0.println(msg);
+        }
+    }
 }

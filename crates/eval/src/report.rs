@@ -94,6 +94,9 @@ pub struct Report {
     /// Re-ranker trade-off curves, when asked for (`evaluate --rerank-sweep`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sweeps: Vec<crate::sweep::Sweep>,
+    /// What the fits chose and said (e.g. the support association rules chose), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Builds a report from per-fold results: `evals[m][f]` is model `m` on fold `f`. The first model is the
@@ -183,6 +186,7 @@ pub fn build(
         models,
         comparisons,
         sweeps: Vec::new(),
+        notes: Vec::new(),
     }
 }
 
@@ -421,6 +425,9 @@ impl Report {
             s.push_str(&render(&rows));
         }
         s.push_str(&crate::sweep::to_text(&self.sweeps));
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
         s
     }
 

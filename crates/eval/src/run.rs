@@ -4,13 +4,30 @@ use std::time::Instant;
 
 use tastebud_core::{Dataset, Result, Split};
 use tastebud_models::registry::{self, ModelSpec};
-use tastebud_models::{AnyModel, NoProgress, Progress, Recommender};
+use tastebud_models::{AnyModel, Progress, Recommender};
 
 use crate::evaluator::{
     EvalData, EvalOptions, ModelEval, RankedList, evaluate, relevance, score_lists,
 };
 use crate::report::{Report, build};
 use crate::sweep::SweepOptions;
+
+/// The progress of one fit inside an evaluation: silent, except that its notes (e.g. a support the fit
+/// chose) are kept for the report.
+#[derive(Default)]
+struct FitNotes(std::sync::Mutex<Vec<String>>);
+
+impl Progress for FitNotes {
+    fn start(&self, _phase: &str, _total: u64) {}
+    fn inc(&self, _n: u64) {}
+    fn message(&self, _msg: &str) {}
+    fn note(&self, msg: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(msg.to_owned());
+    }
+}
 
 /// What to evaluate.
 #[derive(Clone, Debug)]
@@ -109,6 +126,7 @@ pub fn run_adapted(
     let mut sweeps = Vec::new();
     let mut evals: Vec<Vec<ModelEval>> = Vec::new();
     let mut fit_seconds: Vec<Option<f64>> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     progress.start(
         "evaluate",
         (plan.models.len() * splits.len() + plan.runs.len()) as u64,
@@ -120,7 +138,17 @@ pub fn run_adapted(
         for split in splits {
             let train = data.with_interactions(split.train.clone())?;
             let t = Instant::now();
-            let (fitted, params) = registry::fit(spec, &train, &NoProgress)?;
+            let fit_notes = FitNotes::default();
+            let (fitted, params) = registry::fit(spec, &train, &fit_notes)?;
+            for n in fit_notes.0.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                progress.note(&n);
+                // A note names its model already ("rules: min_support ... chosen").
+                notes.push(if splits.len() > 1 {
+                    format!("fold {}: {n}", per_fold.len() + 1)
+                } else {
+                    n
+                });
+            }
             let owned = match adapter {
                 Some(a) => Evaluated::Adapted(a.adapt(fitted, params, &train)?),
                 None => Evaluated::Plain(Box::new(fitted)),
@@ -177,6 +205,7 @@ pub fn run_adapted(
         &user_features,
     );
     report.sweeps = sweeps;
+    report.notes = notes;
     Ok(EvalOutput { report, evals })
 }
 

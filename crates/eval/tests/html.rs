@@ -112,6 +112,7 @@ fn report(sampled: bool) -> Report {
             comparison(NASTY, "recall@5", 0.02, f64::NAN),
         ],
         sweeps: Vec::new(),
+        notes: Vec::new(),
     };
     // Best values that the test can find: the lowest Gini and RMSE, the highest NDCG@10.
     for (m, (gini, ndcg10)) in r
@@ -522,6 +523,7 @@ fn example_page() {
         models,
         comparisons,
         sweeps: Vec::new(),
+        notes: Vec::new(),
     };
     let html = render(&report);
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(

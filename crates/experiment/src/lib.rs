@@ -14,6 +14,8 @@
 //!   exclusive layers, a global holdout, targeting) from JSON experiment definitions.
 //! - [`live`]: the live experiments of a server (definitions persisted as a document, allocation,
 //!   bandit counts) and their reports from the event log, with a running aggregate.
+//! - [`revenue`]: revenue per user and per impression per arm, with a winsorised (and CUPED) Welch
+//!   test and the planned sample size for a revenue MDE.
 //! - [`report`]: the per-arm analysis of an experiment from aggregated counts (rates, lifts,
 //!   tests, SRM, planned sample size, warnings, a decision), as a table or JSON.
 //!
@@ -35,6 +37,7 @@ mod error;
 pub mod live;
 pub mod ope;
 pub mod report;
+pub mod revenue;
 pub mod stats;
 
 pub use error::{ExperimentError, Result};

@@ -15,6 +15,7 @@
 //! | `srm` | [`srm_test`] of users per arm against the arm weights (`None` for bandit allocation, whose shares are adaptive) |
 //! | `required_per_arm` | [`sample_size_proportions`] for the planned relative MDE on the control's CTR |
 //! | `warnings` | [`experiment_warnings`] |
+//! | `revenue` (when every arm has [`ArmData::revenue`]) | [`RevenueReport`]: per user and per impression with intervals, lift, a winsorised (and, with pre-period data, CUPED) Welch test, planned users for `revenue_mde` |
 //!
 //! Without per-user sums CTR is analysed per impression, as if impressions were independent;
 //! impressions of one user are correlated, so those p-values are optimistic when users see many
@@ -34,12 +35,12 @@
 //! let data = |name: &str, clicks| ArmData {
 //!     name: name.into(), users: 10_000, impressions: 200_000, clicks,
 //!     conversions: 900, converted_users: 800, dwell_ms: vec![900.0, 1100.0, 1000.0],
-//!     views: 30_000, bounces: 9_000, ctr_per_user: None,
+//!     views: 30_000, bounces: 9_000, ctr_per_user: None, revenue: None,
 //! };
 //! let report = Report::new(
 //!     &def,
 //!     &[data("control", 10_000), data("treatment", 10_800)],
-//!     &ReportOptions { now_unix: 14 * day, alpha: 0.05, mde: 0.05, power: 0.8 },
+//!     &ReportOptions { now_unix: 14 * day, ..ReportOptions::default() },
 //! )?;
 //! assert!(report.arms[1].ctr_p_value.unwrap() < 0.001);
 //! println!("{}", report.to_table());
@@ -52,6 +53,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assign::ExperimentDef;
 use crate::error::{ExperimentError, Result, ensure, ensure_finite, ensure_unit_open, invalid};
+pub use crate::revenue::{RevenueData, RevenueOptions, RevenueReport};
 use crate::stats::dist::t_isf;
 use crate::stats::{
     Effect, ExperimentCheck, ExperimentWarning, Interval, Lift, MeanTest, Msprt, Proportion,
@@ -87,6 +89,23 @@ pub struct ArmData {
     /// when a user clicks several items of a slate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctr_per_user: Option<RatioSums>,
+    /// What each user spent (purchases with an amount); when every arm has it, the report has a revenue
+    /// section ([`RevenueReport`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<RevenueData>,
+}
+
+/// The default planned relative MDE on revenue per user: +5 %.
+pub const DEFAULT_REVENUE_MDE: f64 = 0.05;
+/// The default winsorising quantile of buyers' revenue: the 99th percentile.
+pub const DEFAULT_WINSOR_QUANTILE: f64 = 0.99;
+
+fn default_revenue_mde() -> f64 {
+    DEFAULT_REVENUE_MDE
+}
+
+fn default_winsor_quantile() -> f64 {
+    DEFAULT_WINSOR_QUANTILE
 }
 
 /// How to analyse.
@@ -101,10 +120,34 @@ pub struct ReportOptions {
     pub mde: f64,
     /// Planned power, e.g. `0.8`.
     pub power: f64,
+    /// Planned minimum detectable effect on revenue per user, relative. By default
+    /// [`DEFAULT_REVENUE_MDE`].
+    #[serde(default = "default_revenue_mde")]
+    pub revenue_mde: f64,
+    /// Winsorise per-user revenue at this quantile of the buyers' revenue before testing, in `(0, 1]`
+    /// (`1`: no cap). By default [`DEFAULT_WINSOR_QUANTILE`].
+    #[serde(default = "default_winsor_quantile")]
+    pub winsor_quantile: f64,
+}
+
+impl Default for ReportOptions {
+    /// Now = 0 (set `now_unix`), alpha 0.05, CTR MDE +5 %, power 0.8, revenue MDE
+    /// [`DEFAULT_REVENUE_MDE`], winsorising at [`DEFAULT_WINSOR_QUANTILE`].
+    fn default() -> Self {
+        ReportOptions {
+            now_unix: 0,
+            alpha: 0.05,
+            mde: 0.05,
+            power: 0.8,
+            revenue_mde: DEFAULT_REVENUE_MDE,
+            winsor_quantile: DEFAULT_WINSOR_QUANTILE,
+        }
+    }
 }
 
 impl ReportOptions {
-    /// Checks `alpha` and `power` (in `(0, 1)`) and `mde` (finite, non-zero).
+    /// Checks `alpha` and `power` (in `(0, 1)`), `mde` and `revenue_mde` (finite, non-zero) and
+    /// `winsor_quantile` (in `(0, 1]`).
     ///
     /// # Errors
     ///
@@ -116,7 +159,18 @@ impl ReportOptions {
             self.mde.is_finite() && self.mde != 0.0,
             "mde",
             "must be finite and non-zero",
-        )
+        )?;
+        self.revenue().validate()
+    }
+
+    /// The revenue test's options.
+    pub fn revenue(&self) -> RevenueOptions {
+        RevenueOptions {
+            alpha: self.alpha,
+            power: self.power,
+            mde: self.revenue_mde,
+            winsor_quantile: self.winsor_quantile,
+        }
     }
 }
 
@@ -185,6 +239,10 @@ pub struct Report {
     pub decision: String,
     /// The unit of the CTR test and lift: `user` (delta method on per-user sums) or `impression`.
     pub ctr_unit: String,
+    /// Revenue per arm, when every arm has revenue data ([`ArmData::revenue`]) and some arm a purchase
+    /// with an amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<RevenueReport>,
 }
 
 /// `Ok(None)` for degenerate data, the value otherwise; other errors propagate.
@@ -385,6 +443,14 @@ impl Report {
             srm_p_value: srm.as_ref().map(|s| s.p_value),
         })?;
         let decision = decide(&reports, srm.as_ref(), &warnings, opts.alpha);
+        let revenue_arms: Option<Vec<(&str, &RevenueData)>> = ordered
+            .iter()
+            .map(|d| d.revenue.as_ref().map(|r| (d.name.as_str(), r)))
+            .collect();
+        let revenue = revenue_arms
+            .filter(|arms| arms.iter().any(|(_, r)| r.purchases > 0))
+            .map(|arms| RevenueReport::new(&arms, &opts.revenue()))
+            .transpose()?;
         Ok(Self {
             experiment: def.id.clone(),
             days_running: (end - def.start_unix) as f64 / DAY,
@@ -400,6 +466,7 @@ impl Report {
                 "impression"
             }
             .to_owned(),
+            revenue,
         })
     }
 
@@ -515,6 +582,9 @@ impl Report {
             let _ = writeln!(out, "warning: {w}");
         }
         let _ = writeln!(out, "decision: {}", self.decision);
+        if let Some(r) = &self.revenue {
+            out.push_str(&r.to_table());
+        }
         out
     }
 }
@@ -628,6 +698,7 @@ mod tests {
             views: users * 3,
             bounces: users,
             ctr_per_user: None,
+            revenue: None,
         }
     }
 
@@ -637,6 +708,7 @@ mod tests {
             alpha: 0.05,
             mde: 0.05,
             power: 0.8,
+            ..ReportOptions::default()
         }
     }
 

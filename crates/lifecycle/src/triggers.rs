@@ -2,6 +2,9 @@
 //!
 //! - **CTR drop**: clicks / items shown over the last `recent_days` fell by at least `drop` (relative)
 //!   against the `baseline_days` before them (event timestamps, not arrival order);
+//! - **revenue drop**: revenue (purchase amounts) per item shown over the last `recent_days` fell by at
+//!   least `drop` (relative) against the `baseline_days` before them; per item shown, so that less
+//!   traffic alone does not fire it;
 //! - **drift**: the population stability index (PSI) of item popularity, recent window against baseline
 //!   (the `top_items` most popular items of both windows plus one "other" bucket), above `psi`
 //!   (0.1 is a moderate shift, 0.25 a large one by the usual rule of thumb);
@@ -42,6 +45,77 @@ impl Default for CtrDrop {
     }
 }
 
+/// Revenue-drop trigger: revenue per item shown, recent window against the baseline before it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RevenueDrop {
+    /// Relative drop that fires (0.2 = the recent revenue per item shown is 20% below the baseline).
+    pub drop: f64,
+    /// Recent window, days.
+    pub recent_days: f64,
+    /// Baseline window before it, days.
+    pub baseline_days: f64,
+    /// Fewer items shown than this in either window: not enough evidence, never fires.
+    pub min_impressions: u64,
+    /// Fewer purchases with an amount than this in the baseline window: never fires.
+    pub min_purchases: u64,
+}
+
+impl Default for RevenueDrop {
+    fn default() -> Self {
+        RevenueDrop {
+            drop: 0.2,
+            recent_days: 1.0,
+            baseline_days: 7.0,
+            min_impressions: 1000,
+            min_purchases: 30,
+        }
+    }
+}
+
+/// Items shown, purchases with an amount and their revenue in `[from, to)`.
+fn revenue(events: &[Stored], from: i64, to: i64) -> (u64, u64, f64) {
+    let (mut shown, mut purchases, mut total) = (0, 0, 0.0);
+    for s in window(events, from, to) {
+        match (s.event.kind, s.event.amount) {
+            (EventType::Impression, _) => shown += s.event.items.len() as u64,
+            (EventType::Purchase, Some(a)) => {
+                purchases += 1;
+                total += a;
+            }
+            _ => {}
+        }
+    }
+    (shown, purchases, total)
+}
+
+/// The revenue-drop verdict at `now`.
+pub fn revenue_drop(c: &RevenueDrop, events: &[Stored], now: i64) -> Verdict {
+    let day = 86_400.0;
+    let split = now - (c.recent_days * day) as i64;
+    let start = split - (c.baseline_days * day) as i64;
+    let (bs, bp, bt) = revenue(events, start, split);
+    let (rs, rp, rt) = revenue(events, split, now + 1);
+    let (b, r) = (bt / bs.max(1) as f64, rt / rs.max(1) as f64);
+    let enough =
+        bs >= c.min_impressions && rs >= c.min_impressions && bp >= c.min_purchases && b > 0.0;
+    let drop = if enough { 1.0 - r / b } else { f64::NAN };
+    Verdict {
+        name: "revenue_drop".into(),
+        fired: enough && drop >= c.drop,
+        value: drop,
+        threshold: c.drop,
+        detail: format!(
+            "revenue per 1,000 items shown {:.2} over the last {} days ({rt:.2} from {rp} purchases, {rs} shown) \
+             vs {:.2} over the {} days before ({bt:.2} from {bp} purchases, {bs} shown)",
+            1000.0 * r,
+            c.recent_days,
+            1000.0 * b,
+            c.baseline_days
+        ),
+    }
+}
+
 /// Popularity-drift trigger.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -76,6 +150,8 @@ impl Default for Drift {
 pub struct TriggerConfig {
     /// CTR drop.
     pub ctr_drop: Option<CtrDrop>,
+    /// Revenue drop (revenue per item shown).
+    pub revenue_drop: Option<RevenueDrop>,
     /// Popularity drift.
     pub drift: Option<Drift>,
     /// Share of recent positive events by users the model does not know.
@@ -173,6 +249,9 @@ pub fn check(
                 c.recent_days, c.baseline_days
             ),
         });
+    }
+    if let Some(c) = &cfg.revenue_drop {
+        out.push(revenue_drop(c, events, now));
     }
     if let Some(d) = &cfg.drift {
         let split = now - (d.recent_days * day) as i64;
@@ -323,6 +402,73 @@ pub fn categories(f: Option<&tastebud_core::FeatureTable>) -> HashSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One day of traffic: 100 impressions of 10 items each and `buyers` purchases of `amount`.
+    fn day(t: i64, buyers: usize, amount: f64, seq: &mut u64) -> Vec<Stored> {
+        let mut out = Vec::new();
+        let mut push = |v: serde_json::Value| {
+            *seq += 1;
+            out.push(Stored {
+                seq: *seq,
+                received_ms: 0,
+                event: serde_json::from_value(v).unwrap(),
+            });
+        };
+        for u in 0..100 {
+            let items: Vec<String> = (0..10).map(|i| format!("i{i}")).collect();
+            push(
+                serde_json::json!({"user": format!("u{u}"), "type": "impression", "items": items, "timestamp": t}),
+            );
+        }
+        for u in 0..buyers {
+            push(
+                serde_json::json!({"user": format!("u{u}"), "item": "i1", "type": "purchase", "amount": amount, "timestamp": t + 1}),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn revenue_drop_fires_on_less_revenue_per_item_shown_only() {
+        let now = 1_800_000_000;
+        let cfg = RevenueDrop::default();
+        for (recent_amount, fires) in [(6.0, true), (9.0, false), (12.0, false)] {
+            let mut seq = 0;
+            let mut events = Vec::new();
+            for d in 1..=7 {
+                events.extend(day(now - d * 86_400 - 3_600, 10, 10.0, &mut seq));
+            }
+            events.extend(day(now - 3_600, 10, recent_amount, &mut seq));
+            let v = revenue_drop(&cfg, &events, now);
+            assert_eq!(v.fired, fires, "{v:?}");
+            assert!(
+                (v.value - (1.0 - recent_amount / 10.0)).abs() < 1e-9,
+                "{v:?}"
+            );
+        }
+        // Half the traffic and half the revenue: the same revenue per item shown, no drop.
+        let mut seq = 0;
+        let mut events = Vec::new();
+        for d in 1..=7 {
+            events.extend(day(now - d * 86_400 - 3_600, 10, 10.0, &mut seq));
+        }
+        let mut recent = day(now - 3_600, 10, 5.0, &mut seq);
+        recent.retain(|s| s.event.kind != EventType::Impression || s.seq % 2 == 0);
+        events.extend(recent);
+        let lenient = RevenueDrop {
+            min_impressions: 100,
+            ..RevenueDrop::default()
+        };
+        let v = revenue_drop(&lenient, &events, now);
+        assert!(!v.fired && v.value.abs() < 1e-9, "{v:?}");
+        // Too few purchases in the baseline: not evidence.
+        let few = RevenueDrop {
+            min_purchases: 1_000,
+            ..RevenueDrop::default()
+        };
+        let v = revenue_drop(&few, &events, now);
+        assert!(!v.fired && v.value.is_nan());
+    }
 
     #[test]
     fn psi_is_zero_for_equal_shares_and_grows_with_shift() {

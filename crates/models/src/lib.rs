@@ -237,6 +237,9 @@ pub trait Progress: Sync {
     fn inc(&self, n: u64);
     /// A status line (e.g. the loss after an epoch).
     fn message(&self, msg: &str);
+    /// A result worth keeping after the job, unlike a status line (e.g. a hyperparameter the fit chose:
+    /// the CLI prints it, the evaluator adds it to its report's notes). By default, dropped.
+    fn note(&self, _msg: &str) {}
 }
 
 /// A [`Progress`] that shows nothing.

@@ -50,6 +50,28 @@ where
     P: Fit + DeserializeOwned + Serialize,
     P::Model: Into<AnyModel>,
 {
+    let (params, resolved) = parse_params(base, spec)?;
+    Ok((params.fit(data, progress)?.into(), resolved))
+}
+
+/// Association rules, whose resolved `min_support` is the one the fit used (chosen when unset), so that
+/// the model file says what it was and fitting with its parameters gives the same rules.
+fn fit_rules(
+    spec: &ModelSpec,
+    data: &Dataset,
+    progress: &dyn Progress,
+) -> Result<(AnyModel, serde_json::Value)> {
+    let (params, mut resolved) = parse_params(RulesParams::default(), spec)?;
+    let (model, chosen) = params.fit_with_support(data, progress)?;
+    resolved["min_support"] = chosen.min_support.into();
+    Ok((model.into(), resolved))
+}
+
+/// `base` overridden by the spec's parameters, and the result as JSON.
+fn parse_params<P>(base: P, spec: &ModelSpec) -> Result<(P, serde_json::Value)>
+where
+    P: DeserializeOwned + Serialize,
+{
     let mut merged = match serde_json::to_value(&base) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
@@ -62,7 +84,7 @@ where
         }
     })?;
     let resolved = serde_json::to_value(&params).map_err(|e| Error::Shape(e.to_string()))?;
-    Ok((params.fit(data, progress)?.into(), resolved))
+    Ok((params, resolved))
 }
 
 /// Fits the model a spec names; returns it with its resolved hyperparameters.
@@ -105,7 +127,7 @@ pub fn fit(
         "knn_baseline" => fit_from(KnnRatingParams::baseline(), spec, data, progress),
         "blend" => fit_with::<BlendParams>(&nest_part_params(spec), data, progress),
         "switch" => fit_with::<SwitchParams>(&nest_part_params(spec), data, progress),
-        "rules" => fit_with::<RulesParams>(spec, data, progress),
+        "rules" => fit_rules(spec, data, progress),
         other => Err(Error::InvalidParam {
             name: "model",
             reason: format!("unknown model `{other}`"),

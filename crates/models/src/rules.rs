@@ -10,6 +10,13 @@
 //! enumeration on random baskets. (The `fp-growth` crate was considered: unmaintained since 2021, no
 //! length limit, so it was not used.)
 //!
+//! **Support.** With `min_support` set, itemsets below it are dropped, and more than `max_itemsets`
+//! frequent itemsets is an error (raise the support). Unset (the default), the support is chosen: the
+//! smallest support from 0.01 up (to within 2 %) whose frequent itemsets number at most `auto_itemsets`,
+//! found by doubling and then bisecting the minimum count, each try stopping as soon as it passes the
+//! budget. The fit says what it chose ([`Progress::note`], and the resolved `min_support` of the model
+//! file), so the same rules can be fitted again with it.
+//!
 //! **Rules.** Every frequent itemset `S` with at least two items gives, for each `y ∈ S`, the rule
 //! `X = S∖{y} → y` with support `supp(S)`, confidence `supp(S) / supp(X)` and lift
 //! `confidence / supp({y})` (supports as fractions of baskets). Rules below `min_confidence` or `min_lift`
@@ -64,8 +71,9 @@ pub struct RulesParams {
     /// Cut a user's interactions into sessions at gaps longer than this many minutes (needs timestamps).
     /// By default, none: a user's whole history is one basket.
     pub session_gap_minutes: Option<f64>,
-    /// Minimum support of an itemset, as a fraction of baskets (and at least 2 baskets). By default, 0.01.
-    pub min_support: f64,
+    /// Minimum support of an itemset, as a fraction of baskets (and at least 2 baskets). By default
+    /// (unset), chosen: the smallest from 0.01 up whose frequent itemsets number at most `auto_itemsets`.
+    pub min_support: Option<f64>,
     /// Minimum confidence of a rule. By default, 0.1.
     pub min_confidence: f64,
     /// Minimum lift of a rule. By default, 1.0 (the antecedent makes the consequent no less likely).
@@ -81,13 +89,34 @@ pub struct RulesParams {
     /// Refuse to go on past this many frequent itemsets (raise `min_support` instead of running out of
     /// memory). By default, 5,000,000.
     pub max_itemsets: usize,
+    /// With `min_support` unset: the most frequent itemsets the chosen support may give. By default,
+    /// 100,000.
+    pub auto_itemsets: usize,
+}
+
+/// The support an unset `min_support` starts from.
+pub const DEFAULT_MIN_SUPPORT: f64 = 0.01;
+
+/// The support a fit used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChosenSupport {
+    /// The support, as a fraction of baskets (`min_count / baskets`, or the one given).
+    pub min_support: f64,
+    /// The least number of baskets a frequent itemset is in.
+    pub min_count: usize,
+    /// Baskets mined.
+    pub baskets: usize,
+    /// Frequent itemsets found.
+    pub itemsets: usize,
+    /// Whether it was chosen (`min_support` unset) rather than given.
+    pub automatic: bool,
 }
 
 impl Default for RulesParams {
     fn default() -> Self {
         RulesParams {
             session_gap_minutes: None,
-            min_support: 0.01,
+            min_support: None,
             min_confidence: 0.1,
             min_lift: 1.0,
             max_len: 3,
@@ -95,6 +124,7 @@ impl Default for RulesParams {
             aggregate: Aggregate::Max,
             fallback_popular: true,
             max_itemsets: 5_000_000,
+            auto_itemsets: 100_000,
         }
     }
 }
@@ -105,9 +135,14 @@ impl RulesParams {
         self.session_gap_minutes = Some(m);
         self
     }
-    /// Minimum itemset support (fraction of baskets). By default, 0.01.
+    /// Minimum itemset support (fraction of baskets). By default, chosen (see the module docs).
     pub fn min_support(mut self, s: f64) -> Self {
-        self.min_support = s;
+        self.min_support = Some(s);
+        self
+    }
+    /// With the support chosen: the most frequent itemsets it may give. By default, 100,000.
+    pub fn auto_itemsets(mut self, n: usize) -> Self {
+        self.auto_itemsets = n;
         self
     }
     /// Minimum rule confidence. By default, 0.1.
@@ -149,10 +184,13 @@ impl RulesParams {
                 "must be a positive number of minutes",
             )?;
         }
+        if let Some(s) = self.min_support {
+            ensure_param(s > 0.0 && s <= 1.0, "min_support", "must be in (0, 1]")?;
+        }
         ensure_param(
-            self.min_support > 0.0 && self.min_support <= 1.0,
-            "min_support",
-            "must be in (0, 1]",
+            self.auto_itemsets >= 1,
+            "auto_itemsets",
+            "must be at least 1",
         )?;
         ensure_param(
             (0.0..=1.0).contains(&self.min_confidence),
@@ -321,6 +359,22 @@ pub fn frequent_itemsets(
     max_len: usize,
     max_itemsets: usize,
 ) -> Result<Vec<(Vec<u32>, usize)>> {
+    capped_itemsets(baskets, min_count, max_len, max_itemsets).ok_or_else(|| Error::InvalidParam {
+        name: "min_support",
+        reason: format!(
+            "more than {max_itemsets} frequent itemsets (max_itemsets); raise min_support or \
+             lower max_len"
+        ),
+    })
+}
+
+/// [`frequent_itemsets`], `None` as soon as there are more than `max_itemsets`.
+fn capped_itemsets(
+    baskets: &[Vec<u32>],
+    min_count: usize,
+    max_len: usize,
+    max_itemsets: usize,
+) -> Option<Vec<(Vec<u32>, usize)>> {
     let min_count = min_count.max(1);
     let transactions: Vec<(Vec<u32>, usize)> = baskets.iter().map(|b| (b.clone(), 1)).collect();
     let tree = FpTree::build(&transactions, min_count);
@@ -333,10 +387,59 @@ pub fn frequent_itemsets(
         max_len,
         max_itemsets,
         &mut out,
-    )?;
-    Ok(out)
+    )
+    .then_some(out)
 }
 
+/// The least count of baskets for a support (at least 2).
+fn min_count_for(support: f64, n_baskets: usize) -> usize {
+    ((support * n_baskets as f64).ceil() as usize).max(2)
+}
+
+/// Frequent itemsets, each sorted, with the number of baskets holding it.
+type Itemsets = Vec<(Vec<u32>, usize)>;
+
+/// The smallest minimum count from `start` up (to within 2 %) whose frequent itemsets number at most
+/// `budget`, with those itemsets; `None` when even an itemset in every basket is too many.
+fn auto_itemsets(
+    baskets: &[Vec<u32>],
+    start: usize,
+    max_len: usize,
+    budget: usize,
+) -> Option<(usize, Itemsets)> {
+    let n = baskets.len().max(2);
+    let mine = |c: usize| capped_itemsets(baskets, c, max_len, budget);
+    let start = start.min(n);
+    if let Some(sets) = mine(start) {
+        return Some((start, sets));
+    }
+    // Double until it fits (`lo` is always a count that does not)...
+    let mut lo = start;
+    let (mut hi, mut best) = loop {
+        if lo >= n {
+            return None;
+        }
+        let c = (lo * 2).min(n);
+        match mine(c) {
+            Some(sets) => break (c, sets),
+            None => lo = c,
+        }
+    };
+    // ... then bisect between the last count that did not fit and the first that did.
+    while hi - lo > 1 && (hi - lo) as f64 > 0.02 * hi as f64 {
+        let mid = lo + (hi - lo) / 2;
+        match mine(mid) {
+            Some(sets) => {
+                hi = mid;
+                best = sets;
+            }
+            None => lo = mid,
+        }
+    }
+    Some((hi, best))
+}
+
+/// Mines `tree` into `out`; `false` as soon as `out` holds more than `max_itemsets`.
 fn mine(
     tree: &FpTree,
     suffix: &mut Vec<u32>,
@@ -344,7 +447,7 @@ fn mine(
     max_len: usize,
     max_itemsets: usize,
     out: &mut Vec<(Vec<u32>, usize)>,
-) -> Result<()> {
+) -> bool {
     // Least frequent first (any order is correct; this one keeps conditional trees small).
     for (item, nodes, count) in tree.header.iter().rev() {
         suffix.push(*item);
@@ -352,13 +455,7 @@ fn mine(
         set.sort_unstable();
         out.push((set, *count));
         if out.len() > max_itemsets {
-            return Err(Error::InvalidParam {
-                name: "min_support",
-                reason: format!(
-                    "more than {max_itemsets} frequent itemsets (max_itemsets); raise min_support or \
-                     lower max_len"
-                ),
-            });
+            return false;
         }
         if suffix.len() < max_len {
             // The conditional pattern base: each node's path to the root, weighted by the node's count.
@@ -376,22 +473,33 @@ fn mine(
             }
             if !base.is_empty() {
                 let cond = FpTree::build(&base, min_count);
-                if !cond.header.is_empty() {
-                    mine(&cond, suffix, min_count, max_len, max_itemsets, out)?;
+                if !cond.header.is_empty()
+                    && !mine(&cond, suffix, min_count, max_len, max_itemsets, out)
+                {
+                    return false;
                 }
             }
         }
         suffix.pop();
     }
-    Ok(())
+    true
 }
 
-impl Fit for RulesParams {
-    type Model = Rules;
-    fn fit(&self, data: &Dataset, progress: &dyn Progress) -> Result<Rules> {
+impl RulesParams {
+    /// Fits, and says which support it used (chosen when `min_support` is unset; see the module docs).
+    ///
+    /// # Errors
+    ///
+    /// As [`Fit::fit`]: invalid parameters, no interactions, sessions without timestamps, more than
+    /// `max_itemsets` frequent itemsets at a given `min_support`, or no support at which the frequent
+    /// itemsets number at most `auto_itemsets`.
+    pub fn fit_with_support(
+        &self,
+        data: &Dataset,
+        progress: &dyn Progress,
+    ) -> Result<(Rules, ChosenSupport)> {
         self.validate()?;
         progress.start("rules", 3);
-        let n_items = data.n_items();
         let baskets = baskets(data, self.session_gap_minutes.map(|m| m * 60.0))?;
         ensure_param(
             !baskets.is_empty(),
@@ -399,11 +507,74 @@ impl Fit for RulesParams {
             "no interactions to mine rules from",
         )?;
         let n_baskets = baskets.len();
-        let min_count = ((self.min_support * n_baskets as f64).ceil() as usize).max(2);
-        progress.message(&format!("{n_baskets} baskets, min count {min_count}"));
+        let (min_count, sets, automatic) = match self.min_support {
+            Some(s) => {
+                let min_count = min_count_for(s, n_baskets);
+                progress.message(&format!("{n_baskets} baskets, min count {min_count}"));
+                progress.inc(1);
+                let sets = frequent_itemsets(&baskets, min_count, self.max_len, self.max_itemsets)?;
+                (min_count, sets, false)
+            }
+            None => {
+                let budget = self.auto_itemsets.min(self.max_itemsets);
+                progress.message(&format!(
+                    "{n_baskets} baskets, choosing the support for at most {budget} itemsets"
+                ));
+                progress.inc(1);
+                let start = min_count_for(DEFAULT_MIN_SUPPORT, n_baskets);
+                let (min_count, sets) = auto_itemsets(&baskets, start, self.max_len, budget)
+                    .ok_or_else(|| Error::InvalidParam {
+                        name: "auto_itemsets",
+                        reason: format!(
+                            "more than {budget} frequent itemsets even at support 1 (items in every basket); \
+                             lower max_len or raise auto_itemsets"
+                        ),
+                    })?;
+                (min_count, sets, true)
+            }
+        };
+        let chosen = ChosenSupport {
+            min_support: match (self.min_support, automatic) {
+                (Some(s), false) => s,
+                _ => min_count as f64 / n_baskets as f64,
+            },
+            min_count,
+            baskets: n_baskets,
+            itemsets: sets.len(),
+            automatic,
+        };
+        if automatic {
+            progress.note(&format!(
+                "rules: min_support {:.4} chosen ({} of {} baskets; {} frequent itemsets, auto_itemsets {})",
+                chosen.min_support,
+                min_count,
+                n_baskets,
+                sets.len(),
+                self.auto_itemsets.min(self.max_itemsets)
+            ));
+        }
         progress.inc(1);
-        let sets = frequent_itemsets(&baskets, min_count, self.max_len, self.max_itemsets)?;
-        progress.inc(1);
+        Ok((self.rules_from(data, n_baskets, &sets, progress), chosen))
+    }
+}
+
+impl Fit for RulesParams {
+    type Model = Rules;
+    fn fit(&self, data: &Dataset, progress: &dyn Progress) -> Result<Rules> {
+        Ok(self.fit_with_support(data, progress)?.0)
+    }
+}
+
+impl RulesParams {
+    /// The rules of the frequent itemsets `sets` of `n_baskets` baskets.
+    fn rules_from(
+        &self,
+        data: &Dataset,
+        n_baskets: usize,
+        sets: &[(Vec<u32>, usize)],
+        progress: &dyn Progress,
+    ) -> Rules {
+        let n_items = data.n_items();
         let support: HashMap<&[u32], usize> =
             sets.iter().map(|(s, c)| (s.as_slice(), *c)).collect();
         let nb = n_baskets as f64;
@@ -458,7 +629,7 @@ impl Fit for RulesParams {
         };
         progress.message(&format!("{} rules", rules.len()));
         progress.inc(1);
-        Ok(Rules {
+        Rules {
             n_items,
             n_baskets,
             rules,
@@ -466,7 +637,7 @@ impl Fit for RulesParams {
             fallback,
             recent: self.recent,
             aggregate: self.aggregate,
-        })
+        }
     }
 }
 
@@ -716,6 +887,92 @@ mod tests {
     fn too_many_itemsets_is_an_error() {
         let baskets = vec![(0..12).collect::<Vec<u32>>(); 3];
         assert!(frequent_itemsets(&baskets, 2, 12, 100).is_err());
+    }
+
+    /// The chosen count is the smallest (to within 2 %) whose itemsets fit the budget: one less does not.
+    #[test]
+    fn auto_support_is_the_smallest_that_fits() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        // 400 baskets over 40 items with skewed popularity: many itemsets at low support.
+        let baskets: Vec<Vec<u32>> = (0..400)
+            .map(|_| {
+                (0..40u32)
+                    .filter(|&i| rng.random_bool(0.9 / (1.0 + f64::from(i) / 4.0)))
+                    .collect()
+            })
+            .collect();
+        let count = |c| frequent_itemsets(&baskets, c, 3, usize::MAX).unwrap().len();
+        for budget in [50, 500, 3000] {
+            let (c, sets) = auto_itemsets(&baskets, 4, 3, budget).unwrap();
+            assert!(
+                sets.len() <= budget && sets.len() == count(c),
+                "{budget}: {c}"
+            );
+            assert!(c > 4, "the start does not fit {budget}");
+            // within 2 %: a count 3 % lower (and at least one lower) does not fit
+            let lower = c - ((c as f64 * 0.03) as usize).max(1);
+            assert!(count(lower) > budget, "{budget}: {c} vs {lower}");
+        }
+        // a budget the start count already meets keeps it
+        let (c, _) = auto_itemsets(&baskets, 4, 3, usize::MAX).unwrap();
+        assert_eq!(c, 4);
+        // identical baskets of 12 items: C(12, <=3) = 298 itemsets at any count
+        let same = vec![(0..12).collect::<Vec<u32>>(); 10];
+        assert!(auto_itemsets(&same, 2, 3, 100).is_none());
+        assert!(auto_itemsets(&same, 2, 3, 298).is_some());
+    }
+
+    /// Records the notes a fit leaves.
+    #[derive(Default)]
+    struct Notes(std::sync::Mutex<Vec<String>>);
+
+    impl Progress for Notes {
+        fn start(&self, _: &str, _: u64) {}
+        fn inc(&self, _: u64) {}
+        fn message(&self, _: &str) {}
+        fn note(&self, msg: &str) {
+            self.0.lock().unwrap().push(msg.to_owned());
+        }
+    }
+
+    #[test]
+    fn defaults_choose_the_support_and_an_explicit_one_wins() {
+        let d = data();
+        // 4 baskets: support 0.01 gives the minimum count 2, and every itemset fits.
+        let notes = Notes::default();
+        let (m, chosen) = RulesParams::default().fit_with_support(&d, &notes).unwrap();
+        assert!(chosen.automatic && chosen.min_count == 2, "{chosen:?}");
+        assert_eq!(chosen.min_support, 0.5);
+        let explicit = RulesParams::default()
+            .min_support(0.5)
+            .fit(&d, &NoProgress)
+            .unwrap();
+        assert_eq!(m.rules(), explicit.rules());
+        let notes = notes.0.into_inner().unwrap();
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with("rules: min_support 0.5000 chosen"),
+            "{notes:?}"
+        );
+        // A budget of 3 itemsets: count 2 gives 7 itemsets, count 3 gives 4 ({0}, {1}, {2}, {0, 1}),
+        // count 4 none; so 4 it is.
+        let (m, chosen) = RulesParams::default()
+            .auto_itemsets(3)
+            .fit_with_support(&d, &NoProgress)
+            .unwrap();
+        assert_eq!((chosen.min_count, chosen.itemsets), (4, 0), "{chosen:?}");
+        assert!(m.rules().is_empty());
+        // An explicit support keeps the error it always had.
+        let mut p = RulesParams::default().min_support(0.5);
+        p.max_itemsets = 2;
+        let err = p.fit(&d, &NoProgress).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "more than 2 frequent itemsets (max_itemsets); raise min_support or lower max_len"
+            ),
+            "{err}"
+        );
+        assert!(RulesParams::default().auto_itemsets(0).validate().is_err());
     }
 
     /// Baskets {0,1,2} x2, {0,1} x1, {2,3} x1 (4 users, one basket each).

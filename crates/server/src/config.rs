@@ -56,6 +56,9 @@ pub struct Config {
     pub auth: Auth,
     /// Monitoring window and bounce rule for `/metrics`.
     pub monitoring: crate::metrics::Monitoring,
+    /// Money (`[revenue]`): the deployment's currency, conversion rates, and how experiment reports test
+    /// revenue.
+    pub revenue: crate::metrics::RevenueConfig,
     /// The `/dashboard` page.
     pub dashboard: DashboardConfig,
     /// Retraining inside the server (off by default).
@@ -186,6 +189,7 @@ impl Default for Config {
             admin: Admin::default(),
             auth: Auth::default(),
             monitoring: crate::metrics::Monitoring::default(),
+            revenue: crate::metrics::RevenueConfig::default(),
             dashboard: DashboardConfig::default(),
             retrain: RetrainLoop::default(),
             rerank: RerankConfig::default(),
@@ -479,6 +483,7 @@ impl Config {
         if self.monitoring.window_secs == 0 {
             return Err("monitoring.window_secs must be positive".into());
         }
+        self.revenue.validate()?;
         if self.retrain.enabled && (self.retrain.config.is_none() || self.retrain.every_secs == 0) {
             return Err(
                 "retrain: the loop needs `config` (a retrain.toml) and `every_secs` > 0".into(),

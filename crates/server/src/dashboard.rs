@@ -7,6 +7,8 @@
 //!   over `monitoring.window_secs`, the same values as the `tastebud_ctr`, ... gauges.
 //! - latency p50 / p99: [`Metrics::latency_quantile`] on `tastebud_http_request_duration_seconds` since
 //!   the server started, interpolated like `histogram_quantile`.
+//! - revenue rate and revenue per 1,000 recommendations: [`Metrics::window_stats`] over the window, the
+//!   `tastebud_revenue_per_hour` and `tastebud_revenue_per_1000_recommendations` gauges.
 //! - requests/s and events/s: a per-second ring of the last 60 seconds ([`Metrics::rates`]).
 //! - charts: the sliding window bucket by bucket ([`Metrics::window_series`]) and the per-second ring.
 //!
@@ -62,6 +64,19 @@ pub struct Kpis {
     pub cache_lookups: u64,
     /// Distinct items recommended over the window.
     pub served_items: u64,
+    /// The currency of the revenue numbers (`[revenue] currency`).
+    pub currency: String,
+    /// Revenue of purchases with an amount over the window.
+    pub revenue: f64,
+    /// Purchases with an amount over the window.
+    pub purchases: u64,
+    /// Recommendation lists served over the window.
+    pub recommendations: u64,
+    /// Revenue per hour over the window (`tastebud_revenue_per_hour`).
+    pub revenue_per_hour: f64,
+    /// Revenue per 1,000 recommendation lists served over the window
+    /// (`tastebud_revenue_per_1000_recommendations`).
+    pub revenue_per_1000_recommendations: f64,
     /// Median latency of `GET /v1/users/{id}/recommendations` since the server started, seconds.
     pub rec_p50_seconds: Option<f64>,
     /// 99th percentile latency of the recommendation route since the server started, seconds.
@@ -156,6 +171,12 @@ pub fn build_summary(state: &AppState) -> DashboardSummary {
             cache_hits: w.hits,
             cache_lookups: w.lookups,
             served_items: w.served_items,
+            currency: state.config.revenue.currency.clone(),
+            revenue: w.revenue,
+            purchases: w.purchases,
+            recommendations: w.recommendations,
+            revenue_per_hour: w.revenue_per_hour,
+            revenue_per_1000_recommendations: w.revenue_per_1000_recommendations,
             rec_p50_seconds: m.latency_quantile(0.5, Some(RECOMMENDATION_ROUTE)),
             rec_p99_seconds: m.latency_quantile(0.99, Some(RECOMMENDATION_ROUTE)),
             all_p50_seconds: m.latency_quantile(0.5, None),
@@ -185,6 +206,8 @@ fn experiment_reports(state: &AppState, now: i64) -> Vec<serde_json::Value> {
                 alpha: 0.05,
                 mde: 0.1,
                 power: 0.8,
+                revenue_mde: state.config.revenue.mde,
+                winsor_quantile: state.config.revenue.winsor_quantile,
             };
             let r = tastebud_experiment::report::Report::new(def, &arms, &opts).ok()?;
             serde_json::to_value(r).ok()
@@ -301,6 +324,14 @@ fn fmt_rate(v: f64) -> String {
         format!("{v:.2}")
     } else if v < 100.0 {
         format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn fmt_money(v: f64) -> String {
+    if v < 1000.0 {
+        format!("{v:.2}")
     } else {
         format!("{v:.0}")
     }
@@ -456,6 +487,35 @@ pub fn render_page(s: &DashboardSummary, user: &str) -> String {
         &format!("{:.2}", k.diversity),
         "normalised entropy, 0&ndash;1",
     ));
+    h.push_str(&tile(
+        "s2 c-rev",
+        "Revenue / h",
+        "revenue_per_hour",
+        k.revenue_per_hour,
+        &format!(
+            "{}<small> {}</small>",
+            fmt_money(k.revenue_per_hour),
+            esc(&k.currency)
+        ),
+        &format!(
+            "{} {} &middot; {} purchases",
+            fmt_money(k.revenue),
+            esc(&k.currency),
+            k.purchases
+        ),
+    ));
+    h.push_str(&tile(
+        "s2 c-rev",
+        "Revenue / 1,000 recs",
+        "revenue_per_1000",
+        k.revenue_per_1000_recommendations,
+        &format!(
+            "{}<small> {}</small>",
+            fmt_money(k.revenue_per_1000_recommendations),
+            esc(&k.currency)
+        ),
+        &format!("{} lists served", k.recommendations),
+    ));
     h.push_str(&latency_tile(
         "Recommendation latency",
         "rec",
@@ -536,7 +596,7 @@ main{display:grid;grid-template-columns:minmax(0,1fr) 420px;gap:18px;padding:18p
 .tile{padding:14px 18px 14px;position:relative;overflow:hidden;min-height:128px}
 .tile.s2{grid-column:span 2}.tile.s3{grid-column:span 3}
 .tile::before{content:"";position:absolute;left:0;top:0;bottom:0;width:4px;background:var(--accent,#334155)}
-.c-ctr{--accent:var(--ctr)}.c-bounce{--accent:var(--bounce)}.c-cache{--accent:var(--cache)}.c-cov{--accent:var(--cov)}.c-div{--accent:var(--div)}
+.c-rev{--accent:#facc15}.c-ctr{--accent:var(--ctr)}.c-bounce{--accent:var(--bounce)}.c-cache{--accent:var(--cache)}.c-cov{--accent:var(--cov)}.c-div{--accent:var(--div)}
 .lat{--accent:var(--p50)}.rate{--accent:var(--req)}
 .label{font-size:13.5px;text-transform:uppercase;letter-spacing:1.2px;color:var(--muted);font-weight:650;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .num{font-size:46px;font-weight:750;line-height:1.1;margin-top:8px;font-variant-numeric:tabular-nums;letter-spacing:-.5px}
@@ -674,6 +734,9 @@ function render(s){
   setKpi('cache_hit_ratio',k.cache_hit_ratio,pct(k.cache_hit_ratio));setSub('cache_hit_ratio',k.cache_hits+' of '+k.cache_lookups+' lookups');
   setKpi('coverage',k.coverage,pct(k.coverage));setSub('coverage',k.served_items+' of '+m.n_items+' items served');$('#win').textContent=win;
   setKpi('diversity',k.diversity,k.diversity.toFixed(2));
+  const money=v=>(v<1000?v.toFixed(2):v.toFixed(0))+'<small> '+esc(k.currency)+'</small>';
+  setKpi('revenue_per_hour',k.revenue_per_hour,money(k.revenue_per_hour));setSub('revenue_per_hour',(k.revenue<1000?k.revenue.toFixed(2):k.revenue.toFixed(0))+' '+esc(k.currency)+' &middot; '+k.purchases+' purchases');
+  setKpi('revenue_per_1000',k.revenue_per_1000_recommendations,money(k.revenue_per_1000_recommendations));setSub('revenue_per_1000',k.recommendations+' lists served');
   setKpi('rec_p50',k.rec_p50_seconds,ms(k.rec_p50_seconds));setKpi('rec_p99',k.rec_p99_seconds,ms(k.rec_p99_seconds));
   setKpi('all_p50',k.all_p50_seconds,ms(k.all_p50_seconds));setKpi('all_p99',k.all_p99_seconds,ms(k.all_p99_seconds));
   setKpi('requests_per_sec',k.requests_per_sec,rate(k.requests_per_sec));setKpi('events_per_sec',k.events_per_sec,rate(k.events_per_sec));

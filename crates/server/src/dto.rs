@@ -410,6 +410,12 @@ pub struct ExperimentReportDoc {
     /// Cumulative values per day since the start.
     #[schema(value_type = Vec<Object>)]
     pub timeline: Vec<serde_json::Value>,
+    /// With `data = "ready"` once purchases carry an `amount`: per arm the revenue, revenue per user and
+    /// per impression (in `[revenue] currency`) with intervals, the relative lift, a per-user Welch test
+    /// (winsorised at `winsor_quantile`, CUPED on pre-period revenue when there is any), and the users per
+    /// arm needed for `revenue_mde`.
+    #[schema(value_type = Option<Object>)]
+    pub revenue: Option<serde_json::Value>,
 }
 
 /// Why an experiment report has no analysis yet.

@@ -94,13 +94,22 @@ pub struct ReportQuery {
     pub alpha: Option<f64>,
     /// Planned minimum detectable effect on CTR, relative (default 0.1).
     pub mde: Option<f64>,
+    /// Planned minimum detectable effect on revenue per user, relative (default `[revenue] mde`).
+    pub revenue_mde: Option<f64>,
+    /// Winsorise per-user revenue at this quantile of the buyers' revenue, in (0, 1] (default
+    /// `[revenue] winsor_quantile`; 1: no cap).
+    #[param(exclusive_minimum = 0.0, maximum = 1.0)]
+    pub winsor_quantile: Option<f64>,
     /// Also break the results down by this user attribute (from the `attrs` the events carry).
     pub segment_by: Option<String>,
 }
 
 /// The report of an experiment: per arm CTR, conversion, dwell and bounce with intervals, lifts against
 /// the first arm, fixed-horizon and always-valid p-values, the sample-ratio check, warnings and a
-/// decision; the same per segment (new vs returning users) and per day.
+/// decision; the same per segment (new vs returning users) and per day. Once purchases with an `amount`
+/// are logged, `revenue` adds revenue per user and per impression per arm (in `[revenue] currency`) with
+/// intervals, the relative lift, a per-user Welch test (winsorised at `winsor_quantile`, with CUPED on
+/// pre-period revenue when there is any) and the users per arm needed for `revenue_mde`.
 #[utoipa::path(get, path = "/v1/experiments/{id}/report", tag = "experiments",
     params(("id" = String, Path, description = "Experiment id"), ReportQuery),
     responses((status = 200, description = "The report (JSON, a text table with format=table, a page with format=html); `data` says whether there is an analysis yet", body = Object),
@@ -127,6 +136,10 @@ pub async fn report(
         alpha: q.alpha.unwrap_or(0.05),
         mde: q.mde.unwrap_or(0.1),
         power: 0.8,
+        revenue_mde: q.revenue_mde.unwrap_or(state.config.revenue.mde),
+        winsor_quantile: q
+            .winsor_quantile
+            .unwrap_or(state.config.revenue.winsor_quantile),
     };
     let st = state.clone();
     let seg = q.segment_by.clone();

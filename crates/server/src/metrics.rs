@@ -5,13 +5,18 @@
 //! types, cache results. Rates (CTR, bounce rate, cache hit ratio, coverage and diversity of what was
 //! served) are also published as gauges over a sliding window (`monitoring.window_secs`), so a wall screen
 //! needs no PromQL; the counters behind them are there for Prometheus to compute any other window.
+//!
+//! Revenue: purchase events with an `amount` (in the deployment's currency, `[revenue] currency`; other
+//! currencies are converted at ingestion or refused, see [`RevenueConfig`]) add to
+//! `tastebud_revenue_total`; the window gives the revenue rate (`tastebud_revenue_per_hour`) and the
+//! revenue per 1,000 recommendation lists served (`tastebud_revenue_per_1000_recommendations`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tastebud_core::ItemIdx;
 use tastebud_store::{Event, EventType};
@@ -41,7 +46,124 @@ pub const METRIC_NAMES: &[&str] = &[
     "tastebud_event_log_lag_events",
     "tastebud_event_delay_seconds",
     "tastebud_uptime_seconds",
+    "tastebud_revenue_total",
+    "tastebud_purchases_with_amount_total",
+    "tastebud_cart_amount_total",
+    "tastebud_revenue_per_hour",
+    "tastebud_revenue_per_1000_recommendations",
 ];
+
+/// Money (`[revenue]`): the deployment's currency, conversion rates into it, and how experiment reports
+/// test revenue.
+///
+/// ```
+/// let r: tastebud_server::metrics::RevenueConfig = toml::from_str(r#"
+///     currency = "EUR"
+///     rates = { USD = 0.5 }
+/// "#).unwrap();
+/// r.validate().unwrap();
+/// assert_eq!(r.convert(10.0, Some("USD")).unwrap(), (5.0, "EUR".to_string()));
+/// assert_eq!(r.convert(10.0, None).unwrap(), (10.0, "EUR".to_string()));
+/// assert!(r.convert(10.0, Some("GBP")).unwrap_err().contains("GBP"));
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RevenueConfig {
+    /// The deployment's currency (ISO 4217, e.g. `"EUR"`): amounts without a `currency` are in it, and
+    /// every reported amount is. By default, `"USD"`.
+    pub currency: String,
+    /// Conversion rates into `currency`: `{ EUR = 1.08 }` reads "one EUR is 1.08 of `currency`". An
+    /// event's amount in a listed currency is converted when it is received (and stored converted, with
+    /// `currency` set to the deployment's); an amount in any other currency is refused (422). By default,
+    /// none.
+    pub rates: BTreeMap<String, f64>,
+    /// Experiment reports winsorise per-user revenue at this quantile of the buyers' revenue before the
+    /// test, in `(0, 1]` (`1`: no cap). By default, 0.99.
+    pub winsor_quantile: f64,
+    /// Planned minimum detectable effect on revenue per user, relative, for the reports' sample size.
+    /// By default, 0.05.
+    pub mde: f64,
+}
+
+impl Default for RevenueConfig {
+    fn default() -> Self {
+        RevenueConfig {
+            currency: "USD".into(),
+            rates: BTreeMap::new(),
+            winsor_quantile: tastebud_experiment::report::DEFAULT_WINSOR_QUANTILE,
+            mde: tastebud_experiment::report::DEFAULT_REVENUE_MDE,
+        }
+    }
+}
+
+impl RevenueConfig {
+    /// Checks the codes, the rates (finite, positive) and the test settings.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !tastebud_store::is_currency_code(&self.currency) {
+            return Err(format!(
+                "revenue.currency: `{}` is not an ISO 4217 code (three capital letters, like EUR)",
+                self.currency
+            ));
+        }
+        for (code, &rate) in &self.rates {
+            if !tastebud_store::is_currency_code(code) {
+                return Err(format!(
+                    "revenue.rates: `{code}` is not an ISO 4217 code (three capital letters)"
+                ));
+            }
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!(
+                    "revenue.rates.{code}: must be a finite number above 0, got {rate}"
+                ));
+            }
+        }
+        if !(self.winsor_quantile > 0.0 && self.winsor_quantile <= 1.0) {
+            return Err(format!(
+                "revenue.winsor_quantile: must be in (0, 1], got {}",
+                self.winsor_quantile
+            ));
+        }
+        if !(self.mde.is_finite() && self.mde != 0.0) {
+            return Err(format!(
+                "revenue.mde: must be finite and non-zero, got {}",
+                self.mde
+            ));
+        }
+        Ok(())
+    }
+
+    /// An amount in `currency` (`None`: the deployment's) as `(amount, code)` in the deployment's
+    /// currency.
+    ///
+    /// # Errors
+    ///
+    /// A message for a currency that is neither the deployment's nor in `rates`.
+    pub fn convert(&self, amount: f64, currency: Option<&str>) -> Result<(f64, String), String> {
+        match currency {
+            None => Ok((amount, self.currency.clone())),
+            Some(c) if c == self.currency => Ok((amount, self.currency.clone())),
+            Some(c) => match self.rates.get(c) {
+                Some(rate) => Ok((amount * rate, self.currency.clone())),
+                None => Err(format!(
+                    "currency: this deployment takes {}{}; `{c}` has no conversion rate ([revenue] rates)",
+                    self.currency,
+                    if self.rates.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (or {})",
+                            self.rates.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                )),
+            },
+        }
+    }
+}
 
 /// Settings of the monitoring window and the bounce rule.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -109,6 +231,12 @@ struct Bucket {
     misses: u64,
     requests: u64,
     events: u64,
+    /// Revenue of purchases with an amount.
+    revenue: f64,
+    /// Purchases with an amount.
+    purchases: u64,
+    /// Recommendation lists served.
+    lists: u64,
     /// Requests to [`RECOMMENDATION_ROUTE`] per latency bucket (not cumulative; the last is `+Inf`).
     latency_rec: Vec<u64>,
     /// Requests to every route but the [`MONITORING_ROUTES`] per latency bucket.
@@ -166,6 +294,11 @@ pub struct Metrics {
     log_lag: IntGaugeVec,
     event_delay: Histogram,
     uptime: Gauge,
+    revenue: Counter,
+    purchases_with_amount: IntCounter,
+    cart_amount: Counter,
+    revenue_per_hour: Gauge,
+    revenue_per_1000: Gauge,
     window: Mutex<Window>,
 }
 
@@ -382,6 +515,46 @@ impl Metrics {
                 Gauge::new("tastebud_uptime_seconds", "Seconds since the server started.")
                     .expect("valid"),
             ),
+            revenue: reg(
+                &r,
+                Counter::new(
+                    "tastebud_revenue_total",
+                    "Sum of the amounts of purchase events, in the deployment's currency ([revenue] currency).",
+                )
+                .expect("valid"),
+            ),
+            purchases_with_amount: reg(
+                &r,
+                IntCounter::new(
+                    "tastebud_purchases_with_amount_total",
+                    "Purchase events that carried an amount.",
+                )
+                .expect("valid"),
+            ),
+            cart_amount: reg(
+                &r,
+                Counter::new(
+                    "tastebud_cart_amount_total",
+                    "Sum of the amounts of add-to-cart events, in the deployment's currency (cart value, not revenue).",
+                )
+                .expect("valid"),
+            ),
+            revenue_per_hour: reg(
+                &r,
+                Gauge::new(
+                    "tastebud_revenue_per_hour",
+                    "Revenue rate over the monitoring window: revenue / window length, per hour.",
+                )
+                .expect("valid"),
+            ),
+            revenue_per_1000: reg(
+                &r,
+                Gauge::new(
+                    "tastebud_revenue_per_1000_recommendations",
+                    "Revenue per 1,000 recommendation lists served, over the monitoring window.",
+                )
+                .expect("valid"),
+            ),
             registry: r,
             settings,
             started: std::time::Instant::now(),
@@ -471,6 +644,7 @@ impl Metrics {
             .with_label_values(&[model])
             .inc_by(items.len() as u64);
         self.with_bucket(now, |b| {
+            b.lists += 1;
             for &i in items {
                 *b.served.entry(i).or_insert(0) += 1;
             }
@@ -495,6 +669,7 @@ impl Metrics {
     pub fn events(&self, events: &[Event], now: i64) {
         let mut shown = 0u64;
         let (mut clicks, mut views, mut bounces) = (0u64, 0u64, 0u64);
+        let (mut revenue, mut purchases, mut cart) = (0.0f64, 0u64, 0.0f64);
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
         for e in events {
             self.events.with_label_values(&[e.kind.as_str()]).inc();
@@ -516,6 +691,13 @@ impl Metrics {
                         }
                     }
                 }
+                EventType::Purchase => {
+                    if let Some(a) = e.amount {
+                        revenue += a;
+                        purchases += 1;
+                    }
+                }
+                EventType::AddToCart => cart += e.amount.unwrap_or(0.0),
                 _ => {}
             }
             if matches!(
@@ -538,7 +720,12 @@ impl Metrics {
         self.clicks.inc_by(clicks);
         self.views.inc_by(views);
         self.bounces.inc_by(bounces);
+        self.revenue.inc_by(revenue);
+        self.purchases_with_amount.inc_by(purchases);
+        self.cart_amount.inc_by(cart);
         self.with_bucket(now, |b| {
+            b.revenue += revenue;
+            b.purchases += purchases;
             b.shown += shown;
             b.clicks += clicks;
             b.views += views;
@@ -595,6 +782,9 @@ impl Metrics {
         self.cache_hit_ratio.set(s.hit_ratio);
         self.coverage.set(s.coverage);
         self.diversity.set(s.diversity);
+        self.revenue_per_hour.set(s.revenue_per_hour);
+        self.revenue_per_1000
+            .set(s.revenue_per_1000_recommendations);
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
@@ -617,6 +807,9 @@ impl Metrics {
             t.bounces += b.bounces;
             t.hits += b.hits;
             t.misses += b.misses;
+            t.revenue += b.revenue;
+            t.purchases += b.purchases;
+            t.lists += b.lists;
             for (&i, &c) in &b.served {
                 *served.entry(i).or_insert(0) += c as u64;
             }
@@ -653,6 +846,15 @@ impl Metrics {
             hits: t.hits,
             lookups: t.hits + t.misses,
             served_items: served.len() as u64,
+            revenue: t.revenue,
+            purchases: t.purchases,
+            recommendations: t.lists,
+            revenue_per_hour: t.revenue * 3600.0 / self.settings.window_secs.max(1) as f64,
+            revenue_per_1000_recommendations: if t.lists == 0 {
+                0.0
+            } else {
+                1000.0 * t.revenue / t.lists as f64
+            },
         }
     }
 
@@ -769,6 +971,8 @@ impl Metrics {
                     requests: b.requests,
                     events: b.events,
                     served_items: b.served.len() as u64,
+                    revenue: b.revenue,
+                    recommendations: b.lists,
                     rec_p50_seconds: quantile(&b.latency_rec, 0.5),
                     rec_p99_seconds: quantile(&b.latency_rec, 0.99),
                     all_p50_seconds: quantile(&b.latency_all, 0.5),
@@ -884,6 +1088,10 @@ pub struct SeriesPoint {
     pub events: u64,
     /// Distinct items recommended.
     pub served_items: u64,
+    /// Revenue of the purchases with an amount, in the deployment's currency.
+    pub revenue: f64,
+    /// Recommendation lists served.
+    pub recommendations: u64,
     /// Median latency of the recommendation route in this bucket, seconds (Prometheus' interpolation).
     pub rec_p50_seconds: Option<f64>,
     /// 99th percentile latency of the recommendation route in this bucket, seconds.
@@ -922,6 +1130,16 @@ pub struct WindowStats {
     pub lookups: u64,
     /// Distinct items recommended.
     pub served_items: u64,
+    /// Revenue of purchases with an amount, in the deployment's currency.
+    pub revenue: f64,
+    /// Purchases with an amount.
+    pub purchases: u64,
+    /// Recommendation lists served.
+    pub recommendations: u64,
+    /// Revenue per hour (revenue / window length).
+    pub revenue_per_hour: f64,
+    /// Revenue per 1,000 recommendation lists served (0 when none was served).
+    pub revenue_per_1000_recommendations: f64,
 }
 
 #[cfg(test)]
@@ -941,6 +1159,78 @@ mod tests {
         assert_eq!(histogram_quantile(0.5, &[(0.1, 0.0), (inf, 0.0)]), None);
         assert_eq!(histogram_quantile(0.5, &[(0.1, 3.0)]), None);
         assert_eq!(histogram_quantile(1.5, &h), Some(inf));
+    }
+
+    #[test]
+    fn revenue_counts_purchase_amounts_over_the_window() {
+        let m = Metrics::new(Monitoring::default());
+        let now = crate::now_unix();
+        let ev = |kind: &str, amount: Option<f64>| -> Event {
+            let mut v =
+                serde_json::json!({"user": "u", "item": "i", "type": kind, "timestamp": now});
+            if let Some(a) = amount {
+                v["amount"] = a.into();
+            }
+            serde_json::from_value(v).unwrap()
+        };
+        for _ in 0..4 {
+            m.served("ease", "realtime", "none", &[ItemIdx(0), ItemIdx(1)], now);
+        }
+        m.events(
+            &[
+                ev("purchase", Some(10.0)),
+                ev("purchase", Some(2.5)),
+                ev("purchase", None),
+                ev("add_to_cart", Some(7.0)),
+                ev("click", None),
+            ],
+            now,
+        );
+        let w = m.window_stats(now, 10);
+        assert_eq!((w.revenue, w.purchases, w.recommendations), (12.5, 2, 4));
+        assert!((w.revenue_per_1000_recommendations - 12.5 * 1000.0 / 4.0).abs() < 1e-9);
+        assert!(
+            (w.revenue_per_hour - 12.5).abs() < 1e-9,
+            "the window is one hour"
+        );
+        let text = m.render(now, 10, 0, 0, None);
+        assert!(text.contains("tastebud_revenue_total 12.5"), "{text}");
+        assert!(text.contains("tastebud_purchases_with_amount_total 2"));
+        assert!(text.contains("tastebud_cart_amount_total 7"));
+        assert!(text.contains("tastebud_revenue_per_1000_recommendations 3125"));
+        for name in METRIC_NAMES
+            .iter()
+            .filter(|n| n.contains("revenue") || n.contains("purchases") || n.contains("cart"))
+        {
+            assert!(text.contains(name), "{name} missing");
+        }
+        assert_eq!(m.window_series(now).last().unwrap().revenue, 12.5);
+    }
+
+    #[test]
+    fn revenue_config_is_checked() {
+        let ok = RevenueConfig::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |f: fn(&mut RevenueConfig)| {
+            let mut c = RevenueConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.currency = "usd".into()).starts_with("revenue.currency"));
+        assert!(
+            bad(|c| {
+                c.rates.insert("EUR".into(), 0.0);
+            })
+            .starts_with("revenue.rates.EUR")
+        );
+        assert!(
+            bad(|c| {
+                c.rates.insert("euro".into(), 1.0);
+            })
+            .starts_with("revenue.rates")
+        );
+        assert!(bad(|c| c.winsor_quantile = 0.0).starts_with("revenue.winsor_quantile"));
+        assert!(bad(|c| c.mde = f64::NAN).starts_with("revenue.mde"));
     }
 
     #[test]

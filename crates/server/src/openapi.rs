@@ -43,7 +43,7 @@ fn event_schema() -> Value {
                   "description": "For an impression: the items shown, in order."},
         "timestamp": {"type": "integer", "format": "int64", "minimum": tastebud_store::MIN_TIMESTAMP,
                       "description": "Unix seconds, from 2000-01-01 to one day past the server's clock."},
-        "value": {"type": "number", "description": "The rating value, purchase amount, ... (required for a rating)."},
+        "value": {"type": "number", "description": "The rating value, or any number the client attaches (required for a rating)."},
         "dwell_ms": {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_DWELL_MS,
                      "description": "For a view: how long the user stayed, milliseconds."},
         "request_id": optional_tag("The recommendation response this event belongs to."),
@@ -76,6 +76,13 @@ fn event_schema() -> Value {
         let schema = common[field].take();
         common[field] = json!({"anyOf": [schema, {"type": "null"}]});
     }
+    // Money only on a purchase or add-to-cart (`currency` only with `amount`).
+    let money = json!({
+        "amount": {"type": "number", "minimum": 0, "maximum": tastebud_store::MAX_AMOUNT,
+                   "description": "The money involved, in `currency` (revenue for a purchase, cart value for an add-to-cart)."},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$",
+                     "description": "ISO 4217 code of `amount` (default: the deployment's, `[revenue] currency`). Another currency is converted by `[revenue] rates` or refused (422)."},
+    });
     let variant = |types: &[&str], required: &[&str], extra: Value| {
         let mut props = common.clone();
         props["type"] = json!({"type": "string", "enum": types});
@@ -87,9 +94,18 @@ fn event_schema() -> Value {
         json!({"type": "object", "additionalProperties": false, "properties": props,
                "required": required})
     };
+    let mut money_variant = variant(
+        &["add_to_cart", "purchase"],
+        &["user", "type", "timestamp", "item"],
+        json!({"item": {"$ref": "#/components/schemas/Id"}}),
+    );
+    for (k, schema) in money.as_object().into_iter().flatten() {
+        money_variant["properties"][k] = json!({"anyOf": [schema, {"type": "null"}]});
+    }
+    money_variant["dependentRequired"] = json!({"currency": ["amount"]});
     json!({
         "description": "One event. An impression lists the items shown (`items`); a rating needs `value`; \
-                        every other type names its `item`.",
+                        every other type names its `item`; a purchase or add-to-cart may carry `amount` and `currency`.",
         "oneOf": [
             variant(&["impression"], &["user", "type", "timestamp", "items"],
                     json!({"items": {"type": "array", "minItems": 1, "maxItems": MAX_IMPRESSION_ITEMS,
@@ -97,9 +113,10 @@ fn event_schema() -> Value {
             variant(&["rating"], &["user", "type", "timestamp", "item", "value"],
                     json!({"item": {"$ref": "#/components/schemas/Id"},
                            "value": {"type": "number", "description": "The rating."}})),
-            variant(&["click", "view", "like", "dislike", "add_to_cart", "purchase"],
+            variant(&["click", "view", "like", "dislike"],
                     &["user", "type", "timestamp", "item"],
                     json!({"item": {"$ref": "#/components/schemas/Id"}})),
+            money_variant,
         ]
     })
 }

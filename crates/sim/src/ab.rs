@@ -180,6 +180,7 @@ impl<'a> Simulation<'a> {
             alpha: self.cfg.alpha,
             mde: self.cfg.mde,
             power: 0.8,
+            ..ReportOptions::default()
         }
     }
 
@@ -403,5 +404,6 @@ fn arm_data(name: &str, c: &[u64; 5]) -> ArmData {
         // Per-impression CTR analysis, as the report does without per-user sums (the simulator measures
         // its A/A rate); the per-user test is the `ctr_user` row.
         ctr_per_user: None,
+        revenue: None,
     }
 }

@@ -16,6 +16,9 @@
 //!   A deliberately biased routing ([`ab::Routing::Drop`]) exercises the sample-ratio check.
 //! - [`study`]: rejection rates over many replicates with Wilson intervals, and binomial
 //!   acceptance regions to compare them with.
+//! - [`revenue`]: simulated purchases with heavy-tailed (lognormal) amounts and a lasting spending level
+//!   per user, analysed by the report's revenue section: A/A false-positive rates and A/B power at the
+//!   planned users per arm.
 //! - [`bandit`]: Thompson sampling, epsilon-greedy, UCB1 and uniform allocation among arms, with
 //!   cumulative regret against the best arm's true rate.
 //! - [`ope`]: a randomised slate-logging policy with propensities, and IPS / SNIPS / DR
@@ -43,6 +46,7 @@ pub mod ab;
 pub mod bandit;
 mod error;
 pub mod ope;
+pub mod revenue;
 pub mod study;
 pub mod truth;
 pub mod world;

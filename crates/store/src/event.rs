@@ -27,7 +27,7 @@ pub enum EventType {
     Dislike,
     /// The item was added to a cart.
     AddToCart,
-    /// The item was bought (`value` may hold the amount).
+    /// The item was bought (`amount` and `currency` may say for how much).
     Purchase,
 }
 
@@ -103,9 +103,18 @@ pub struct Event {
     pub kind: EventType,
     /// When it happened, in unix seconds (client clock).
     pub timestamp: i64,
-    /// The rating value, purchase amount, ...
+    /// The rating value (or any other number the client attaches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    /// For a purchase or add-to-cart: the money involved, finite and `>= 0`, in `currency` (the revenue
+    /// that experiment reports, `/metrics` and the dashboard add up; add-to-cart amounts are reported as
+    /// cart value, not revenue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<f64>,
+    /// The ISO 4217 code of `amount` (three capital letters, `"EUR"`); without it the deployment's
+    /// currency is meant. Only with `amount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     /// For a view: how long the user stayed, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dwell_ms: Option<u64>,
@@ -141,6 +150,8 @@ pub const MAX_ATTRS: usize = 16;
 pub const MAX_ID_BYTES: usize = 256;
 /// The most items one impression may list.
 pub const MAX_IMPRESSION_ITEMS: usize = 1000;
+/// The largest money amount accepted on one event (a typo guard: 10^12 in any currency).
+pub const MAX_AMOUNT: f64 = 1e12;
 /// The earliest timestamp accepted: 2000-01-01T00:00:00Z.
 pub const MIN_TIMESTAMP: i64 = 946_684_800;
 /// How far in the future (seconds past the server's clock) a timestamp may be, for clock skew.
@@ -164,6 +175,17 @@ fn check_id(field: &str, id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `code` has the shape of an ISO 4217 currency code: three ASCII capital letters (`"EUR"`).
+///
+/// ```
+/// use tastebud_store::is_currency_code;
+/// assert!(is_currency_code("EUR"));
+/// assert!(!is_currency_code("eur") && !is_currency_code("EURO"));
+/// ```
+pub fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
 fn check_optional(field: &str, id: Option<&str>) -> Result<(), String> {
     match id {
         Some(id) if id.len() > MAX_ID_BYTES => Err(format!(
@@ -185,6 +207,8 @@ impl Event {
     /// - `timestamp`: at least [`MIN_TIMESTAMP`] (2000-01-01) and at most `now` +
     ///   [`MAX_CLOCK_SKEW_S`];
     /// - `value`: finite; required for a rating;
+    /// - `amount`: only on a purchase or add-to-cart; finite, `>= 0` and at most [`MAX_AMOUNT`];
+    /// - `currency`: only with `amount`; three ASCII capital letters (ISO 4217, `"EUR"`);
     /// - `dwell_ms`: at most [`MAX_DWELL_MS`];
     /// - `propensity`: in (0, 1];
     /// - `event_id`: 1 to [`MAX_ID_BYTES`] bytes without control characters, like `user` and `item`;
@@ -233,6 +257,29 @@ impl Event {
                 return Err("value: required for a rating event".to_string());
             }
             _ => {}
+        }
+        if let Some(a) = self.amount {
+            if !matches!(self.kind, EventType::Purchase | EventType::AddToCart) {
+                return Err(format!(
+                    "amount: only a purchase or add_to_cart event carries an amount, not a {} event",
+                    self.kind
+                ));
+            }
+            if !(a.is_finite() && (0.0..=MAX_AMOUNT).contains(&a)) {
+                return Err(format!(
+                    "amount: must be a finite number from 0 to {MAX_AMOUNT:e}, got {a}"
+                ));
+            }
+        }
+        if let Some(c) = &self.currency {
+            if self.amount.is_none() {
+                return Err("currency: given without an amount".to_string());
+            }
+            if !is_currency_code(c) {
+                return Err(format!(
+                    "currency: `{c}` is not an ISO 4217 code (three capital letters, like EUR)"
+                ));
+            }
         }
         if let Some(d) = self.dwell_ms
             && d > MAX_DWELL_MS

@@ -119,8 +119,8 @@ mod writer;
 pub use backend::DirDocuments;
 pub use error::{Result, StoreError};
 pub use event::{
-    Event, EventType, MAX_CLOCK_SKEW_S, MAX_DWELL_MS, MAX_ID_BYTES, MAX_IMPRESSION_ITEMS,
-    MIN_TIMESTAMP, UnknownEventType,
+    Event, EventType, MAX_AMOUNT, MAX_CLOCK_SKEW_S, MAX_DWELL_MS, MAX_ID_BYTES,
+    MAX_IMPRESSION_ITEMS, MIN_TIMESTAMP, UnknownEventType, is_currency_code,
 };
 pub use memory::MemoryStore;
 pub use model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};

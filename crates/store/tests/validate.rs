@@ -146,6 +146,55 @@ fn value_rules() {
 }
 
 #[test]
+fn amount_and_currency_rules() {
+    let buy = |kind, amount, currency: Option<&str>| Event {
+        kind,
+        amount,
+        currency: currency.map(str::to_owned),
+        ..click("u", "i", None)
+    };
+    assert_eq!(
+        buy(EventType::Purchase, Some(0.0), None).validate(NOW),
+        Ok(())
+    );
+    assert_eq!(
+        buy(EventType::Purchase, Some(19.99), Some("EUR")).validate(NOW),
+        Ok(())
+    );
+    assert_eq!(
+        buy(EventType::AddToCart, Some(5.0), Some("USD")).validate(NOW),
+        Ok(())
+    );
+    for bad in [-0.01, f64::NAN, f64::INFINITY, 2e12] {
+        let e = buy(EventType::Purchase, Some(bad), None);
+        assert!(
+            err(&e).starts_with("amount: must be a finite number"),
+            "{bad}: {}",
+            err(&e)
+        );
+    }
+    assert!(err(&buy(EventType::Click, Some(1.0), None)).starts_with("amount: only a purchase"));
+    assert!(
+        err(&buy(EventType::Purchase, None, Some("EUR"))).starts_with("currency: given without")
+    );
+    for code in ["eur", "EURO", "E1R", ""] {
+        let e = buy(EventType::Purchase, Some(1.0), Some(code));
+        assert!(err(&e).starts_with("currency: "), "{code}");
+    }
+    // Events stored before amounts existed still read (the new fields default to none), and an event
+    // without them serialises exactly as before.
+    let old: Event = serde_json::from_str(
+        r#"{"user":"u","item":"i","type":"purchase","timestamp":1700000000,"value":3.5}"#,
+    )
+    .unwrap();
+    assert_eq!((old.amount, old.currency.as_deref()), (None, None));
+    assert!(!serde_json::to_string(&old).unwrap().contains("amount"));
+    let new = buy(EventType::Purchase, Some(12.5), Some("EUR"));
+    let back: Event = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+    assert_eq!(back, new);
+}
+
+#[test]
 fn dwell_and_propensity_rules() {
     let dwell = Event {
         dwell_ms: Some(86_400_001),
@@ -287,10 +336,12 @@ proptest! {
         value in proptest::option::of(any::<f64>()),
         dwell_ms in proptest::option::of(any::<u64>()),
         propensity in proptest::option::of(any::<f64>()),
+        amount in proptest::option::of(any::<f64>()),
+        currency in proptest::option::of(".{0,4}"),
         event_id in proptest::option::of(".{0,300}"),
     ) {
         let e = Event {
-            user, item, items, kind: EventType::ALL[kind], timestamp, value, dwell_ms,
+            user, item, items, kind: EventType::ALL[kind], timestamp, value, amount, currency, dwell_ms,
             request_id: None, event_id, experiment: None, arm: None, propensity, position: None,
             attrs: Default::default(),
         };

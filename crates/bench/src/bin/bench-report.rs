@@ -191,6 +191,7 @@ fn run(args: &Args) -> Result<Vec<Row>, String> {
         alpha: 0.05,
         mde: 0.1,
         power: 0.8,
+        ..ReportOptions::default()
     };
     let report = || -> Result<f64, String> {
         let t = Instant::now();

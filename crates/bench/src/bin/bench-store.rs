@@ -53,6 +53,8 @@ fn event(i: u64) -> Event {
         kind: EventType::Click,
         timestamp: 1_700_000_000 + i as i64,
         value: None,
+        amount: None,
+        currency: None,
         dwell_ms: None,
         request_id: Some(format!("req-{:016x}", i / 3)),
         event_id: Some(format!("evt-{i:016x}")),

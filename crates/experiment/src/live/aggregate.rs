@@ -8,7 +8,7 @@ use tastebud_store::{Event, EventLog, EventType, StoreError};
 
 use super::DAY;
 use crate::assign::ExperimentDef;
-use crate::report::ArmData;
+use crate::report::{ArmData, RevenueData};
 use crate::stats::RatioSums;
 
 /// The served model as a report sees it: it decides who is `new` (never seen in training).
@@ -40,15 +40,27 @@ fn empty_arm(name: &str) -> ArmData {
         views: 0,
         bounces: 0,
         ctr_per_user: None,
+        revenue: None,
     }
 }
 
-/// One arm's running aggregate: the counts plus each user's (clicks, items shown) and the converted users.
+/// One user's running sums in one arm.
+#[derive(Clone, Copy, Default)]
+struct UserSums {
+    clicks: f64,
+    shown: f64,
+    revenue: f64,
+}
+
+/// One arm's running aggregate: the counts plus each user's clicks, items shown and revenue, and the
+/// converted users.
 #[derive(Clone)]
 struct Acc {
     d: ArmData,
-    users: HashMap<String, (f64, f64)>,
+    users: HashMap<String, UserSums>,
     converted: HashSet<String>,
+    /// Purchases that carried an amount.
+    purchases: u64,
 }
 
 impl Acc {
@@ -57,6 +69,7 @@ impl Acc {
             d: empty_arm(name),
             users: HashMap::new(),
             converted: HashSet::new(),
+            purchases: 0,
         }
     }
 
@@ -66,13 +79,19 @@ impl Acc {
             EventType::Impression => {
                 let n = e.items.len() + usize::from(e.item.is_some());
                 self.d.impressions += n as u64;
-                u.1 += n as f64;
+                u.shown += n as f64;
             }
             EventType::Click => {
                 self.d.clicks += 1;
-                u.0 += 1.0;
+                u.clicks += 1.0;
             }
             EventType::AddToCart | EventType::Purchase => {
+                if e.kind == EventType::Purchase
+                    && let Some(amount) = e.amount
+                {
+                    u.revenue += amount;
+                    self.purchases += 1;
+                }
                 self.d.conversions += 1;
                 self.converted.insert(e.user.clone());
             }
@@ -97,23 +116,52 @@ impl Acc {
         self.d.views += other.d.views;
         self.d.bounces += other.d.bounces;
         self.d.dwell_ms.extend_from_slice(&other.d.dwell_ms);
-        for (u, &(c, n)) in &other.users {
+        for (u, o) in &other.users {
             let e = self.users.entry(u.clone()).or_default();
-            e.0 += c;
-            e.1 += n;
+            e.clicks += o.clicks;
+            e.shown += o.shown;
+            e.revenue += o.revenue;
         }
         self.converted.extend(other.converted.iter().cloned());
+        self.purchases += other.purchases;
     }
 
+    /// The arm's data without per-user revenue (the timeline's days).
     fn data(&self) -> ArmData {
         let mut d = self.d.clone();
         d.users = self.users.len() as u64;
         d.converted_users = self.converted.len() as u64;
         let mut s = RatioSums::default();
-        for &(clicks, shown) in self.users.values() {
-            s.add(clicks, shown);
+        for u in self.users.values() {
+            s.add(u.clicks, u.shown);
         }
         d.ctr_per_user = Some(s);
+        d
+    }
+
+    /// The arm's data with each user's revenue and, when `pre` holds anybody's pre-period revenue,
+    /// each user's revenue before the start (the CUPED covariate).
+    fn data_with_revenue(&self, pre: &HashMap<String, f64>) -> ArmData {
+        let mut d = self.data();
+        let mut r = RevenueData {
+            purchases: self.purchases,
+            per_user: Vec::with_capacity(self.users.len()),
+            pre_period: Vec::new(),
+            per_impression: None,
+        };
+        let mut per_impression = RatioSums::default();
+        // In user order, so that the report does not depend on the map's order (float sums).
+        let mut users: Vec<(&String, &UserSums)> = self.users.iter().collect();
+        users.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (user, u) in users {
+            r.per_user.push(u.revenue);
+            per_impression.add(u.revenue, u.shown);
+            if !pre.is_empty() {
+                r.pre_period.push(pre.get(user).copied().unwrap_or(0.0));
+            }
+        }
+        r.per_impression = Some(per_impression);
+        d.revenue = Some(r);
         d
     }
 }
@@ -159,6 +207,8 @@ struct Running {
     /// CUPED: each experiment user's arm and clicks, and everyone's clicks before the start.
     user_arm: HashMap<String, (usize, f64)>,
     pre_clicks: HashMap<String, f64>,
+    /// Each user's revenue (purchase amounts) before the start, the revenue test's CUPED covariate.
+    pre_revenue: HashMap<String, f64>,
 }
 
 /// The most days a report covers.
@@ -178,6 +228,7 @@ impl Running {
             first_seen: HashMap::new(),
             user_arm: HashMap::new(),
             pre_clicks: HashMap::new(),
+            pre_revenue: HashMap::new(),
         }
     }
 
@@ -220,6 +271,12 @@ impl Running {
         let first = *self.first_seen.entry(e.user.clone()).or_insert(e.timestamp);
         if e.timestamp < def.start_unix && e.kind == EventType::Click {
             *self.pre_clicks.entry(e.user.clone()).or_default() += 1.0;
+        }
+        if e.timestamp < def.start_unix
+            && e.kind == EventType::Purchase
+            && let Some(amount) = e.amount
+        {
+            *self.pre_revenue.entry(e.user.clone()).or_default() += amount;
         }
         if e.experiment.as_deref() != Some(def.id.as_str()) {
             return;
@@ -273,7 +330,11 @@ impl Running {
             }
             days.push(run.iter().map(Acc::data).collect());
         }
-        let data = |v: &[Acc]| v.iter().map(Acc::data).collect::<Vec<_>>();
+        let data = |v: &[Acc]| {
+            v.iter()
+                .map(|a| a.data_with_revenue(&self.pre_revenue))
+                .collect::<Vec<_>>()
+        };
         let mut per_user = vec![Vec::new(); def.arms.len()];
         for (user, &(a, clicks)) in &self.user_arm {
             per_user[a].push((clicks, self.pre_clicks.get(user).copied().unwrap_or(0.0)));

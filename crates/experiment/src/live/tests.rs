@@ -41,6 +41,8 @@ fn ev(user: &str, kind: EventType, ts: i64, arm: Option<&str>, items: usize) -> 
         kind,
         timestamp: ts,
         value: None,
+        amount: None,
+        currency: None,
         dwell_ms: (kind == EventType::View).then_some(2_000),
         request_id: None,
         event_id: None,
@@ -255,6 +257,7 @@ fn the_running_aggregate_equals_a_fresh_pass() {
         alpha: 0.05,
         mde: 0.1,
         power: 0.8,
+        ..ReportOptions::default()
     };
     let log = MemoryStore::new();
     let running = open(&MemoryStore::new(), std::slice::from_ref(&d)).unwrap();
@@ -336,6 +339,7 @@ fn rejected_options_are_invalid() {
         alpha: 2.0,
         mde: 0.1,
         power: 0.8,
+        ..ReportOptions::default()
     };
     let err = full_report(&x, &log, &d, model, 1_000.0, &opts, None).unwrap_err();
     assert!(matches!(err, LiveError::Invalid(_)), "{err:?}");
@@ -348,4 +352,83 @@ fn experiments_are_shared_between_threads() {
     shared::<Experiments<String>>();
     shared::<Served<String>>();
     shared::<LiveError>();
+}
+
+/// Purchases with amounts make a revenue section: revenue per user and per impression per arm, the
+/// winsorised Welch test, CUPED on the purchases logged before the start, and the planned users.
+#[test]
+fn purchases_with_amounts_make_a_revenue_section() {
+    let d = ab("x");
+    let nobody = |_: &str| false;
+    let model = ModelView {
+        version: "v1",
+        knows_user: &nobody,
+    };
+    let opts = ReportOptions {
+        now_unix: T0 + 86_400,
+        ..ReportOptions::default()
+    };
+    let buy = |user: &str, ts: i64, arm: Option<&str>, amount: f64| Event {
+        amount: Some(amount),
+        ..ev(user, EventType::Purchase, ts, arm, 0)
+    };
+    let log = MemoryStore::new();
+    let x = open(&MemoryStore::new(), std::slice::from_ref(&d)).unwrap();
+    let mut events = Vec::new();
+    for u in 0..40 {
+        let arm = if u % 2 == 0 { "control" } else { "treatment" };
+        let user = format!("u{u}");
+        let spend = f64::from(u % 7) * 3.0;
+        events.push(ev(&user, EventType::Impression, T0 + 10, Some(arm), 5));
+        // Before the start: what predicts the spend (CUPED's covariate); not counted as revenue.
+        events.push(buy(&user, T0 - 1_000, None, spend + 1.0));
+        if u % 3 != 0 {
+            events.push(buy(&user, T0 + 20, Some(arm), spend + 0.5));
+        }
+    }
+    // A purchase without an amount is a conversion but no revenue.
+    events.push(ev("u1", EventType::Purchase, T0 + 30, Some("treatment"), 0));
+    log.append(events).unwrap();
+    let r = full_report(&x, &log, &d, model, 1_000.0, &opts, None).unwrap();
+    let rev = r
+        .report
+        .as_ref()
+        .unwrap()
+        .revenue
+        .as_ref()
+        .expect("revenue section");
+    let expected = |parity: u32| -> f64 {
+        (0..40u32)
+            .filter(|u| u % 2 == parity && u % 3 != 0)
+            .map(|u| f64::from(u % 7) * 3.0 + 0.5)
+            .sum()
+    };
+    assert_eq!(rev.arms[0].name, "control");
+    assert!((rev.arms[0].revenue - expected(0)).abs() < 1e-9);
+    assert!((rev.arms[1].revenue - expected(1)).abs() < 1e-9);
+    assert_eq!(rev.arms[0].users, 20);
+    assert_eq!(
+        rev.arms[1].purchases,
+        (0..40).filter(|u| u % 2 == 1 && u % 3 != 0).count() as u64
+    );
+    let per_user = rev.arms[0].per_user.unwrap();
+    assert!((per_user.value - expected(0) / 20.0).abs() < 1e-9);
+    assert!(per_user.ci.contains(per_user.value));
+    let per_impression = rev.arms[0].per_impression.unwrap();
+    assert!((per_impression.value - expected(0) / 100.0).abs() < 1e-9);
+    assert!(rev.arms[1].test.is_some() && rev.arms[1].lift.is_some());
+    let cuped = rev.cuped.expect("pre-period purchases give CUPED");
+    assert!(cuped.variance_reduction > 0.3, "{cuped:?}");
+    assert!(rev.required_users_per_arm.is_some());
+    let table = r.report.as_ref().unwrap().to_table();
+    assert!(
+        table.contains("revenue test: Welch t-test per user"),
+        "{table}"
+    );
+    // Without amounts there is no revenue section.
+    let plain = MemoryStore::new();
+    plain.append(events_day(0)).unwrap();
+    let y = open(&MemoryStore::new(), std::slice::from_ref(&d)).unwrap();
+    let r = full_report(&y, &plain, &d, model, 1_000.0, &opts, None).unwrap();
+    assert!(r.report.unwrap().revenue.is_none());
 }

@@ -18,6 +18,10 @@ type AppRef = State<Arc<AppState>>;
 /// Records one event or a batch (a JSON object or an array). Answers only once every event is durably
 /// written; an event whose `event_id` was stored before is acknowledged without being written again.
 ///
+/// A purchase or add-to-cart may carry an `amount` (finite, >= 0) and its `currency` (ISO 4217; the
+/// deployment's, `[revenue] currency`, when absent). An amount in another currency is converted with
+/// `[revenue] rates` and stored in the deployment's currency; a currency without a rate is refused (422).
+///
 /// Needs the service key when `[auth] require_key_for_events` is set.
 #[utoipa::path(post, path = "/v1/events", tag = "events",
     request_body(content = Object, content_type = "application/json",
@@ -36,9 +40,19 @@ pub async fn post_events(
     let parse = |v: serde_json::Value, at: Option<usize>| -> ApiResult<Event> {
         let where_ = at.map_or_else(String::new, |i| format!("events[{i}]: "));
         // The path names the field at fault (`timestamp: invalid type ...`).
-        let e: Event = parse_json(v, &where_)?;
+        let mut e: Event = parse_json(v, &where_)?;
         e.validate(now)
             .map_err(|m| ApiError::invalid(format!("{where_}{m}")))?;
+        // Amounts are stored in the deployment's currency: converted by `[revenue] rates`, or refused.
+        if let Some(amount) = e.amount {
+            let (amount, code) = state
+                .config
+                .revenue
+                .convert(amount, e.currency.as_deref())
+                .map_err(|m| ApiError::invalid(format!("{where_}{m}")))?;
+            e.amount = Some(amount);
+            e.currency = Some(code);
+        }
         Ok(e)
     };
     let events: Vec<Event> = match value {

@@ -14,6 +14,8 @@ pub fn click(user: &str, item: &str, event_id: Option<&str>) -> Event {
         kind: EventType::Click,
         timestamp: 1_700_000_000,
         value: None,
+        amount: None,
+        currency: None,
         dwell_ms: None,
         request_id: None,
         event_id: event_id.map(str::to_string),
