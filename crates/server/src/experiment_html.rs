@@ -257,6 +257,55 @@ fn arm_table(h: &mut String, r: &Report) {
     h.push_str("</tbody></table></div>");
 }
 
+/// The revenue section: per user and per impression with intervals, the lift, the tested (winsorised,
+/// CUPED-adjusted) difference and its p-value, and the users the planned MDE needs.
+fn revenue_table(h: &mut String, rv: &tastebud_experiment::report::RevenueReport) {
+    let est = |e: &Option<tastebud_experiment::revenue::RevenueEstimate>| {
+        e.as_ref().map_or("&ndash;".to_owned(), |e| {
+            format!(
+                "{:.2} <small>[{:.2}, {:.2}]</small>",
+                e.value, e.ci.low, e.ci.high
+            )
+        })
+    };
+    let lift = |l: &Option<tastebud_experiment::stats::Lift>| {
+        l.as_ref().map_or("&ndash;".to_owned(), |l| {
+            format!(
+                "{} <small>[{}, {}]</small>",
+                pct(l.lift),
+                pct(l.ci.low),
+                pct(l.ci.high)
+            )
+        })
+    };
+    let _ = write!(
+        h,
+        "<h2 id=\"revenue\">Revenue</h2><p class=\"muted\">{}{}; planned MDE {} on revenue per user: {} users per arm</p><div class=\"tw\"><table><thead><tr><th>arm</th><th>users</th><th>purchases</th><th>revenue</th><th>per user</th><th>per item shown</th><th>lift per user</th><th>p</th><th>lift per item shown</th><th>capped users</th></tr></thead><tbody>",
+        esc(&rv.method),
+        rv.cap.map_or(String::new(), |c| format!(" (cap {c:.2})")),
+        pct(rv.mde),
+        rv.required_users_per_arm
+            .map_or("&ndash;".to_owned(), |n| n.to_string()),
+    );
+    for a in &rv.arms {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&a.name),
+            a.users,
+            a.purchases,
+            a.revenue,
+            est(&a.per_user),
+            est(&a.per_impression),
+            lift(&a.lift),
+            pv(a.test.map(|t| t.p_value)),
+            lift(&a.per_impression_lift),
+            a.capped_users,
+        );
+    }
+    h.push_str("</tbody></table></div>");
+}
+
 /// Renders the report page.
 pub fn render(r: &FullReport) -> String {
     let Some(rep) = &r.report else {
@@ -446,6 +495,9 @@ pub fn render(r: &FullReport) -> String {
             );
         }
         h.push_str("</tbody></table></div>");
+    }
+    if let Some(rv) = &rep.revenue {
+        revenue_table(&mut h, rv);
     }
     h.push_str("<h2>Segments</h2>");
     for (name, s) in &r.segments {

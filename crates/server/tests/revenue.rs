@@ -151,6 +151,20 @@ fn purchases_with_amounts_show_in_the_report_metrics_and_dashboard() {
         table.contains("revenue test: Welch t-test per user, CUPED"),
         "{table}"
     );
+    let html = ureq::get(&s.url("/v1/experiments/shop/report?format=html"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        html.contains("id=\"revenue\"") && html.contains("lift per user"),
+        "no revenue section in the HTML report"
+    );
+    for a in rev["arms"].as_array().unwrap() {
+        let cell = format!("<td>{:.2}</td>", a["revenue"].as_f64().unwrap());
+        assert!(html.contains(&cell), "{cell} missing from the HTML report");
+    }
     let (st, _) = s.get("/v1/experiments/shop/report?winsor_quantile=0");
     assert!(st == 400 || st == 422, "{st}");
 
