@@ -6,6 +6,8 @@
 #   promtool  (Debian package `prometheus`): crates/server/tests/metrics.rs checks /metrics with it;
 #   chromium  (Debian package `chromium`): crates/server/tests/dashboard.rs renders /dashboard headless
 #             (`CHROMIUM=/path/to/chrome` uses another browser and skips the install).
+#   pyspark, Java 17 (PyPI; Debian package `openjdk-17-jre-headless`): scripts/spark/env.sh installs them in
+#             a cache folder for crates/cli/tests/spark.rs (feature `parquet`), run after the workspace tests.
 #   postgres, redis-server (Debian packages `postgresql`, `redis-server`): the shared backends' tests
 #             (crates/store/tests/shared.rs, crates/cli/tests/replicas.rs) start throwaway servers of
 #             their own on free ports; they fail, not skip, without them.
@@ -61,6 +63,14 @@ done
 
 echo "== cargo test ${workspace[*]:+${workspace[*]} }--locked $*"
 cargo test "${workspace[@]}" --locked "$@"
+
+# Then the `parquet` feature (Parquet input, Spark ALS import) and the Spark test: PySpark trains ALS on an
+# ML-100K split, Tastebud imports it and must rank and score as Spark does (whole-workspace runs only).
+if [ "$#" -eq 0 ]; then
+  echo "== cargo test --features parquet (tastebud-data, tastebud-cli's Spark test)"
+  cargo test --locked -p tastebud-data --features parquet --lib
+  cargo test --locked -p tastebud-cli --features parquet --test spark
+fi
 
 # Then the API against its OpenAPI document (Schemathesis; scripts/api-fuzz.sh installs it in a cache
 # folder): on a whole-workspace run only, and not with TASTEBUD_SKIP_API_FUZZ=1.

@@ -52,6 +52,11 @@ pub struct EvaluateArgs {
     /// TREC run files to evaluate beside the models (scored on the first fold).
     #[arg(long = "run", value_name = "FILE")]
     runs: Vec<PathBuf>,
+    /// Model files fitted before (`tastebud train`, `tastebud import spark-als`) to evaluate beside the
+    /// models, as they are, on the first fold; items are matched by id. Give the data they were trained
+    /// on as --train (and the held-out part as --test), or the numbers include their training data.
+    #[arg(long = "model-file", value_name = "FILE")]
+    model_files: Vec<PathBuf>,
     /// Cut-offs, comma-separated.
     #[arg(long, default_value = "10", value_delimiter = ',')]
     k: Vec<usize>,
@@ -209,6 +214,18 @@ pub fn run(args: &EvaluateArgs, out: &mut impl Write) -> Result<()> {
             .to_string();
         runs.push((name, tastebud_eval::trec::read_run(path, &data)?));
     }
+    let mut pretrained = Vec::new();
+    for path in &args.model_files {
+        let file = tastebud_models::file::ModelFile::load(path)
+            .with_context(|| format!("loading model file {}", path.display()))?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("model")
+            .to_string();
+        let m = tastebud_eval::pretrained::Remapped::new(&name, file, &data)?;
+        pretrained.push(tastebud_eval::run::Pretrained(std::sync::Arc::new(m)));
+    }
     let mut models: Vec<ModelSpec> = Vec::new();
     for name in args
         .models
@@ -236,9 +253,10 @@ pub fn run(args: &EvaluateArgs, out: &mut impl Write) -> Result<()> {
         split: split_name,
         seed: args.seed,
         keep_lists: args.export_run.is_some(),
+        pretrained,
     };
-    if plan.models.is_empty() && plan.runs.is_empty() {
-        bail!("nothing to evaluate: give --models or --run");
+    if plan.models.is_empty() && plan.runs.is_empty() && plan.pretrained.is_empty() {
+        bail!("nothing to evaluate: give --models, --model-file or --run");
     }
     let sweep = match &args.rerank_sweep {
         None => None,

@@ -14,6 +14,7 @@ use tastebud_data::{Format, GenericSpec, LoadOptions};
 mod evaluate;
 mod experiment_cmds;
 mod healthcheck;
+mod import_cmds;
 mod info;
 mod model_cmds;
 mod progress;
@@ -61,6 +62,9 @@ enum Command {
     Simulate(simulate::SimulateCmd),
     /// GET a server's /readyz (or --url): exit 0 on a 2xx answer, 1 otherwise (a container health check).
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Import a model trained elsewhere (Spark MLlib ALS) as a Tastebud model file.
+    #[command(subcommand)]
+    Import(import_cmds::ImportCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Experiment(cmd) => experiment_cmds::run(&cmd, &mut out)?,
         Command::Simulate(cmd) => simulate::run(&cmd, &mut out)?,
         Command::Healthcheck(args) => healthcheck::run(&args, &mut out)?,
+        Command::Import(cmd) => import_cmds::run(&cmd, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {

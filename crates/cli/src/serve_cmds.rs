@@ -372,6 +372,7 @@ pub fn quickstart(args: &QuickstartArgs, out: &mut impl Write) -> Result<()> {
         split: "user:0.2".into(),
         seed: 42,
         keep_lists: false,
+        pretrained: Vec::new(),
     };
     let bar = crate::progress::Bar::new();
     let output = tastebud_eval::run::run(&data, &splits, &plan, &bar)?;

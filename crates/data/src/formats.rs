@@ -41,6 +41,9 @@ pub enum Format {
     Amazon,
     /// Any delimited file with a column mapping.
     Generic(GenericSpec),
+    /// A Parquet file or a folder of Parquet parts (Spark, pandas), with a column mapping (feature
+    /// `parquet`; the delimiter and header settings do not apply).
+    Parquet(GenericSpec),
 }
 
 impl fmt::Display for Format {
@@ -53,6 +56,7 @@ impl fmt::Display for Format {
             Format::Netflix => "netflix-prize",
             Format::Amazon => "amazon-reviews",
             Format::Generic(_) => "generic-delimited",
+            Format::Parquet(_) => "parquet",
         })
     }
 }
@@ -94,6 +98,10 @@ pub fn formats() -> Vec<FormatInfo> {
             recognised_by: "ratings CSV without header or *.json[l][.gz] reviews",
         },
         FormatInfo {
+            name: "parquet",
+            recognised_by: "*.parquet, or a folder of *.parquet parts (Spark, pandas), with --columns",
+        },
+        FormatInfo {
             name: "generic-delimited",
             recognised_by: "any other file, with --columns",
         },
@@ -128,11 +136,17 @@ pub fn detect(path: &Path) -> Result<Format> {
         if amazon::detect(path) {
             return Ok(Format::Amazon);
         }
+        if source::is_parquet(path) {
+            return Ok(Format::Parquet(GenericSpec::default()));
+        }
         return Err(Error::BadInput {
             path: path.to_path_buf(),
             reason: "not a known dataset folder (see `tastebud datasets list`); pass a ratings file with --columns"
                 .into(),
         });
+    }
+    if source::is_parquet(path) {
+        return Ok(Format::Parquet(GenericSpec::default()));
     }
     if amazon::detect(path) {
         return Ok(Format::Amazon);
@@ -186,6 +200,8 @@ pub fn load_as(path: &Path, format: &Format, opts: &LoadOptions) -> Result<Datas
         Format::Goodbooks => goodbooks::load(path, &mut b)?,
         Format::Netflix => netflix::load(path, &mut b)?,
         Format::Amazon => amazon::load(path, &mut b)?,
+        Format::Parquet(spec) => read_parquet(path, spec, &mut b)?,
+        Format::Generic(spec) if source::is_parquet(path) => read_parquet(path, spec, &mut b)?,
         Format::Generic(spec) => {
             let fmt = sniff(path, spec)?;
             if spec.kind.is_none() && fmt.columns.value.is_none() {
@@ -199,6 +215,30 @@ pub fn load_as(path: &Path, format: &Format, opts: &LoadOptions) -> Result<Datas
         tracing::warn!("{w}");
     }
     Ok(d)
+}
+
+/// Reads Parquet interactions (implicit unless a rating column is mapped or present).
+#[cfg(feature = "parquet")]
+fn read_parquet(path: &Path, spec: &GenericSpec, b: &mut DatasetBuilder) -> Result<()> {
+    let has_value = match &spec.columns {
+        Some(c) => c.value.is_some(),
+        None => true,
+    };
+    if spec.kind.is_none() && !has_value {
+        b.kind = Feedback::Implicit;
+    }
+    crate::parquet::read_interactions(path, spec, b).map(|_| ())
+}
+
+/// Without the `parquet` feature: a clear error instead of reading Parquet as text.
+#[cfg(not(feature = "parquet"))]
+fn read_parquet(path: &Path, _spec: &GenericSpec, _b: &mut DatasetBuilder) -> Result<()> {
+    Err(Error::BadInput {
+        path: path.to_path_buf(),
+        reason: "Parquet input needs Tastebud built with the `parquet` feature \
+                 (cargo install --path crates/cli --features parquet)"
+            .into(),
+    })
 }
 
 /// Values at or above this (about March 1973 as a unix time) are not ratings but look like timestamps.
@@ -227,7 +267,7 @@ pub fn warnings(d: &Dataset) -> Vec<String> {
 /// A builder with the format's natural kind and its catalogue and user features already loaded.
 fn metadata(path: &Path, format: &Format, opts: &LoadOptions) -> Result<DatasetBuilder> {
     let kind = match format {
-        Format::Generic(spec) => spec.kind.unwrap_or(Feedback::Explicit),
+        Format::Generic(spec) | Format::Parquet(spec) => spec.kind.unwrap_or(Feedback::Explicit),
         Format::Ml100k
         | Format::Ml1m
         | Format::MlLatest
@@ -246,7 +286,11 @@ fn metadata(path: &Path, format: &Format, opts: &LoadOptions) -> Result<DatasetB
             movielens::ml1m_users(path, &mut b)?;
         }
         Format::MlLatest => movielens::latest_items(path, &mut b)?,
-        Format::Goodbooks | Format::Netflix | Format::Amazon | Format::Generic(_) => {}
+        Format::Goodbooks
+        | Format::Netflix
+        | Format::Amazon
+        | Format::Generic(_)
+        | Format::Parquet(_) => {}
     }
     Ok(b)
 }
@@ -260,7 +304,7 @@ fn rating_format(format: &Format, file: &Path) -> Result<InteractionFormat> {
         Format::Goodbooks | Format::Netflix | Format::Amazon => {
             sniff(file, &GenericSpec::default())?
         }
-        Format::Generic(spec) => sniff(file, spec)?,
+        Format::Generic(spec) | Format::Parquet(spec) => sniff(file, spec)?,
     })
 }
 
@@ -289,7 +333,11 @@ pub fn load_pair(
             Format::Goodbooks => goodbooks::catalogue(d, &mut b)?,
             Format::Netflix => netflix::catalogue(d, &mut b)?,
             Format::Amazon => amazon::catalogue(d, &mut b)?,
-            Format::Ml100k | Format::Ml1m | Format::MlLatest | Format::Generic(_) => {}
+            Format::Ml100k
+            | Format::Ml1m
+            | Format::MlLatest
+            | Format::Generic(_)
+            | Format::Parquet(_) => {}
         }
     }
     let fmt = rating_format(&format, train)?;

@@ -2,7 +2,8 @@
 //!
 //! - [`load`] recognises a folder of a known dataset by its files ([`detect`]) and reads it: MovieLens 100K,
 //!   1M, the CSV releases (latest-small, 20M, 25M), Goodbooks-10k, Netflix Prize, Amazon reviews, or a single
-//!   generic delimited file. `.gz` files are read transparently.
+//!   generic delimited file, or (feature `parquet`) Parquet written by Spark or pandas. `.gz` files are read
+//!   transparently.
 //! - [`load_pair`] reads an explicit train/test pair into one id space.
 //! - Malformed lines are errors naming file, line and reason, or, with [`LoadOptions::skip_bad_lines`], are
 //!   counted in [`tastebud_core::DatasetMeta::skipped_lines`] and the rest loads.
@@ -24,6 +25,8 @@ pub mod formats;
 pub mod goodbooks;
 pub mod movielens;
 pub mod netflix;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod source;
 pub mod synth;
 pub mod write;

@@ -74,6 +74,37 @@ pub fn require(dir: &Path, name: &str) -> Result<PathBuf> {
     })
 }
 
+/// Whether `path` is Parquet input: a file named `*.parquet`, or a folder holding such files.
+pub fn is_parquet(path: &Path) -> bool {
+    if path.is_dir() {
+        return parquet_parts(path).is_ok_and(|p| !p.is_empty());
+    }
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+/// The Parquet files of `path`: the file itself, or a folder's `*.parquet` files in name order (names
+/// starting with `.` or `_`, Spark's checksums and markers, are skipped).
+pub fn parquet_parts(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+        let p = e.map_err(|e| Error::io(path, e))?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_file()
+            && !name.starts_with('.')
+            && !name.starts_with('_')
+            && name.to_ascii_lowercase().ends_with(".parquet")
+        {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Decodes ISO-8859-1 (Latin-1) bytes: each byte is the code point of the same value.
 ///
 /// ```

@@ -310,6 +310,9 @@ pub fn rating_errors(
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
+        // A model that cannot predict a pair (an item it never saw) answers NaN: left out, as Spark's
+        // coldStartStrategy "drop" does.
+        .filter(|(p, _)| !p.is_nan())
         .collect();
     Ok((crate::rating::rmse(&pairs), crate::rating::mae(&pairs)))
 }

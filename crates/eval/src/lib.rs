@@ -5,6 +5,7 @@
 //! - [`beyond`]: coverage, intra-list diversity (features or embeddings), novelty, serendipity, popularity
 //!   bias and exposure Gini.
 //! - [`rating`]: RMSE and MAE for models that predict ratings.
+//! - [`pretrained`]: a model file (or an imported Spark model) evaluated on data that numbers items differently.
 //! - [`evaluator`]: runs a model over a split under a [`evaluator::Protocol`] (full ranking, candidates, or
 //!   the clearly labelled sampled protocol), in parallel over users, keeping per-user values for segment
 //!   breakdowns and significance tests.
@@ -16,6 +17,7 @@ pub mod beyond;
 pub mod evaluator;
 pub mod html;
 pub mod metrics;
+pub mod pretrained;
 pub mod rating;
 pub mod report;
 pub mod run;

@@ -45,6 +45,19 @@ pub struct EvalPlan {
     pub seed: u64,
     /// Keep the lists (for TREC export).
     pub keep_lists: bool,
+    /// Models fitted before the run (model files), scored on the first fold as they are, after the fitted
+    /// models and before the runs.
+    pub pretrained: Vec<Pretrained>,
+}
+
+/// A model fitted before the run (e.g. [`crate::pretrained::Remapped`] over a model file).
+#[derive(Clone)]
+pub struct Pretrained(pub std::sync::Arc<dyn Recommender>);
+
+impl std::fmt::Debug for Pretrained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Pretrained").field(&self.0.name()).finish()
+    }
 }
 
 /// The report plus the raw per-fold results (`evals[model][fold]`), for exports.
@@ -129,7 +142,7 @@ pub fn run_adapted(
     let mut notes: Vec<String> = Vec::new();
     progress.start(
         "evaluate",
-        (plan.models.len() * splits.len() + plan.runs.len()) as u64,
+        (plan.models.len() * splits.len() + plan.pretrained.len() + plan.runs.len()) as u64,
     );
     for spec in &plan.models {
         let name = &spec.name;
@@ -180,6 +193,23 @@ pub fn run_adapted(
         fit_seconds.push(Some(fit_total));
     }
     if let Some(first) = splits.first() {
+        for Pretrained(model) in &plan.pretrained {
+            let t = Instant::now();
+            let d = eval_data(data, first);
+            evals.push(vec![evaluate(
+                model.as_ref(),
+                &d,
+                &plan.opts,
+                plan.keep_lists,
+            )?]);
+            fit_seconds.push(None);
+            progress.message(&format!(
+                "{}: scored in {:.1} s",
+                model.name(),
+                t.elapsed().as_secs_f64()
+            ));
+            progress.inc(1);
+        }
         for (name, lists) in &plan.runs {
             let d = eval_data(data, first);
             let rel = relevance(d.test, plan.opts.threshold, plan.opts.graded);

@@ -160,6 +160,7 @@ fn ml100k_fixed_split_popularity_matches_the_reference() {
         split: "fixed".into(),
         seed: 42,
         keep_lists: false,
+        pretrained: Vec::new(),
     };
     let out = run(&train, &[split], &plan, &NoProgress).unwrap();
     let m = &out.report.models[0].metrics;

@@ -43,6 +43,7 @@ fn sweep_curves_on_ml100k() {
         split: "user:0.2".into(),
         seed: 42,
         keep_lists: false,
+        pretrained: Vec::new(),
     };
     let sw = SweepOptions::default();
     let out = run_with_sweep(&data, &splits, &plan, Some(&sw), &NoProgress).unwrap();

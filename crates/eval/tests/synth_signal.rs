@@ -31,6 +31,7 @@ fn ndcg_at_10(models: &[&str], seed: u64) -> Vec<f64> {
         split: "user:0.2".into(),
         seed: 42,
         keep_lists: false,
+        pretrained: Vec::new(),
     };
     let out = run(&data, &splits, &plan, &NoProgress).unwrap();
     out.report

@@ -113,6 +113,7 @@ any_model! {
     "blend" => Blend(Blend<AnyModel>),
     "switch" => Switch(Switch<AnyModel>),
     "rules" => Rules(crate::rules::Rules),
+    "spark_als" => SparkAls(crate::spark_als::SparkAls),
 }
 
 /// Every call goes to the model inside (the same as calling [`AnyModel::as_recommender`]), so an ensemble

@@ -38,6 +38,7 @@ unchanged_since_v1!(
     crate::knn::ItemKnnParams,
     crate::knn::UserKnnParams,
     crate::knn::KnnRatingParams,
+    crate::spark_als::SparkAlsParams,
 );
 
 /// [`SvdParams`] in format version 1 (before `users_start_at_mean`).

@@ -43,6 +43,7 @@ pub mod registry;
 pub mod rerank;
 pub mod rules;
 pub mod slope_one;
+pub mod spark_als;
 mod spec;
 pub mod svd;
 pub mod svdpp;

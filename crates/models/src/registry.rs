@@ -128,6 +128,7 @@ pub fn fit(
         "blend" => fit_with::<BlendParams>(&nest_part_params(spec), data, progress),
         "switch" => fit_with::<SwitchParams>(&nest_part_params(spec), data, progress),
         "rules" => fit_rules(spec, data, progress),
+        "spark_als" => fit_with::<crate::spark_als::SparkAlsParams>(spec, data, progress),
         other => Err(Error::InvalidParam {
             name: "model",
             reason: format!("unknown model `{other}`"),

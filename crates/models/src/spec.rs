@@ -68,6 +68,10 @@ pub const MODELS: &[(&str, &str)] = &[
         "cold model below min_history interactions, warm model above: cold=popularity,warm=ease",
     ),
     (
+        "spark_als",
+        "ALS as Spark MLlib computes it (ALS-WR, explicit or implicit); what `tastebud import spark-als` reads",
+    ),
+    (
         "rules",
         "association rules (FP-growth) over sessions or baskets: people who watched X also watched Y",
     ),

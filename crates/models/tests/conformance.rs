@@ -383,3 +383,17 @@ conformance!(
     tastebud_models::rules::RulesParams::default().min_support(0.1),
     true
 );
+conformance!(
+    spark_als,
+    tastebud_models::spark_als::SparkAlsParams {
+        rank: 8,
+        implicit_prefs: true,
+        ..Default::default()
+    },
+    true
+);
+conformance!(
+    spark_als_explicit,
+    tastebud_models::spark_als::SparkAlsParams::default(),
+    false
+);

@@ -338,6 +338,7 @@ fn models_by_name_in_an_evaluation_run_with_a_cold_start_report() {
         split: spec.to_string(),
         seed: 42,
         keep_lists: false,
+        pretrained: Vec::new(),
     };
     let out = run(&d, &splits, &plan, &NoProgress).unwrap();
     let names: Vec<&str> = out.report.models.iter().map(|m| m.model.as_str()).collect();

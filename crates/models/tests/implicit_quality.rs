@@ -242,6 +242,7 @@ fn ms_recommenders_protocol_bpr_reaches_their_ndcg() {
         split: "user:0.25".into(),
         seed: 42,
         keep_lists: false,
+        pretrained: Vec::new(),
     };
     let out = run(&data, &splits, &plan, &tastebud_models::NoProgress).unwrap();
     let ndcg = out.report.models[0].metrics["ndcg@10"].mean;

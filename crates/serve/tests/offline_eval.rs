@@ -156,6 +156,7 @@ fn run_adapted_evaluates_every_model_through_the_pipeline() {
         split: "user:0.2".into(),
         seed: 42,
         keep_lists: true,
+        pretrained: Vec::new(),
     };
     let direct = run(&data, &splits, &plan, &NoProgress).unwrap();
     let none = adapter(pipeline_config_from_toml("[rerank]\nmethod = \"none\"").unwrap());
