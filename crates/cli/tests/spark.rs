@@ -147,7 +147,18 @@ fn spark_als_imported_ranks_and_scores_as_spark() {
 
     // Top 10 over unseen items: Tastebud's batch lists equal Spark's ranking, ties aside.
     let lists = w.join("lists.jsonl");
-    tastebud(&["batch", "--model", s(&tbm), "--out", s(&lists), "-k", "10"]);
+    let store = w.join("store");
+    tastebud(&[
+        "batch",
+        "--model",
+        s(&tbm),
+        "--out",
+        s(&lists),
+        "-k",
+        "10",
+        "--data-dir",
+        s(&store),
+    ]);
     let ours: HashMap<String, Vec<(String, f64)>> = std::fs::read_to_string(&lists)
         .unwrap()
         .lines()
