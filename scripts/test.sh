@@ -7,7 +7,9 @@
 #   chromium  (Debian package `chromium`): crates/server/tests/dashboard.rs renders /dashboard headless
 #             (`CHROMIUM=/path/to/chrome` uses another browser and skips the install).
 #   pyspark, Java 17 (PyPI; Debian package `openjdk-17-jre-headless`): scripts/spark/env.sh installs them in
-#             a cache folder for crates/cli/tests/spark.rs (feature `parquet`), run after the workspace tests.
+#             a cache folder for crates/cli/tests/spark.rs (feature `parquet`) and scripts/python.sh (the
+#             Python package: maturin, pytest and pandas go into the same folder), run after the workspace
+#             tests.
 #   postgres, redis-server (Debian packages `postgresql`, `redis-server`): the shared backends' tests
 #             (crates/store/tests/shared.rs, crates/cli/tests/replicas.rs) start throwaway servers of
 #             their own on free ports; they fail, not skip, without them.
@@ -70,6 +72,8 @@ if [ "$#" -eq 0 ]; then
   echo "== cargo test --features parquet (tastebud-data, tastebud-cli's Spark test)"
   cargo test --locked -p tastebud-data --features parquet --lib
   cargo test --locked -p tastebud-cli --features parquet --test spark
+  echo "== scripts/python.sh (the Python package and the PySpark batch job, with pytest)"
+  scripts/python.sh
 fi
 
 # Then the API against its OpenAPI document (Schemathesis; scripts/api-fuzz.sh installs it in a cache

@@ -10,8 +10,7 @@ time; integer ids), fits `ALS`, saves it with `model.write().save(DIR)`, and wri
     `recommendForAllUsers` returns minus the user's training items (Spark does not remove seen items;
     Tastebud does, so the comparison is on unseen items), every test item relevant;
   - `lists`: for `--sample-users` test users (seeded), Spark's top 10 unseen items with their scores;
-  - (with `--train-parquet DIR`) the train part, written by Spark as Parquet;
-  - `users_per_second`: users scored per second by `recommendForAllUsers(k)` (all users, written out).
+  - (with `--train-parquet DIR`) the train part, written by Spark as Parquet.
 
     PY=$(scripts/spark/env.sh)
     $PY scripts/spark/als.py --train split/train.tsv --test split/test.tsv --model out/model --results out/spark.json
@@ -100,11 +99,6 @@ def main():
 
     if not args.skip_ranking:
         from pyspark.mllib.evaluation import RankingMetrics
-
-        # Users scored per second: recommendForAllUsers(k) for every user, written out.
-        t = time.perf_counter()
-        model.recommendForAllUsers(args.k).write.mode("overwrite").parquet(args.model + "-recs")
-        out["users_per_second"] = model.userFactors.count() / (time.perf_counter() - t)
 
         n_items = model.itemFactors.count()
         seen = {}

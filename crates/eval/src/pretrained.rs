@@ -96,6 +96,21 @@ impl Remapped {
             .collect()
     }
 
+    /// The model's answer in evaluation indices: items without one dropped, then cut to `k`.
+    fn back(&self, recs: Vec<Scored>, k: usize) -> Vec<Scored> {
+        let mut out: Vec<Scored> = recs
+            .into_iter()
+            .filter_map(|s| {
+                self.to_eval[s.item.get()].map(|item| Scored {
+                    item,
+                    score: s.score,
+                })
+            })
+            .collect();
+        out.truncate(k);
+        out
+    }
+
     fn user(&self, u: Option<UserIdx>) -> Option<UserIdx> {
         u.filter(|_| self.identity)
     }
@@ -131,37 +146,13 @@ impl Recommender for Remapped {
             exclude,
             candidates: candidates.as_deref(),
         };
-        let mut out: Vec<Scored> = self
-            .inner()
-            .recommend(&mq, k + self.unmapped)?
-            .into_iter()
-            .filter_map(|s| {
-                self.to_eval[s.item.get()].map(|item| Scored {
-                    item,
-                    score: s.score,
-                })
-            })
-            .collect();
-        out.truncate(k);
-        Ok(out)
+        Ok(self.back(self.inner().recommend(&mq, k + self.unmapped)?, k))
     }
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
         let Some(m) = self.to_model.get(item.get()).copied().flatten() else {
             return Ok(Vec::new());
         };
-        let mut out: Vec<Scored> = self
-            .inner()
-            .similar_items(m, k + self.unmapped)?
-            .into_iter()
-            .filter_map(|s| {
-                self.to_eval[s.item.get()].map(|item| Scored {
-                    item,
-                    score: s.score,
-                })
-            })
-            .collect();
-        out.truncate(k);
-        Ok(out)
+        Ok(self.back(self.inner().similar_items(m, k + self.unmapped)?, k))
     }
     fn rating_predictor(&self) -> Option<&dyn PredictRating> {
         self.inner()
