@@ -19,7 +19,7 @@ use std::process::Command;
 use clap::Parser;
 use tastebud_bench::{Align, Table, tastebud_binary, tastebud_run, workspace_root};
 
-/// Spark ALS (local[2]) vs Tastebud: fit time, NDCG@10, RMSE, users scored per second.
+/// Spark ALS (`local[2]`) vs Tastebud: fit time, NDCG@10, RMSE, users scored per second.
 #[derive(Parser, Debug)]
 #[command(name = "bench-spark")]
 struct Args {
