@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--driver-memory", default="4g")
     args = ap.parse_args()
 
     from pyspark.ml.recommendation import ALSModel
@@ -49,7 +50,7 @@ def main():
         SparkSession.builder.master(f"local[{args.cores}]")
         .appName("tastebud-score")
         .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "4g")
+        .config("spark.driver.memory", args.driver_memory)
         .config("spark.sql.shuffle.partitions", str(2 * args.cores))
         .getOrCreate()
     )

@@ -7,7 +7,7 @@
 //! ```text
 //! cargo build --release -p tastebud-cli --features parquet && cargo build --release -p tastebud-bench
 //! target/release/bench-spark [DATASET] [--split user:0.2] [--rank 10] [--max-iter 10] [--reg-param 0.1]
-//!     [--tastebud target/release/tastebud] [--python PY]
+//!     [--tastebud target/release/tastebud] [--python PY] [--ranking spark|numpy] [--driver-memory 4g]
 //! ```
 //! DATASET defaults to `$TASTEBUD_DATA/ml-100k`; PY to the interpreter `scripts/spark/env.sh` prints
 //! (installing PySpark when missing). Needs `tastebud` built with the `parquet` feature (the import) and
@@ -43,6 +43,13 @@ struct Args {
     /// Spark's cores (`local[N]`); Tastebud uses rayon's default (all cores)
     #[arg(long, default_value_t = 2)]
     cores: usize,
+    /// How Spark's NDCG@10 ranking is computed: `spark` (recommendForAllUsers over every item, collected
+    /// into Python: small data) or `numpy` (the same scores from the model's factors: large data)
+    #[arg(long, default_value = "spark")]
+    ranking: String,
+    /// Spark driver memory
+    #[arg(long, default_value = "4g")]
+    driver_memory: String,
     /// The tastebud binary (built with `--features parquet`)
     #[arg(long)]
     tastebud: Option<PathBuf>,
@@ -154,6 +161,12 @@ fn main() -> Result<(), String> {
             &iters,
         ])
         .args(["--reg-param", &reg, "--cores", &args.cores.to_string()])
+        .args([
+            "--ranking",
+            &args.ranking,
+            "--driver-memory",
+            &args.driver_memory,
+        ])
         .output()
         .map_err(|e| format!("{}: {e}", py.display()))?;
     if !out.status.success() {
@@ -245,6 +258,7 @@ fn main() -> Result<(), String> {
         .args(["--spark-model", s(&model), "--tastebud-model", s(&tbm)])
         .args(["--out", s(&dir.join("score")), "--results", s(&scored)])
         .args(["--cores", &args.cores.to_string()])
+        .args(["--driver-memory", &args.driver_memory])
         .output()
         .map_err(|e| format!("{}: {e}", py.display()))?;
     if !out.status.success() {
