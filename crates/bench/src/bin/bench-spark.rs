@@ -47,6 +47,9 @@ struct Args {
     /// into Python: small data) or `numpy` (the same scores from the model's factors: large data)
     #[arg(long, default_value = "spark")]
     ranking: String,
+    /// Timed repetitions of each scoring run, after one warm-up (the median is reported)
+    #[arg(long, default_value_t = 3)]
+    score_repeat: usize,
     /// Spark driver memory
     #[arg(long, default_value = "4g")]
     driver_memory: String,
@@ -259,6 +262,7 @@ fn main() -> Result<(), String> {
         .args(["--out", s(&dir.join("score")), "--results", s(&scored)])
         .args(["--cores", &args.cores.to_string()])
         .args(["--driver-memory", &args.driver_memory])
+        .args(["--repeat", &args.score_repeat.to_string()])
         .output()
         .map_err(|e| format!("{}: {e}", py.display()))?;
     if !out.status.success() {
