@@ -356,11 +356,17 @@ mod tests {
         let v: Vec<f32> = (0..200)
             .flat_map(|i| [(i as f32 * 0.03).cos(), (i as f32 * 0.03).sin(), 0.5])
             .collect();
-        let mut index = HnswIndex::build(&v, 3, Metric::Cosine, &HnswParams::new()).unwrap();
+        // Built on one thread: a parallel build's graph varies from run to run (insertion order), and an
+        // approximate search of it missed up to 13 of 200 items under load; one thread makes it repeatable.
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let mut index = one
+            .install(|| HnswIndex::build(&v, 3, Metric::Cosine, &HnswParams::new()))
+            .unwrap();
         assert_eq!(index.len(), 200);
-        // k above n is clamped and returns (nearly) every allowed item, best first, each once. The graph is
-        // built in parallel, so its shape varies from run to run and an approximate search may miss a few
-        // (seen once under heavy load: 193 of 200 with near-duplicate vectors).
+        // k above n is clamped and returns (nearly) every allowed item, best first, each once.
         let all = index.search(&[1.0, 0.0, 0.0], 1000, None).unwrap();
         assert!(all.len() >= 190 && all.len() <= 200, "{}", all.len());
         assert!(all.windows(2).all(|w| w[0].rank_cmp(&w[1]).is_lt()));
