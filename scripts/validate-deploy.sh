@@ -293,7 +293,7 @@ podman stop -t 20 "$CONTAINER" >/dev/null
 status="$(podman inspect "$CONTAINER" --format '{{.State.ExitCode}}')"
 podman logs "$CONTAINER" >"$WORK/serve.log" 2>&1 || true
 [ "$status" = 0 ] || { echo "FAIL: exit code $status after SIGTERM:"; tail -20 "$WORK/serve.log"; exit 1; }
-grep -q "every acknowledged event is on disk" "$WORK/serve.log" \
+grep -q "server stopped; every acknowledged event is committed" "$WORK/serve.log" \
   || { echo "FAIL: no clean stop in the log:"; tail -20 "$WORK/serve.log"; exit 1; }
 echo "ok: stopped on SIGTERM with exit code 0 and a clean shutdown"
 echo "ok: deploy/ validated (manifests, compose, consistency, image)"
