@@ -206,7 +206,9 @@ fn main() -> Result<(), String> {
         &tb,
         &[
             "evaluate",
-            s(&data),
+            // The split's own train file as the dataset: its format is what `datasets split` writes,
+            // whatever the original dataset's (a MovieLens CSV folder reads its ratings.csv with a header).
+            s(&train),
             "--train",
             s(&train),
             "--test",
