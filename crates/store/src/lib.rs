@@ -110,6 +110,7 @@ pub mod redis;
 mod schema;
 #[cfg(feature = "shared")]
 pub mod shared;
+mod storage;
 mod store;
 #[cfg(feature = "shared")]
 pub mod testkit;
@@ -125,8 +126,9 @@ pub use event::{
 pub use memory::MemoryStore;
 pub use model::{Appended, BatchMeta, Deleted, ItemFlags, ListItem, Stored};
 pub use privacy::{Consent, Forgotten, pseudonym};
+pub use storage::Storage;
 pub use store::{DEFAULT_CACHE_BYTES, FORMAT_VERSION, Store};
 pub use traits::{
     ConsentStore, Coordination, Documents, EventLog, FlagStore, ForgottenUsers, Generations,
-    ListStore, Shard, Storage, UserData, UserSync,
+    ListStore, Shard, UserData, UserSync,
 };
