@@ -227,7 +227,7 @@ fn read_parquet(path: &Path, spec: &GenericSpec, b: &mut DatasetBuilder) -> Resu
     if spec.kind.is_none() && !has_value {
         b.kind = Feedback::Implicit;
     }
-    crate::parquet::read_interactions(path, spec, b).map(|_| ())
+    crate::parquet::read_interactions(path, spec.columns.as_ref(), b).map(|_| ())
 }
 
 /// Without the `parquet` feature: a clear error instead of reading Parquet as text.

@@ -24,7 +24,6 @@ use tastebud_core::{Error, Result, Triplets};
 
 use crate::builder::DatasetBuilder;
 use crate::delimited::{ColumnRef, Columns, parse_time};
-use crate::formats::GenericSpec;
 
 pub use crate::source::{is_parquet, parquet_parts as parts};
 
@@ -98,8 +97,12 @@ fn default_columns(schema: &Schema) -> Columns {
 }
 
 /// Reads the interactions of a Parquet file or folder into `b`; returns the number of rows read.
-/// `spec.columns` maps the columns (the delimiter and header settings do not apply).
-pub fn read_interactions(path: &Path, spec: &GenericSpec, b: &mut DatasetBuilder) -> Result<u64> {
+/// `columns` maps the columns; by default user, item, then rating and time by position.
+pub fn read_interactions(
+    path: &Path,
+    columns: Option<&Columns>,
+    b: &mut DatasetBuilder,
+) -> Result<u64> {
     let files = parts(path)?;
     if files.is_empty() {
         return Err(bad(path, "no .parquet files in the folder"));
@@ -107,14 +110,17 @@ pub fn read_interactions(path: &Path, spec: &GenericSpec, b: &mut DatasetBuilder
     let mut rows = 0u64;
     for file in &files {
         let mut row0 = 0u64; // rows of this file before the current batch
+        let mut pos = None; // the file's columns, resolved at its first batch
         for batch in batches(file)? {
             let batch = batch?;
-            let columns = spec
-                .columns
-                .clone()
-                .unwrap_or_else(|| default_columns(&batch.schema()));
-            let pos = resolve(&batch.schema(), &columns, file)?;
-            rows += read_batch(&batch, &pos, file, row0, b)?;
+            let pos = match &mut pos {
+                Some(p) => p,
+                None => pos.insert(match columns {
+                    Some(c) => resolve(&batch.schema(), c, file)?,
+                    None => resolve(&batch.schema(), &default_columns(&batch.schema()), file)?,
+                }),
+            };
+            rows += read_batch(&batch, pos, file, row0, b)?;
             row0 += batch.num_rows() as u64;
         }
     }
@@ -521,11 +527,10 @@ mod tests {
             None,
         ] {
             let mut b = DatasetBuilder::new(Feedback::Explicit, &LoadOptions::default());
-            let spec = GenericSpec {
-                columns,
-                ..Default::default()
-            };
-            assert_eq!(read_interactions(dir.path(), &spec, &mut b).unwrap(), 3);
+            assert_eq!(
+                read_interactions(dir.path(), columns.as_ref(), &mut b).unwrap(),
+                3
+            );
             let d = b.finish("t", "t").unwrap();
             assert_eq!(d.n_users(), 2);
             assert_eq!(d.items.0.id(2), Some("c"));
@@ -546,7 +551,7 @@ mod tests {
             ),
         );
         let mut b = DatasetBuilder::new(Feedback::Explicit, &LoadOptions::default());
-        let err = read_interactions(&p, &GenericSpec::default(), &mut b).unwrap_err();
+        let err = read_interactions(&p, None, &mut b).unwrap_err();
         match err {
             Error::Parse { path, line, reason } => {
                 assert_eq!(path, p);
@@ -564,17 +569,11 @@ mod tests {
             ..Default::default()
         };
         let mut b = DatasetBuilder::new(Feedback::Explicit, &opts);
-        assert_eq!(
-            read_interactions(&p, &GenericSpec::default(), &mut b).unwrap(),
-            2
-        );
+        assert_eq!(read_interactions(&p, None, &mut b).unwrap(), 2);
         assert_eq!(b.bad.count, 1);
-        let spec = GenericSpec {
-            columns: Some(Columns::parse_mapping("user=userId,item=nope").unwrap()),
-            ..Default::default()
-        };
+        let columns = Columns::parse_mapping("user=userId,item=nope").unwrap();
         let mut b = DatasetBuilder::new(Feedback::Explicit, &LoadOptions::default());
-        let msg = read_interactions(&p, &spec, &mut b)
+        let msg = read_interactions(&p, Some(&columns), &mut b)
             .unwrap_err()
             .to_string();
         assert!(
