@@ -145,6 +145,21 @@ fn spark_als_imported_ranks_and_scores_as_spark() {
         "{summary}"
     );
 
+    // A wrong regParam does not reproduce Spark's factors: the import fails, says why, writes nothing.
+    let wrong = w.join("wrong.tbm");
+    let out = Command::new(env!("CARGO_BIN_EXE_tastebud"))
+        .args(["import", "spark-als", s(&model), "--data", s(&train)])
+        .args(["--out", s(&wrong), "--reg-param", "1.0"])
+        .output()
+        .expect("binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a wrong --reg-param was accepted");
+    assert!(
+        err.contains("does not reproduce Spark's user factors") && err.contains("--reg-param"),
+        "{err}"
+    );
+    assert!(!wrong.exists());
+
     // Top 10 over unseen items: Tastebud's batch lists equal Spark's ranking, ties aside.
     let lists = w.join("lists.jsonl");
     let store = w.join("store");
