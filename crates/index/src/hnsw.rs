@@ -11,6 +11,7 @@ use crate::error::{IndexError, Result, usearch};
 use crate::format::{self, Header, Kind};
 use crate::hnsw_params::check_expansion;
 use crate::metric::{Metric, check_matrix, check_query};
+use crate::simd;
 use crate::{Filter, Hit, VectorIndex};
 
 pub use crate::hnsw_params::HnswParams;
@@ -21,7 +22,9 @@ pub use crate::hnsw_params::HnswParams;
 /// Wraps [usearch](https://github.com/unum-cloud/usearch) with `f32` storage (not its BF16 default) and
 /// its inner-product metric; cosine rows and queries are normalised first, which makes the two the same.
 /// usearch returns the distance `1 - q·x`, computed on the stored `f32` vectors, which this type turns back
-/// into the similarity `q·x` (higher is better).
+/// into the similarity `q·x` (higher is better). That distance is computed by this crate's own kernel
+/// (AVX2 + FMA where the CPU has them), installed through usearch's custom-metric hook: usearch's built-in
+/// one runs on baseline SSE in this build (BENCHMARKS.md, "ANN vs FAISS").
 ///
 /// Searches may run from any number of threads at once: usearch needs one scratch context per concurrent
 /// call, so the index reserves [`threads`](Self::threads) of them and a further concurrent call waits for a
@@ -75,7 +78,8 @@ impl HnswIndex {
     ) -> Result<Self> {
         params.validate()?;
         let n = check_matrix(vectors, dim, "item")?;
-        let index = Self::empty(dim, metric, params)?;
+        let mut index = Self::empty(dim, metric, params)?;
+        index.install_metric();
         usearch(
             index
                 .inner
@@ -135,6 +139,13 @@ impl HnswIndex {
             params: params.clone(),
             slots: Slots::new(threads),
         })
+    }
+
+    /// Replaces usearch's built-in inner product (4-lane SSE without FMA in this build) with
+    /// [`simd::ip_distance_fn`]: the same distance `1 - q·x`, on AVX2 + FMA where the CPU has them.
+    fn install_metric(&mut self) {
+        self.inner
+            .change_metric::<f32>(simd::ip_distance_fn(self.dim));
     }
 
     /// The similarity this index ranks by.
@@ -226,6 +237,8 @@ impl HnswIndex {
         }
         let mut index = Self::empty(header.dim, header.metric, &params)?;
         usearch(index.inner.load(path_str))?;
+        // Loading restores usearch's built-in metric from the file's header; put ours back.
+        index.install_metric();
         // The file stores neither ef value nor a thread count; restore both.
         index.inner.change_expansion_add(params.expansion_add);
         index.inner.change_expansion_search(params.expansion_search);

@@ -34,6 +34,7 @@ pub mod format;
 pub mod hnsw;
 mod hnsw_params;
 pub mod metric;
+mod simd;
 
 use std::cmp::Ordering;
 

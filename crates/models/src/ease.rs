@@ -11,10 +11,12 @@
 //! model. Catalogues whose Gram matrix (`8 n²` bytes) exceeds `max_gram_bytes` are refused before any work.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
+use faer::linalg::cholesky::llt::factor::{
+    LltParams, cholesky_in_place, cholesky_in_place_scratch,
+};
 use faer::linalg::matmul::triangular::{BlockStructure, matmul};
 use faer::linalg::triangular_inverse::invert_lower_triangular;
-use faer::{Accum, MatMut, Par};
+use faer::{Accum, Auto, MatMut, Par, Spec};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tastebud_core::{Dataset, Error, ItemFilter, ItemIdx, Result, ensure_param, top_k};
@@ -75,11 +77,69 @@ pub struct Ease {
     weights: Vec<f32>,
 }
 
+/// faer's blocked Cholesky with blocks of 256 columns instead of its default 128: 7-14 % faster on
+/// 8,000-14,000 items on the 2-core VM (BENCHMARKS.md, "EASE").
+fn llt_params() -> Spec<LltParams, f64> {
+    let mut p = <LltParams as Auto<f64>>::auto();
+    p.block_size = 256;
+    p.into()
+}
+
+/// `len` zeros whose memory pages are touched first in address order, in parallel.
+///
+/// `vec![0.0; len]` maps zero pages that the OS supplies on first touch. Left to the Gram's scattered
+/// writes, that first touch made the Gram 7x slower (2.3 s instead of 0.33 s for 10,000 items) and the
+/// Cholesky factorisation that follows 1.4x slower (6.6 s instead of 4.7 s), measured on the 2-core VM
+/// (BENCHMARKS.md, "EASE"); writing the zeros once, in order, costs 0.2 s. (A collect, not `vec!` and a
+/// fill: the compiler may drop a fill of zeros over memory it knows is zeroed.)
+fn zeroed_in_order(len: usize) -> Vec<f64> {
+    (0..len).into_par_iter().map(|_| 0f64).collect()
+}
+
+/// `B` (row-major `n x n` f32) from `P`'s lower triangle, stored column-major in `g` (`P[r][c]` for `r >= c`
+/// at `g[c * n + r]`): `B[j][i] = −P[j][i] / P[i][i]`, `B[i][i] = 0`.
+///
+/// Rows of `B` are written in blocks of 64. Their part right of the diagonal is column `j` of `g`, read in
+/// order; their part left of it is a 64-wide strip of each earlier column, also read in order (a blocked
+/// transpose) rather than one element per column, which would read `n` cache lines and pages per row.
+fn weights_from_lower(g: &[f64], n: usize) -> Vec<f32> {
+    const BLOCK: usize = 64;
+    let inv_diag: Vec<f64> = (0..n).map(|i| 1.0 / g[i * n + i]).collect();
+    let mut weights = vec![0f32; n * n];
+    if n == 0 {
+        return weights;
+    }
+    weights
+        .par_chunks_mut(BLOCK * n)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let j0 = b * BLOCK;
+            let rows = block.len() / n;
+            for jj in 0..rows {
+                let j = j0 + jj;
+                let col = &g[j * n..(j + 1) * n];
+                let out = &mut block[jj * n..(jj + 1) * n];
+                out[j] = 0.0;
+                for i in j + 1..n {
+                    out[i] = (-col[i] * inv_diag[i]) as f32;
+                }
+            }
+            for (i, &inv) in inv_diag.iter().enumerate().take(j0 + rows) {
+                // Rows j0 + jj > i of this block take P[j][i] = g[i * n + j].
+                let strip = &g[i * n + j0..i * n + j0 + rows];
+                for (jj, &v) in strip.iter().enumerate().skip((i + 1).saturating_sub(j0)) {
+                    block[jj * n + i] = (-v * inv) as f32;
+                }
+            }
+        });
+    weights
+}
+
 /// `XᵀX + λI` as a dense `n x n` f64 matrix (symmetric, so row- and column-major alike).
 fn gram(data: &Dataset, lambda: f64) -> Vec<f64> {
     let x = &data.interactions;
     let n = x.n_items();
-    let mut g = vec![0f64; n * n];
+    let mut g = zeroed_in_order(n * n);
     g.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
         let item = ItemIdx(i as u32);
         for (&u, xi) in x.item_users(item).iter().zip(x.item_values(item)) {
@@ -117,25 +177,19 @@ impl Fit for EaseParams {
         progress.inc(1);
         {
             let gm = MatMut::from_column_major_slice_mut(&mut g, n, n);
-            let mut buf =
-                MemBuffer::new(cholesky_in_place_scratch::<f64>(n, par, Default::default()));
-            cholesky_in_place(
-                gm,
-                Default::default(),
-                par,
-                MemStack::new(&mut buf),
-                Default::default(),
-            )
-            .map_err(|e| Error::InvalidParam {
-                name: "lambda",
-                reason: format!("XᵀX + λI is not positive definite ({e:?}); increase lambda"),
-            })?;
+            let params = llt_params();
+            let mut buf = MemBuffer::new(cholesky_in_place_scratch::<f64>(n, par, params));
+            cholesky_in_place(gm, Default::default(), par, MemStack::new(&mut buf), params)
+                .map_err(|e| Error::InvalidParam {
+                    name: "lambda",
+                    reason: format!("XᵀX + λI is not positive definite ({e:?}); increase lambda"),
+                })?;
         }
         progress.message("Cholesky factorisation done");
         progress.inc(1);
         {
             // L⁻¹, then P = L⁻ᵀ L⁻¹ (lower triangle) written over L.
-            let mut linv = vec![0f64; n * n];
+            let mut linv = zeroed_in_order(n * n);
             let mut lm = MatMut::from_column_major_slice_mut(&mut linv, n, n);
             let gm = MatMut::from_column_major_slice_mut(&mut g, n, n);
             invert_lower_triangular(lm.as_mut(), gm.as_ref(), par);
@@ -154,22 +208,7 @@ impl Fit for EaseParams {
         }
         progress.message("inverse done");
         progress.inc(1);
-        // g (column-major) holds P's lower triangle: P[r][c] for r >= c at g[c * n + r].
-        let p = |r: usize, c: usize| if r >= c { g[c * n + r] } else { g[r * n + c] };
-        let inv_diag: Vec<f64> = (0..n).map(|i| 1.0 / p(i, i)).collect();
-        let mut weights = vec![0f32; n * n];
-        weights
-            .par_chunks_mut(n.max(1))
-            .enumerate()
-            .for_each(|(j, row)| {
-                for (i, w) in row.iter_mut().enumerate() {
-                    *w = if i == j {
-                        0.0
-                    } else {
-                        (-p(j, i) * inv_diag[i]) as f32
-                    };
-                }
-            });
+        let weights = weights_from_lower(&g, n);
         drop(g);
         progress.inc(1);
         Ok(Ease {
@@ -286,6 +325,38 @@ mod tests {
         ];
         let x = Interactions::from_triplets(4, 3, &t, Feedback::Implicit).unwrap();
         Dataset::from_parts("tiny", x, ["a", "b", "c", "d"], ["x", "y", "z"]).unwrap()
+    }
+
+    #[test]
+    fn blocked_weights_equal_the_elementwise_formula_across_blocks() {
+        for n in [1usize, 63, 64, 65, 150] {
+            // A symmetric matrix with a positive diagonal; only the lower triangle is stored.
+            let sym = |r: usize, c: usize| {
+                let (r, c) = (r.max(c), r.min(c));
+                if r == c {
+                    2.0 + r as f64
+                } else {
+                    ((r * 31 + c * 17) % 23) as f64 / 23.0 - 0.5
+                }
+            };
+            let mut g = vec![f64::NAN; n * n];
+            for c in 0..n {
+                for r in c..n {
+                    g[c * n + r] = sym(r, c);
+                }
+            }
+            let w = weights_from_lower(&g, n);
+            for j in 0..n {
+                for i in 0..n {
+                    let want = if i == j {
+                        0.0
+                    } else {
+                        (-sym(j, i) / sym(i, i)) as f32
+                    };
+                    assert_eq!(w[j * n + i], want, "n {n}, B[{j}][{i}]");
+                }
+            }
+        }
     }
 
     #[test]

@@ -4,12 +4,16 @@
 //! ```text
 //! cargo run --release -p tastebud-bench --bin bench-ann -- [--items 1000000] [--dim 64] [--queries 2000]
 //!     [--clusters 256] [--item-noise 1.0] [--query-noise 0.5] [--norm-spread 0.5] [--k 10] [--m 16] [--ef-construction 128] [--ef 32,64,128,256] [--exclude 0.2]
-//!     [--metric ip|cosine] [--seed 42] [--threads N] [--exact-latency-queries 200] [--save-data DIR] [--json]
+//!     [--metric ip|cosine] [--seed 42] [--threads N] [--exact-latency-queries 200] [--save-data DIR]
+//!     [--python PY] [--json]
 //! ```
 //!
 //! Recall is measured over all queries against [`ExactIndex`]; "QPS, N threads" is one parallel batch
 //! over all queries; latency p50/p99 and "QPS, 1 thread" come from the same queries run one after another
 //! on one thread. `--save-data DIR` writes `items.npy` and `queries.npy` (float32) for peer libraries.
+//! `--python PY` runs FAISS's `IndexHNSWFlat` on the same vectors with the same parameters and thread count
+//! in that Python (`scripts/bench_ann_peer.py`, faiss-cpu and numpy) and prints its rows and the ratios,
+//! at equal ef and at equal recall (FAISS's QPS interpolated at our recall between its two bracketing rows).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -80,6 +84,13 @@ struct Args {
     /// Also write items.npy and queries.npy (float32) to DIR for peer libraries
     #[arg(long, value_name = "DIR")]
     save_data: Option<PathBuf>,
+    /// Repetitions of each timed batch and sequential pass (the fastest counts; the same for FAISS)
+    #[arg(long, value_name = "R", value_parser = count, default_value = "3")]
+    reps: usize,
+    /// Also run FAISS's IndexHNSWFlat (same vectors, M, ef_construction, ef list and thread count) with
+    /// this Python (faiss-cpu and numpy installed), and print its rows and the ratios beside ours
+    #[arg(long, value_name = "PY")]
+    python: Option<String>,
     /// Print JSON instead of the table
     #[arg(long)]
     json: bool,
@@ -106,6 +117,9 @@ fn parse_args() -> Result<Args, String> {
     let a = Args::parse();
     if a.items == 0 || a.dim == 0 || a.queries == 0 || a.k == 0 || a.efs.0.is_empty() {
         return Err("--items, --dim, --queries, --k and --ef must be positive".into());
+    }
+    if a.python.is_some() && a.metric != Metric::InnerProduct {
+        return Err("--python runs FAISS with inner product: leave --metric at ip".into());
     }
     Ok(a)
 }
@@ -147,8 +161,25 @@ fn summarise(mut lat: Vec<Duration>) -> Latency {
 }
 
 fn write_npy(path: &Path, data: &[f32], rows: usize, cols: usize) -> std::io::Result<()> {
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_npy_raw(path, "<f4", &bytes, &format!("({rows}, {cols})"))
+}
+
+/// Exact top-k ids as an `n x k` int32 array (-1 where a query has fewer than `k`).
+fn write_ids_npy(path: &Path, hits: &[Vec<Hit>], k: usize) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(hits.len() * k * 4);
+    for h in hits {
+        for j in 0..k {
+            let id = h.get(j).map_or(-1, |h| h.id as i32);
+            bytes.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+    write_npy_raw(path, "<i4", &bytes, &format!("({}, {k})", hits.len()))
+}
+
+/// A NumPy `.npy` file (format 1.0) of little-endian `descr` values in C order.
+fn write_npy_raw(path: &Path, descr: &str, bytes: &[u8], shape: &str) -> std::io::Result<()> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
     while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
@@ -158,9 +189,7 @@ fn write_npy(path: &Path, data: &[f32], rows: usize, cols: usize) -> std::io::Re
     w.write_all(b"\x93NUMPY\x01\x00")?;
     w.write_all(&(header.len() as u16).to_le_bytes())?;
     w.write_all(header.as_bytes())?;
-    for x in data {
-        w.write_all(&x.to_le_bytes())?;
-    }
+    w.write_all(bytes)?;
     w.flush()
 }
 
@@ -172,6 +201,112 @@ fn dir_bytes(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// FAISS's numbers on the same vectors, from `scripts/bench_ann_peer.py`.
+struct Peer {
+    version: String,
+    build_s: f64,
+    rows: Vec<Row>,
+}
+
+/// Writes the vectors, the exact answers and the filter for the peer script, runs it and reads its rows.
+#[allow(clippy::too_many_arguments)]
+fn run_faiss(
+    a: &Args,
+    python: &str,
+    items: &[f32],
+    queries: &[f32],
+    truth: &[Vec<Hit>],
+    truth_f: &[Vec<Hit>],
+    allow: &dyn Fn(u32) -> bool,
+    threads: usize,
+) -> Result<Peer, String> {
+    let dir = std::env::temp_dir().join(format!("bench-ann-peer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let io = |p: &Path, r: std::io::Result<()>| r.map_err(|e| format!("{}: {e}", p.display()));
+    let p = dir.join("items.npy");
+    io(&p, write_npy(&p, items, a.items, a.dim))?;
+    let p = dir.join("queries.npy");
+    io(&p, write_npy(&p, queries, a.queries, a.dim))?;
+    let p = dir.join("truth.npy");
+    io(&p, write_ids_npy(&p, truth, a.k))?;
+    let p = dir.join("truth_filtered.npy");
+    io(&p, write_ids_npy(&p, truth_f, a.k))?;
+    let mask: Vec<u8> = (0..a.items as u32).map(|i| allow(i) as u8).collect();
+    let p = dir.join("allowed.npy");
+    io(
+        &p,
+        write_npy_raw(&p, "|u1", &mask, &format!("({},)", a.items)),
+    )?;
+    if !a.json {
+        eprintln!("running FAISS IndexHNSWFlat ({threads} threads) ...");
+    }
+    let efs: Vec<String> = a.efs.0.iter().map(|e| e.to_string()).collect();
+    let out = std::process::Command::new(python)
+        .arg(tastebud_bench::script("bench_ann_peer.py"))
+        .arg("--data")
+        .arg(&dir)
+        .args(["--m", &a.m.to_string()])
+        .args(["--ef-construction", &a.ef_construction.to_string()])
+        .args(["--ef", &efs.join(",")])
+        .args(["--k", &a.k.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--reps", &a.reps.to_string()])
+        .output()
+        .map_err(|e| format!("{python}: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out?;
+    if !out.status.success() {
+        return Err(format!(
+            "the FAISS script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("the FAISS script's output is not JSON: {e}"))?;
+    let num = |r: &serde_json::Value, key: &str| r[key].as_f64().unwrap_or(f64::NAN);
+    let rows = v["rows"]
+        .as_array()
+        .ok_or("the FAISS script printed no rows")?
+        .iter()
+        .map(|r| Row {
+            label: "faiss hnsw".into(),
+            ef: r["ef"].as_u64().map(|e| e as usize),
+            recall: num(r, "recall"),
+            recall_filtered: num(r, "recall_filtered"),
+            qps_all: num(r, "qps_threads"),
+            lat: Latency {
+                qps_1: num(r, "qps_1_thread"),
+                p50_ms: num(r, "p50_ms"),
+                p99_ms: num(r, "p99_ms"),
+            },
+        })
+        .collect();
+    Ok(Peer {
+        version: v["faiss"].as_str().unwrap_or("?").to_string(),
+        build_s: num(&v, "build_s"),
+        rows,
+    })
+}
+
+/// The peer's QPS at `recall`, interpolated between the two of its rows whose recall brackets it
+/// (log-linear in QPS, as QPS falls about geometrically with ef); `None` outside the peer's range.
+fn at_recall(rows: &[Row], recall: f64, qps: impl Fn(&Row) -> f64) -> Option<f64> {
+    let mut pts: Vec<(f64, f64)> = rows.iter().map(|r| (r.recall, qps(r))).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts.windows(2).find_map(|w| {
+        let ((r0, q0), (r1, q1)) = (w[0], w[1]);
+        if !(r0..=r1).contains(&recall) {
+            return None;
+        }
+        let f = if r1 > r0 {
+            (recall - r0) / (r1 - r0)
+        } else {
+            0.0
+        };
+        Some(q0 * (q1 / q0).powf(f))
+    })
 }
 
 struct Row {
@@ -242,6 +377,12 @@ fn run(a: &Args) -> Result<(), String> {
     say(format!(
         "exact ground truth in {exact_batch:.1?} ({threads} threads)"
     ));
+    let peer = match &a.python {
+        Some(py) => Some(run_faiss(
+            a, py, &items, &queries, &truth, &truth_f, &allow, threads,
+        )?),
+        None => None,
+    };
     let mut rows = vec![Row {
         label: "exact".into(),
         ef: None,
@@ -281,13 +422,22 @@ fn run(a: &Args) -> Result<(), String> {
     let mut last = Vec::new();
     for &ef in &a.efs.0 {
         hnsw.set_expansion_search(ef).map_err(err)?;
-        let t = Instant::now();
-        let approx = hnsw.search_batch(&queries, a.k, None).map_err(err)?;
-        let batch = t.elapsed();
+        let mut batch = Duration::MAX;
+        let mut approx = Vec::new();
+        for _ in 0..a.reps {
+            let t = Instant::now();
+            approx = hnsw.search_batch(&queries, a.k, None).map_err(err)?;
+            batch = batch.min(t.elapsed());
+        }
         let approx_f = hnsw
             .search_batch(&queries, a.k, Some(&allow))
             .map_err(err)?;
-        let lat = summarise(sequential(&hnsw, &queries, a.queries, a.k)?);
+        let lat = (0..a.reps)
+            .map(|_| sequential(&hnsw, &queries, a.queries, a.k).map(summarise))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .max_by(|x, y| x.qps_1.total_cmp(&y.qps_1))
+            .expect("at least one repetition");
         let row = Row {
             label: "hnsw".into(),
             ef: Some(ef),
@@ -331,6 +481,14 @@ fn run(a: &Args) -> Result<(), String> {
                 "qps_threads": r.qps_all, "qps_1_thread": r.lat.qps_1,
                 "p50_ms": r.lat.p50_ms, "p99_ms": r.lat.p99_ms,
             })).collect::<Vec<_>>(),
+            "faiss": peer.as_ref().map(|p| json!({
+                "version": p.version, "build_s": p.build_s,
+                "rows": p.rows.iter().map(|r| json!({
+                    "ef": r.ef, "recall": r.recall, "recall_filtered": r.recall_filtered,
+                    "qps_threads": r.qps_all, "qps_1_thread": r.lat.qps_1,
+                    "p50_ms": r.lat.p50_ms, "p99_ms": r.lat.p99_ms,
+                })).collect::<Vec<_>>(),
+            })),
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return Ok(());
@@ -371,7 +529,8 @@ fn run(a: &Args) -> Result<(), String> {
         right("p50 ms"),
         right("p99 ms"),
     ]);
-    for r in &rows {
+    let peer_rows = peer.as_ref().map_or(&[][..], |p| &p.rows[..]);
+    for r in rows.iter().chain(peer_rows) {
         t.row([
             r.label.clone(),
             r.ef.map_or("–".to_string(), |e| e.to_string()),
@@ -384,6 +543,44 @@ fn run(a: &Args) -> Result<(), String> {
         ]);
     }
     print!("{t}");
+    if let Some(p) = &peer {
+        println!();
+        println!(
+            "FAISS {} IndexHNSWFlat (M = {}, efConstruction = {}, {threads} threads): build {:.1} s; \
+             Tastebud / FAISS: build time {:.2}x (below 1 is faster)",
+            p.version,
+            a.m,
+            a.ef_construction,
+            p.build_s,
+            build_s / p.build_s
+        );
+        println!();
+        let mut t = Table::aligned(&[
+            right("ef"),
+            right("recall@k Tastebud"),
+            right("recall@k FAISS"),
+            right(&format!("QPS ratio, {threads} threads")),
+            right("QPS ratio, 1 thread"),
+            right("p99 Tastebud / FAISS"),
+            right(&format!("QPS ratio at equal recall, {threads} threads")),
+            right("at equal recall, 1 thread"),
+        ]);
+        for (ours, theirs) in rows.iter().filter(|r| r.ef.is_some()).zip(&p.rows) {
+            t.row([
+                ours.ef.map_or("–".to_string(), |e| e.to_string()),
+                format!("{:.4}", ours.recall),
+                format!("{:.4}", theirs.recall),
+                format!("{:.2}x", ours.qps_all / theirs.qps_all),
+                format!("{:.2}x", ours.lat.qps_1 / theirs.lat.qps_1),
+                format!("{:.2}", ours.lat.p99_ms / theirs.lat.p99_ms),
+                at_recall(&p.rows, ours.recall, |r| r.qps_all)
+                    .map_or("–".into(), |q| format!("{:.2}x", ours.qps_all / q)),
+                at_recall(&p.rows, ours.recall, |r| r.lat.qps_1)
+                    .map_or("–".into(), |q| format!("{:.2}x", ours.lat.qps_1 / q)),
+            ]);
+        }
+        print!("{t}");
+    }
     Ok(())
 }
 
