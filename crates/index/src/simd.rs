@@ -25,8 +25,13 @@ pub(crate) fn ip_distance_fn(dim: usize) -> RawMetric {
             1.0 - unsafe { dot_avx2_fma(a, b, dim) }
         });
     }
+    portable_ip_distance_fn(dim)
+}
+
+/// [`ip_distance_fn`]'s kernel where the CPU lacks AVX2 or FMA: the portable [`dot`].
+fn portable_ip_distance_fn(dim: usize) -> RawMetric {
     Box::new(move |a, b| {
-        // SAFETY: as above, `a` and `b` point to `dim` readable floats for the duration of the call.
+        // SAFETY: as in `ip_distance_fn`, `a` and `b` point to `dim` readable floats for the call.
         let (a, b) = unsafe {
             (
                 std::slice::from_raw_parts(a, dim),

@@ -161,24 +161,25 @@ fn summarise(mut lat: Vec<Duration>) -> Latency {
 }
 
 fn write_npy(path: &Path, data: &[f32], rows: usize, cols: usize) -> std::io::Result<()> {
-    let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-    write_npy_raw(path, "<f4", &bytes, &format!("({rows}, {cols})"))
+    let values = data.iter().map(|x| x.to_le_bytes());
+    write_npy_raw(path, "<f4", &format!("({rows}, {cols})"), values)
 }
 
 /// Exact top-k ids as an `n x k` int32 array (-1 where a query has fewer than `k`).
 fn write_ids_npy(path: &Path, hits: &[Vec<Hit>], k: usize) -> std::io::Result<()> {
-    let mut bytes = Vec::with_capacity(hits.len() * k * 4);
-    for h in hits {
-        for j in 0..k {
-            let id = h.get(j).map_or(-1, |h| h.id as i32);
-            bytes.extend_from_slice(&id.to_le_bytes());
-        }
-    }
-    write_npy_raw(path, "<i4", &bytes, &format!("({}, {k})", hits.len()))
+    let ids = hits
+        .iter()
+        .flat_map(|h| (0..k).map(move |j| h.get(j).map_or(-1, |h| h.id as i32).to_le_bytes()));
+    write_npy_raw(path, "<i4", &format!("({}, {k})", hits.len()), ids)
 }
 
-/// A NumPy `.npy` file (format 1.0) of little-endian `descr` values in C order.
-fn write_npy_raw(path: &Path, descr: &str, bytes: &[u8], shape: &str) -> std::io::Result<()> {
+/// A NumPy `.npy` file (format 1.0) of little-endian `descr` values in C order, written as they come.
+fn write_npy_raw<const N: usize>(
+    path: &Path,
+    descr: &str,
+    shape: &str,
+    values: impl Iterator<Item = [u8; N]>,
+) -> std::io::Result<()> {
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
     while !(10 + header.len() + 1).is_multiple_of(64) {
@@ -189,7 +190,9 @@ fn write_npy_raw(path: &Path, descr: &str, bytes: &[u8], shape: &str) -> std::io
     w.write_all(b"\x93NUMPY\x01\x00")?;
     w.write_all(&(header.len() as u16).to_le_bytes())?;
     w.write_all(header.as_bytes())?;
-    w.write_all(bytes)?;
+    for v in values {
+        w.write_all(&v)?;
+    }
     w.flush()
 }
 
@@ -233,11 +236,15 @@ fn run_faiss(
     io(&p, write_ids_npy(&p, truth, a.k))?;
     let p = dir.join("truth_filtered.npy");
     io(&p, write_ids_npy(&p, truth_f, a.k))?;
-    let mask: Vec<u8> = (0..a.items as u32).map(|i| allow(i) as u8).collect();
     let p = dir.join("allowed.npy");
     io(
         &p,
-        write_npy_raw(&p, "|u1", &mask, &format!("({},)", a.items)),
+        write_npy_raw(
+            &p,
+            "|u1",
+            &format!("({},)", a.items),
+            (0..a.items as u32).map(|i| [allow(i) as u8]),
+        ),
     )?;
     if !a.json {
         eprintln!("running FAISS IndexHNSWFlat ({threads} threads) ...");
