@@ -9,6 +9,7 @@ use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use tastebud_core::{ItemIdx, Scored};
 use tastebud_models::file::ModelFile;
+use tastebud_models::knowledge::{ItemReason, KnowledgeQuery, Outcome};
 use tastebud_models::reason::{Reason, RenderContext, reason_for};
 use tastebud_models::registry::{self, ModelSpec};
 use tastebud_models::{Explanation, Query};
@@ -91,6 +92,22 @@ pub struct RecommendArgs {
     /// The verb the reasons use for consumption ("because you watched ...", "people who bought ...").
     #[arg(long, default_value = "watched")]
     verb: String,
+    /// A knowledge-based constraint on item features, `COLUMN OP VALUE`, repeatable; only items meeting
+    /// all of them are recommended: `--where "genres = Comedy" --where "year >= 1990"`. OP: `=` (any of
+    /// `a|b`), `!=`, `<`, `<=`, `>`, `>=`, `in LO..HI`, `~` (contains). When none qualifies, the minimal
+    /// relaxations are printed.
+    #[arg(long = "where", value_name = "CONSTRAINT")]
+    constraints: Vec<String>,
+    /// A soft preference ranking the qualifying items, repeatable: a constraint, or `COLUMN high`,
+    /// `COLUMN low`, `COLUMN near V`, each with an optional weight `^W` (`--prefer "genres = Drama^2"`).
+    #[arg(long = "prefer", value_name = "PREFERENCE")]
+    preferences: Vec<String>,
+    /// Weight of the model's score against the preferences' utility, in [0, 1].
+    #[arg(long, default_value_t = 0.5)]
+    blend: f32,
+    /// When no item meets every constraint, recommend from the first minimal relaxation.
+    #[arg(long)]
+    relax: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -108,6 +125,16 @@ struct Row {
     reason: String,
     /// Why, as data.
     reason_data: Reason,
+    /// The constraints met and the preferences' values, for a knowledge-based request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    knowledge: Option<ItemReason>,
+}
+
+/// `recommend --json` with constraints: what they found, and the items.
+#[derive(serde::Serialize)]
+struct KnowledgeOutput<'a> {
+    knowledge: &'a Outcome,
+    items: &'a [Row],
 }
 
 /// Runs `recommend`.
@@ -148,9 +175,18 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
             .with_context(|| format!("unknown item `{id}` in --history"))?;
         history.push((i, value));
     }
-    if args.user.is_none() && history.is_empty() {
+    let knowledge = if args.constraints.is_empty() && args.preferences.is_empty() {
+        None
+    } else {
+        let features = ctx.item_features.as_ref().with_context(
+            || "--where and --prefer need item features, and this model's dataset has none",
+        )?;
+        let q = KnowledgeQuery::parse(features, &args.constraints, &args.preferences, args.blend)?;
+        Some((q.relaxing(args.relax), features))
+    };
+    if args.user.is_none() && history.is_empty() && knowledge.is_none() {
         bail!(
-            "give --user ID or --history ITEM,ITEM,... (an empty history gets the cold-start list)"
+            "give --user ID or --history ITEM,ITEM,... (an empty history gets the cold-start list), or --where"
         );
     }
     let m = file.model.as_recommender();
@@ -158,7 +194,26 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
     if let Some(u) = user {
         q = q.user(u);
     }
-    let recs = m.recommend(&q, args.k)?;
+    // Knowledge-based: the model scores only the qualifying items, then the utility blend ranks them.
+    let mut outcome = None;
+    let recs = match &knowledge {
+        None => m.recommend(&q, args.k)?,
+        Some((kq, features)) => {
+            let seen: std::collections::HashSet<ItemIdx> =
+                history.iter().map(|&(i, _)| i).collect();
+            let n = m.n_items().min(features.len()) as u32;
+            let sel = kq.select(features, (0..n).map(ItemIdx).filter(|i| !seen.contains(i)));
+            let scored = if sel.items.is_empty() {
+                Vec::new()
+            } else {
+                m.recommend(&q.candidates(&sel.items), sel.items.len())?
+            };
+            let mut ranked = kq.rank(features, &sel.items, &scored);
+            ranked.truncate(args.k);
+            outcome = Some(sel.outcome);
+            ranked
+        }
+    };
     let title = |i: ItemIdx| {
         ctx.item_features
             .as_ref()
@@ -184,20 +239,54 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
                 _ => Vec::new(),
             };
             let reason = reason_for(m, &q, s.item)?;
+            let mut text = reason.render(&render);
+            let mut knowledge_reason = None;
+            if let (Some((kq, features)), Some(o)) = (&knowledge, &outcome) {
+                let k = kq.reason(features, s.item, &o.relaxed);
+                text = format!("{}; {text}", k.render());
+                knowledge_reason = Some(k);
+            }
             Ok(Row {
                 rank: r + 1,
                 item: ctx.items.id(s.item).unwrap_or("?").to_string(),
                 title: title(s.item),
                 score: s.score,
                 because,
-                reason: reason.render(&render),
+                reason: text,
                 reason_data: reason,
+                knowledge: knowledge_reason,
             })
         })
         .collect::<Result<_>>()?;
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        let json = match &outcome {
+            Some(o) => serde_json::to_string_pretty(&KnowledgeOutput {
+                knowledge: o,
+                items: &rows,
+            })?,
+            None => serde_json::to_string_pretty(&rows)?,
+        };
+        writeln!(out, "{json}")?;
         return Ok(());
+    }
+    if let Some(o) = &outcome {
+        writeln!(out, "{}", o.message)?;
+        if o.satisfying == 0 && !o.relaxations.is_empty() {
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED)
+                .set_header(vec!["relaxation", "drop", "items"]);
+            for (k, r) in o.relaxations.iter().enumerate() {
+                t.add_row(vec![
+                    (k + 1).to_string(),
+                    r.drop.join(" and "),
+                    r.items.to_string(),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)

@@ -336,6 +336,113 @@ fn evaluate_rejects_bad_flags_before_loading() {
 }
 
 #[test]
+fn recommend_with_constraints_on_ml100k_genres_and_years() {
+    let dir = ml100k();
+    let out = tempfile::tempdir().unwrap();
+    let model = out.path().join("pop.tbm");
+    let m = model.to_str().unwrap();
+    let (ok, _, err) = tastebud(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        "pop",
+        "--out",
+        m,
+    ]);
+    assert!(ok, "{err}");
+    // Comedies from 1990 on for user 1, preferring romance: every film meets both constraints.
+    let (ok, stdout, err) = tastebud(&[
+        "recommend",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "-k",
+        "8",
+        "--where",
+        "genre = Comedy",
+        "--where",
+        "year >= 1990",
+        "--prefer",
+        "genres = Romance^2",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let k = &v["knowledge"];
+    assert!(k["satisfying"].as_u64().unwrap() > 300, "{k}");
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 8);
+    for r in items {
+        assert_eq!(
+            r["knowledge"]["meets"],
+            serde_json::json!(["genre = Comedy", "year >= 1990"]),
+            "{r}"
+        );
+        let title = r["title"].as_str().unwrap();
+        let year: u32 = title[title.rfind('(').unwrap() + 1..title.len() - 1]
+            .parse()
+            .unwrap();
+        assert!(year >= 1990, "{title}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("meets genre = Comedy and year >= 1990")
+        );
+    }
+    // Romance weighs 2 against the model's 1: the romantic comedies come first.
+    assert_eq!(
+        items[0]["knowledge"]["preferences"][0][1], 1.0,
+        "{}",
+        items[0]
+    );
+    // No comedy after 1998 in ML-100K: the table of relaxations, and no list.
+    let (ok, stdout, err) = tastebud(&[
+        "recommend",
+        "--model",
+        m,
+        "--history",
+        "50",
+        "--where",
+        "genres = Comedy",
+        "--where",
+        "year > 1998",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.starts_with("No item meets `year > 1998`; dropping `year > 1998` gives 505 items"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("relaxation") && !stdout.contains("popularity for"),
+        "{stdout}"
+    );
+    // --relax answers from that relaxation; no user or history is needed with constraints.
+    let (ok, stdout, err) = tastebud(&[
+        "recommend",
+        "--model",
+        m,
+        "--where",
+        "genres = Comedy",
+        "--where",
+        "year > 1998",
+        "--relax",
+        "-k",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("recommending without `year > 1998`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("meets genres = Comedy"), "{stdout}");
+    let (ok, _, err) = tastebud(&["recommend", "--model", m, "--where", "colour = red"]);
+    assert!(!ok && err.contains("no column `colour`"), "{err}");
+}
+
+#[test]
 fn train_recommend_similar_round_trip() {
     let dir = ml100k();
     let out = tempfile::tempdir().unwrap();

@@ -34,6 +34,7 @@ pub mod ensemble;
 pub mod file;
 pub mod hybrid;
 pub mod knn;
+pub mod knowledge;
 pub mod nmf;
 mod params_body;
 pub mod popularity;

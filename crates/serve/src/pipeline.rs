@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use tastebud_core::{ItemIdx, Scored};
 use tastebud_index::VectorIndex;
+use tastebud_models::knowledge::{KnowledgeQuery, Outcome};
 use tastebud_models::rerank::Rerank;
 use tastebud_models::{Exclude, Query};
 use tastebud_store::{Consent, ItemFlags, UserData};
@@ -81,6 +82,8 @@ pub struct Recommended {
     pub idx: Vec<ItemIdx>,
     /// `items` as JSON, serialised once (a cached list is answered without re-serialising it).
     pub items_json: String,
+    /// What the request's constraints found (counts, conflict, minimal relaxations), when it had any.
+    pub knowledge: Option<Outcome>,
 }
 
 /// What the request asks for.
@@ -100,6 +103,10 @@ pub struct Request {
     pub rerank: Option<RerankConfig>,
     /// Epsilon-greedy exploration of the slate (`None`: the model's order).
     pub explore: Option<Explore>,
+    /// Knowledge-based constraints and preferences over item features: only items meeting the
+    /// constraints are ranked, by their utility blended with the model's score (see
+    /// [`tastebud_models::knowledge`]).
+    pub knowledge: Option<std::sync::Arc<KnowledgeQuery>>,
 }
 
 /// Epsilon-greedy slate exploration: each slot, top first, takes the best remaining item of the model's
@@ -324,6 +331,32 @@ impl Pipeline {
         };
         let exclude_seen = request.exclude_seen && config.freshness.exclude_consumed;
         let blocked = blocked(view, request, flagged, exclude_seen);
+        // 0. Knowledge-based constraints: the items that may be ranked, or nothing and why.
+        let own_request;
+        let mut knowledge = None;
+        let request = match &request.knowledge {
+            None => request,
+            Some(kq) => {
+                let sel = self.select(serving, view, request, kq, &blocked, exclude_seen)?;
+                if sel.items.is_empty() {
+                    return Ok(Recommended {
+                        items: Vec::new(),
+                        strategy: Strategy::Realtime,
+                        fallback: None,
+                        ann: false,
+                        idx: Vec::new(),
+                        items_json: "[]".to_string(),
+                        knowledge: Some(sel.outcome),
+                    });
+                }
+                own_request = Request {
+                    candidates: Some(sel.items),
+                    ..request.clone()
+                };
+                knowledge = Some((kq.clone(), sel.outcome));
+                &own_request
+            }
+        };
         let demoted = demoted(view, &config.freshness);
         // Demoted items may drop out of the top k: fetch that many more so the final top k is exact.
         let mut fetch = request.k + demoted.len();
@@ -332,6 +365,10 @@ impl Pipeline {
         }
         if let Some(e) = request.explore {
             fetch = fetch.max(e.pool);
+        }
+        // The blend needs the model's score of every qualifying item.
+        if let (Some(_), Some(c)) = (&knowledge, &request.candidates) {
+            fetch = fetch.max(c.len());
         }
         let fetch = fetch.min(serving.model().n_items());
 
@@ -352,6 +389,14 @@ impl Pipeline {
             ann,
             mut explanations,
         } = r;
+        // 2b. Rank the qualifying items by utility blended with the model's score.
+        if let (Some((kq, _)), Some(c), Some(f)) = (
+            &knowledge,
+            &request.candidates,
+            serving.file.context.item_features.as_ref(),
+        ) {
+            ranked = kq.rank(f, c, &ranked);
+        }
         // 3. Demote unclicked impressions.
         if !demoted.is_empty() {
             ranked = demote(ranked, &demoted, config.freshness.impression_decay);
@@ -417,6 +462,16 @@ impl Pipeline {
                     fallback,
                     &mut item,
                 );
+                if let (Some((kq, outcome)), Some(f)) =
+                    (&knowledge, serving.file.context.item_features.as_ref())
+                {
+                    let k = kq.reason(f, s.item, &outcome.relaxed).render();
+                    item.reason = Some(match item.reason.take() {
+                        Some(r) if !k.is_empty() => format!("{}. {r}", capitalise(&k)),
+                        Some(r) => r,
+                        None => capitalise(&k),
+                    });
+                }
             }
             items.push(item);
         }
@@ -429,7 +484,41 @@ impl Pipeline {
             strategy,
             fallback,
             ann,
+            knowledge: knowledge.map(|(_, o)| o),
         })
+    }
+
+    /// The items a knowledge-based request may rank: of those not blocked (nor consumed when excluding
+    /// them) and within `filter=`, the ones meeting the constraints, or the minimal relaxations.
+    fn select(
+        &self,
+        serving: &Serving,
+        view: &UserView,
+        request: &Request,
+        kq: &KnowledgeQuery,
+        blocked: &[ItemIdx],
+        exclude_seen: bool,
+    ) -> ServeResult<tastebud_models::knowledge::Selection> {
+        let features = serving.file.context.item_features.as_ref().ok_or_else(|| {
+            ServeError::BadRequest(
+                "constraints need item features, and this model's dataset has none".into(),
+            )
+        })?;
+        let seen: HashSet<ItemIdx> = if exclude_seen {
+            view.history.iter().map(|&(i, _)| i).collect()
+        } else {
+            HashSet::new()
+        };
+        let within: Option<HashSet<ItemIdx>> = request
+            .candidates
+            .as_ref()
+            .map(|c| c.iter().copied().collect());
+        let n = serving.model().n_items().min(features.len());
+        let universe = (0..n as u32)
+            .map(ItemIdx)
+            .filter(|i| blocked.binary_search(i).is_err() && !seen.contains(i))
+            .filter(|i| within.as_ref().is_none_or(|w| w.contains(i)));
+        Ok(kq.select(features, universe))
     }
 
     /// Stage 1-2: the candidates, best first, with blocked items already left out.
@@ -696,6 +785,14 @@ fn explain(
             Some(f) => f.to_uppercase().chain(c).collect(),
             None => text,
         });
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

@@ -39,6 +39,11 @@ pub struct RecommendationResponse {
     /// off-policy evaluation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub propensity: Option<f64>,
+    /// What the request's constraints found (`POST /v1/recommendations` with `constraints`): how many
+    /// items meet them, and when none does, a minimal conflict, the minimal relaxations and a sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub knowledge: Option<tastebud_models::knowledge::Outcome>,
     /// The items, best first.
     pub items: Vec<RecommendedItem>,
 }
@@ -146,6 +151,47 @@ pub struct AdHocRequest {
         pattern = "^(none|(mmr|calibration|long_tail)(:(0(\\.[0-9]{1,6})?|1(\\.0{1,6})?))?|cap(:[1-9][0-9]{0,5})?)?$"
     )]
     pub rerank: Option<String>,
+    /// Knowledge-based hard constraints over item features, all of which an item must meet:
+    /// `COLUMN OP VALUE` with OP one of `=` (categorical: any of `a|b`), `!=`, `<`, `<=`, `>`, `>=`,
+    /// `in LO..HI`, `~` (contains), e.g. `genres = Comedy`, `year >= 1990`. When no item meets them all,
+    /// the response's `knowledge` names a minimal conflict and the minimal relaxations. One that does
+    /// not parse, or names a column, value or kind the items lack, is a 422.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub constraints: Vec<BoundedText>,
+    /// Soft preferences ranking the items that meet the constraints by a weighted multi-attribute
+    /// utility: a constraint (1 when met), or `COLUMN high`, `COLUMN low`, `COLUMN near V` on a
+    /// numeric column, each with an optional weight `^W`, e.g. `genres = Drama^2`, `year high`.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub preferences: Vec<BoundedText>,
+    /// With constraints: the weight of the model's score against the preferences' utility, in
+    /// `[0, 1]` (default 0.5; 0 ranks by utility alone, 1 by the model alone).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub blend: Option<f64>,
+    /// When no item meets every constraint, recommend from the first minimal relaxation (fewest
+    /// constraints dropped, then most items) instead of an empty list (default false).
+    pub relax: Option<bool>,
+}
+
+/// A constraint or preference: 1 to 256 characters, not only white space.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(try_from = "String")]
+#[schema(value_type = String, min_length = 1, max_length = 256, pattern = r"\S")]
+pub struct BoundedText(pub String);
+
+impl TryFrom<String> for BoundedText {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.trim().is_empty() || s.chars().count() > 256 {
+            Err(format!(
+                "`{}`: a constraint or preference is 1 to 256 characters, not only white space",
+                s.chars().take(40).collect::<String>()
+            ))
+        } else {
+            Ok(BoundedText(s))
+        }
+    }
 }
 
 /// Query of `GET /v1/items/{id}/similar`.

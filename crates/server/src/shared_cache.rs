@@ -53,6 +53,7 @@ pub fn get(state: &AppState, key: &CacheKey, model_version: &str) -> Option<Reco
         ann: e.ann,
         idx: e.idx.into_iter().map(ItemIdx).collect(),
         items_json: e.items_json,
+        knowledge: None,
     })
 }
 

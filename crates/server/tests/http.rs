@@ -188,6 +188,128 @@ fn ad_hoc_histories_are_recommended_in_real_time() {
 }
 
 #[test]
+fn knowledge_based_requests_meet_constraints_rank_by_preferences_and_explain_relaxations() {
+    let s = Server::start(Config::default(), None);
+    let year = |id: &str| 1980 + id[1..].parse::<u32>().unwrap();
+    // A drama fan asks for comedies from 1995 on, the newer the better, by utility alone.
+    let (st, v) = s.post_json(
+        "/v1/recommendations",
+        &json!({"history": ["i21", "i23"], "constraints": ["genre = Comedy", "year >= 1995"],
+                "preferences": ["year high"], "blend": 0.0, "k": 10}),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(items(&v), ["i19", "i18", "i17", "i16", "i15"], "{v}");
+    assert_eq!(v["knowledge"]["satisfying"], 5, "{v}");
+    assert!(v["knowledge"].get("relaxations").is_none());
+    let why = v["items"][0]["reason"].as_str().unwrap();
+    assert!(
+        why.starts_with("Meets genre = Comedy and year >= 1995; preferences: year high (0.49)"),
+        "{why}"
+    );
+    // By the model alone among the same films; the default blend mixes both, still only those five.
+    for blend in [json!(1.0), json!(null)] {
+        let (st, v) = s.post_json(
+            "/v1/recommendations",
+            &json!({"history": ["i21", "i23"], "constraints": ["genres = Comedy", "year in 1995..1999"],
+                    "preferences": ["year low^2"], "blend": blend}),
+        );
+        assert_eq!(st, 200, "{v}");
+        let mut got = items(&v);
+        got.sort();
+        assert_eq!(got, ["i15", "i16", "i17", "i18", "i19"], "{v}");
+    }
+    // A known user, an anonymous one without history (the cold-start chain): constraints hold for both.
+    for body in [
+        json!({"user": "u3", "constraints": ["year >= 2010"], "k": 4}),
+        json!({"constraints": ["year >= 2010"], "k": 4}),
+    ] {
+        let (st, v) = s.post_json("/v1/recommendations", &body);
+        assert_eq!(st, 200, "{v}");
+        let got = items(&v);
+        assert_eq!(got.len(), 4, "{v}");
+        assert!(got.iter().all(|i| year(i) >= 2010), "{v}");
+    }
+    // No comedy after 2005: the conflict, both minimal relaxations (most items first), an empty list.
+    let ask =
+        json!({"history": ["i21", "i23"], "constraints": ["genres = Comedy", "year >= 2005"]});
+    let (st, v) = s.post_json("/v1/recommendations", &ask);
+    assert_eq!(st, 200, "{v}");
+    assert!(items(&v).is_empty());
+    let k = &v["knowledge"];
+    assert_eq!(k["satisfying"], 0);
+    assert_eq!(k["conflict"], json!(["genres = Comedy", "year >= 2005"]));
+    assert_eq!(
+        k["relaxations"],
+        json!([{"drop": ["year >= 2005"], "items": 20}, {"drop": ["genres = Comedy"], "items": 15}])
+    );
+    assert_eq!(
+        k["message"],
+        "No item meets `genres = Comedy` and `year >= 2005` together; dropping `year >= 2005` gives \
+         20 items; dropping `genres = Comedy` gives 15 items"
+    );
+    // Relaxing answers from the first relaxation and says which constraint it dropped.
+    let mut relaxed = ask.clone();
+    relaxed["relax"] = json!(true);
+    let (st, v) = s.post_json("/v1/recommendations", &relaxed);
+    assert_eq!(st, 200, "{v}");
+    assert!(
+        !items(&v).is_empty() && items(&v).iter().all(|i| year(i) < 2000),
+        "{v}"
+    );
+    assert_eq!(v["knowledge"]["relaxed"], json!(["year >= 2005"]));
+    let why = v["items"][0]["reason"].as_str().unwrap();
+    assert!(why.starts_with("Meets genres = Comedy. "), "{why}");
+    // Bad input: not parsing or naming what the items lack (422: the schema cannot state the grammar),
+    // outside the schema (400, or 422 from the JSON decoder).
+    for (body, status, needle) in [
+        (
+            json!({"constraints": ["genres Comedy"]}),
+            422,
+            "COLUMN OP VALUE",
+        ),
+        (
+            json!({"constraints": ["colour = red"]}),
+            422,
+            "genres, title, year",
+        ),
+        (json!({"constraints": ["genres = Horror"]}), 422, "Horror"),
+        (json!({"constraints": ["genres >= 3"]}), 422, "categorical"),
+        (
+            json!({"constraints": ["year >= soon"]}),
+            422,
+            "not a number",
+        ),
+        (
+            json!({"preferences": ["title high"]}),
+            422,
+            "not a numeric column",
+        ),
+        (
+            json!({"constraints": ["year > 1"], "blend": 2}),
+            400,
+            "blend",
+        ),
+        (json!({"history": ["i1"], "relax": true}), 422, "neither"),
+        (
+            json!({"constraints": ["x".repeat(300)]}),
+            422,
+            "256 characters",
+        ),
+        (json!({"constraints": [""]}), 422, "256 characters"),
+        (
+            json!({"constraints": vec!["year > 1"; 65]}),
+            400,
+            "at most 64",
+        ),
+    ] {
+        let (st, e) = s.post_json("/v1/recommendations", &body);
+        assert_eq!(st, status, "{body}: {e}");
+        let m = e["error"]["message"].as_str().unwrap();
+        assert!(m.contains(needle), "{body}: {m}");
+    }
+}
+
+#[test]
 fn similar_items_and_unknown_items() {
     let s = Server::start(Config::default(), None);
     let (st, v) = s.get("/v1/items/i3/similar?k=4");

@@ -102,6 +102,7 @@ fn request_of(
         explain,
         rerank: rerank_of(state, rerank)?,
         explore,
+        knowledge: None,
     })
 }
 
@@ -151,6 +152,8 @@ struct ResponseHead<'a> {
     arm: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     propensity: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    knowledge: Option<&'a tastebud_models::knowledge::Outcome>,
 }
 
 /// The experiment arm that serves a request.
@@ -185,6 +188,7 @@ fn respond(
         experiment: arm.map(|a| a.experiment),
         arm: arm.map(|a| a.arm),
         propensity: arm.map(|a| a.propensity),
+        knowledge: c.knowledge.as_ref(),
     };
     let mut body = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
     body.pop(); // the closing brace
@@ -456,7 +460,7 @@ pub async fn adhoc_recommendations(
     }
     let now = crate::now_unix();
     let flagged = state.flagged(&serving, now);
-    let request = request_of(
+    let mut request = request_of(
         &state,
         &serving,
         k,
@@ -467,6 +471,7 @@ pub async fn adhoc_recommendations(
         req.rerank.as_deref(),
         None,
     )?;
+    request.knowledge = knowledge_of(&serving, &req)?;
     let c = run_pipeline(
         &state,
         &serving,
@@ -485,6 +490,55 @@ pub async fn adhoc_recommendations(
         false,
         None,
     ))
+}
+
+/// The knowledge-based part of an ad-hoc request, when it has constraints or preferences: one that does
+/// not parse, or names a column, label or kind the items lack, is a 422.
+fn knowledge_of(
+    serving: &Serving,
+    req: &AdHocRequest,
+) -> ApiResult<Option<Arc<tastebud_models::knowledge::KnowledgeQuery>>> {
+    use tastebud_models::knowledge::{KnowledgeError, KnowledgeQuery, MAX_CONSTRAINTS};
+    if req.constraints.is_empty() && req.preferences.is_empty() {
+        if req.blend.is_some() || req.relax.is_some() {
+            return Err(ApiError::invalid(
+                "blend and relax apply to constraints or preferences, and the request has neither",
+            ));
+        }
+        return Ok(None);
+    }
+    for (what, n) in [
+        ("constraints", req.constraints.len()),
+        ("preferences", req.preferences.len()),
+    ] {
+        if n > MAX_CONSTRAINTS {
+            return Err(ApiError::bad_request(format!(
+                "{n} {what}: at most {MAX_CONSTRAINTS} are accepted"
+            )));
+        }
+    }
+    let blend = req.blend.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&blend) {
+        return Err(ApiError::bad_request(format!(
+            "blend {blend} is not in [0, 1]"
+        )));
+    }
+    let features = serving.file.context.item_features.as_ref().ok_or_else(|| {
+        ApiError::invalid("constraints need item features, and this model's dataset has none")
+    })?;
+    let texts = |v: &[crate::dto::BoundedText]| v.iter().map(|t| t.0.clone()).collect::<Vec<_>>();
+    let q = KnowledgeQuery::parse(
+        features,
+        &texts(&req.constraints),
+        &texts(&req.preferences),
+        blend as f32,
+    )
+    // The schema cannot state the grammar: a constraint that does not parse is unprocessable like one
+    // naming what the items lack.
+    .map_err(|e| match e {
+        KnowledgeError::Syntax(m) | KnowledgeError::Unknown(m) => ApiError::invalid(m),
+    })?;
+    Ok(Some(Arc::new(q.relaxing(req.relax.unwrap_or(false)))))
 }
 
 fn record_served(

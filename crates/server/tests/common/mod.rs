@@ -45,6 +45,9 @@ pub fn dataset() -> Dataset {
         (0..40).map(|i| Some(format!("Film {i}"))).collect(),
     )
     .unwrap();
+    // Release years 1980 (i0) to 2019 (i39): the comedies are from 1980-1999, the dramas 2000-2019.
+    f.add_numeric("year", (0..40).map(|i| Some(1980.0 + i as f32)).collect())
+        .unwrap();
     d.item_features = Some(f);
     d
 }
