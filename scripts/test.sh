@@ -72,6 +72,12 @@ if [ "$#" -eq 0 ]; then
   echo "== cargo test --features parquet (tastebud-data, tastebud-cli's Spark test)"
   cargo test --locked -p tastebud-data --features parquet --lib
   cargo test --locked -p tastebud-cli --features parquet --test spark
+  # The `deep` feature (candle): the deep models' training, the conformance suite with them, and their
+  # quality on ML-100K's held-out users.
+  echo "== cargo test --features deep (tastebud-models: autoencoders)"
+  cargo test --locked -p tastebud-models --features deep --lib autoencoder
+  cargo test --locked -p tastebud-models --features deep --test conformance mult
+  cargo test --locked -p tastebud-models --features deep --test autoencoder_quality -- --nocapture
   echo "== scripts/python.sh (the Python package and the PySpark batch job, with pytest)"
   scripts/python.sh
 fi

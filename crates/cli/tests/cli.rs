@@ -442,6 +442,26 @@ fn recommend_with_constraints_on_ml100k_genres_and_years() {
     assert!(!ok && err.contains("no column `colour`"), "{err}");
 }
 
+/// The deep models train only with the `deep` feature; this test binary is built without it.
+#[cfg(not(feature = "deep"))]
+#[test]
+fn training_a_deep_model_without_the_feature_names_the_feature() {
+    let out = tempfile::tempdir().unwrap();
+    let m = out.path().join("vae.tbm");
+    let dir = ml100k();
+    let (ok, _, err) = tastebud(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        "mult-vae",
+        "--out",
+        m.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("`deep` cargo feature"), "{err}");
+    assert!(!m.exists());
+}
+
 #[test]
 fn train_recommend_similar_round_trip() {
     let dir = ml100k();

@@ -114,6 +114,8 @@ any_model! {
     "switch" => Switch(Switch<AnyModel>),
     "rules" => Rules(crate::rules::Rules),
     "spark_als" => SparkAls(crate::spark_als::SparkAls),
+    "multvae" => MultVae(crate::autoencoder::MultVae),
+    "multdae" => MultDae(crate::autoencoder::MultDae),
 }
 
 /// Every call goes to the model inside (the same as calling [`AnyModel::as_recommender`]), so an ensemble

@@ -39,6 +39,7 @@ unchanged_since_v1!(
     crate::knn::UserKnnParams,
     crate::knn::KnnRatingParams,
     crate::spark_als::SparkAlsParams,
+    crate::autoencoder::AutoencoderParams,
 );
 
 /// [`SvdParams`] in format version 1 (before `users_start_at_mean`).

@@ -25,6 +25,7 @@
 
 pub mod als;
 pub mod any;
+pub mod autoencoder;
 pub mod baseline;
 pub mod bpr;
 mod compat;

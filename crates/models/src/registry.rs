@@ -129,6 +129,8 @@ pub fn fit(
         "switch" => fit_with::<SwitchParams>(&nest_part_params(spec), data, progress),
         "rules" => fit_rules(spec, data, progress),
         "spark_als" => fit_with::<crate::spark_als::SparkAlsParams>(spec, data, progress),
+        "multvae" => fit_with::<crate::autoencoder::MultVaeParams>(spec, data, progress),
+        "multdae" => fit_with::<crate::autoencoder::MultDaeParams>(spec, data, progress),
         other => Err(Error::InvalidParam {
             name: "model",
             reason: format!("unknown model `{other}`"),

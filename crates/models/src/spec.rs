@@ -75,6 +75,14 @@ pub const MODELS: &[(&str, &str)] = &[
         "rules",
         "association rules (FP-growth) over sessions or baskets: people who watched X also watched Y",
     ),
+    (
+        "multvae",
+        "Mult-VAE (Liang et al. 2018): variational autoencoder, multinomial likelihood, KL annealing; trains with --features deep",
+    ),
+    (
+        "multdae",
+        "Mult-DAE (Liang et al. 2018): denoising autoencoder, multinomial likelihood; trains with --features deep",
+    ),
 ];
 
 /// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
@@ -133,6 +141,8 @@ fn canonical(name: &str) -> Result<&'static str> {
         "content-based" | "content_based" => Some("content"),
         "ensemble" => Some("blend"),
         "association_rules" | "apriori" | "fpgrowth" => Some("rules"),
+        "mult-vae" | "mult_vae" | "vae" => Some("multvae"),
+        "mult-dae" | "mult_dae" | "dae" => Some("multdae"),
         other => MODELS.iter().map(|m| m.0).find(|m| *m == other),
     };
     found.ok_or_else(|| {

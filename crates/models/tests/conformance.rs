@@ -397,3 +397,28 @@ conformance!(
     tastebud_models::spark_als::SparkAlsParams::default(),
     false
 );
+#[cfg(feature = "deep")]
+conformance!(
+    multvae,
+    tastebud_models::autoencoder::MultVaeParams(tastebud_models::autoencoder::AutoencoderParams {
+        hidden: 32,
+        latent: 16,
+        epochs: 150,
+        batch_size: 20,
+        lr: 0.01,
+        ..tastebud_models::autoencoder::AutoencoderParams::vae()
+    }),
+    true
+);
+#[cfg(feature = "deep")]
+conformance!(
+    multdae,
+    tastebud_models::autoencoder::MultDaeParams(tastebud_models::autoencoder::AutoencoderParams {
+        latent: 16,
+        epochs: 150,
+        batch_size: 20,
+        lr: 0.01,
+        ..tastebud_models::autoencoder::AutoencoderParams::dae()
+    }),
+    true
+);
