@@ -549,6 +549,72 @@ fn embedding_models_retrieve_through_the_ann_index_and_rescore_exactly() {
     assert!(recall >= 0.95, "ANN recall@5 vs exact: {recall}");
 }
 
+/// A Mult-DAE model file built from weights by hand (this build has no `deep` feature to train one): one
+/// tanh unit per genre block, output weights favouring the block's low item numbers. The server scores it
+/// in plain Rust, exactly and through the ANN index over its output layer, and folds fresh events in.
+#[test]
+fn a_deep_model_file_is_served_exactly_and_through_the_ann_index() {
+    use tastebud_models::autoencoder::{Autoencoder, AutoencoderParams, Layer, MultDae};
+    let data = common::dataset();
+    let first = Layer {
+        inputs: 40,
+        outputs: 2,
+        weights: (0..40)
+            .flat_map(|i| if i < 20 { [3.0, 0.0] } else { [0.0, 3.0] })
+            .collect(),
+        bias: vec![0.0, 0.0],
+        tanh: true,
+    };
+    let mut out_w = vec![0f32; 2 * 40];
+    for i in 0..40 {
+        let block = usize::from(i >= 20);
+        out_w[block * 40 + i] = 4.0 - (i % 20) as f32 * 0.1;
+    }
+    let out = Layer {
+        inputs: 2,
+        outputs: 40,
+        weights: out_w,
+        bias: vec![0.0; 40],
+        tanh: false,
+    };
+    let model = MultDae(Autoencoder::new(
+        AutoencoderParams::dae(),
+        40,
+        vec![first],
+        out,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("multdae.tbm");
+    let params = serde_json::to_value(AutoencoderParams::dae()).unwrap();
+    tastebud_models::file::ModelFile::new(model.into(), params, &data, true)
+        .save(&path)
+        .unwrap();
+    let exact = Server::start(Config::default(), Some(path.clone()));
+    let mut c = Config::default();
+    c.ann.min_items = 10;
+    let ann = Server::start(c, Some(path));
+    assert_eq!(ann.get("/v1/model").1["ann"], true);
+    for (s, is_ann) in [(&exact, false), (&ann, true)] {
+        // A drama user (u40 uses i20..i39) gets unseen dramas, lowest numbers first.
+        let (st, v) = s.get("/v1/users/u40/recommendations?k=3&explain=false");
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["model"], "multdae");
+        assert_eq!(v["ann"], is_ann, "{v}");
+        let got = items(&v);
+        assert!(
+            got.iter().all(|i| i[1..].parse::<u32>().unwrap() >= 20),
+            "{v}"
+        );
+        // An anonymous comedy history gets comedies, the first one (i0) left out as seen.
+        let (st, v) = s.post_json(
+            "/v1/recommendations",
+            &json!({"history": ["i0", "i5"], "k": 2, "explain": false}),
+        );
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(items(&v), ["i1", "i2"], "{v}");
+    }
+}
+
 #[test]
 fn a_model_swapped_under_load_fails_no_request() {
     let mut c = Config::default();
