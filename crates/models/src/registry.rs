@@ -87,6 +87,18 @@ where
     Ok((params, resolved))
 }
 
+/// Whether this build can fit the model `name` (canonical): the deep models (`multvae`, `multdae`) train
+/// only with the `deep` cargo feature; every build serves their model files.
+///
+/// ```
+/// use tastebud_models::registry::trainable;
+/// assert!(trainable("ease"));
+/// assert_eq!(trainable("multvae"), cfg!(feature = "deep"));
+/// ```
+pub fn trainable(name: &str) -> bool {
+    cfg!(feature = "deep") || !matches!(name, "multvae" | "multdae")
+}
+
 /// Fits the model a spec names; returns it with its resolved hyperparameters.
 ///
 /// ```
