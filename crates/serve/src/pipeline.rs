@@ -780,14 +780,11 @@ fn explain(
             }
         });
         let text = r.render(&tastebud_models::reason::RenderContext::new(&name).verb("liked"));
-        let mut c = text.chars();
-        out.reason = Some(match c.next() {
-            Some(f) => f.to_uppercase().chain(c).collect(),
-            None => text,
-        });
+        out.reason = Some(capitalise(&text));
     }
 }
 
+/// `s` with its first letter in upper case.
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
