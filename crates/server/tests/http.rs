@@ -549,6 +549,38 @@ fn embedding_models_retrieve_through_the_ann_index_and_rescore_exactly() {
     assert!(recall >= 0.95, "ANN recall@5 vs exact: {recall}");
 }
 
+/// Constraints on a model whose dataset has no item features: unprocessable, not a 500.
+#[test]
+fn constraints_on_a_model_without_item_features_are_a_422() {
+    use tastebud_models::registry::{ModelSpec, fit};
+    let mut data = common::dataset();
+    data.item_features = None;
+    let (m, p) = fit(
+        &ModelSpec::new("pop").unwrap(),
+        &data,
+        &tastebud_models::NoProgress,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pop.tbm");
+    tastebud_models::file::ModelFile::new(m, p, &data, true)
+        .save(&path)
+        .unwrap();
+    let s = Server::start(Config::default(), Some(path));
+    let (st, e) = s.post_json(
+        "/v1/recommendations",
+        &json!({"history": ["i1"], "constraints": ["genres = Comedy"]}),
+    );
+    assert_eq!(st, 422, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("item features"),
+        "{e}"
+    );
+}
+
 /// A Mult-DAE model file built from weights by hand (this build has no `deep` feature to train one): one
 /// tanh unit per genre block, output weights favouring the block's low item numbers. The server scores it
 /// in plain Rust, exactly and through the ANN index over its output layer, and folds fresh events in.
