@@ -73,11 +73,12 @@ if [ "$#" -eq 0 ]; then
   cargo test --locked -p tastebud-data --features parquet --lib
   cargo test --locked -p tastebud-cli --features parquet --test spark
   # The `deep` feature (candle): the deep models' training, the conformance suite with them, and their
-  # quality on ML-100K's held-out users.
-  echo "== cargo test --features deep (tastebud-models: autoencoders)"
-  cargo test --locked -p tastebud-models --features deep --lib autoencoder
-  cargo test --locked -p tastebud-models --features deep --test conformance mult
+  # quality on ML-100K (held-out users; leave-last-one-out by time for the sequential models).
+  echo "== cargo test --features deep (tastebud-models: autoencoders, SASRec, GRU4Rec)"
+  cargo test --locked -p tastebud-models --features deep --lib -- autoencoder sequential
+  cargo test --locked -p tastebud-models --features deep --test conformance -- mult sasrec gru4rec
   cargo test --locked -p tastebud-models --features deep --test autoencoder_quality -- --nocapture
+  cargo test --locked -p tastebud-models --features deep --test sequential_quality -- --nocapture
   echo "== scripts/python.sh (the Python package and the PySpark batch job, with pytest)"
   scripts/python.sh
 fi

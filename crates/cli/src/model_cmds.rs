@@ -142,6 +142,8 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
     let file = ModelFile::load(&args.model)?;
     let ctx = &file.context;
     let mut history: Vec<(ItemIdx, f32)> = Vec::new();
+    // The order of events for the sequential models: the training sequence, then --history in order.
+    let mut sequence: Vec<ItemIdx> = Vec::new();
     let mut user = None;
     if let Some(id) = &args.user {
         let u = ctx
@@ -152,6 +154,7 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
             "the model file has no training histories (trained with --no-history); give --history".to_string()
         })?;
         history = train.history(u);
+        sequence = train.sequence(u);
         user = Some(u);
     }
     let default_value = match ctx.train.as_ref() {
@@ -174,6 +177,7 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
             .get(id)
             .with_context(|| format!("unknown item `{id}` in --history"))?;
         history.push((i, value));
+        sequence.push(i);
     }
     let knowledge = if args.constraints.is_empty() && args.preferences.is_empty() {
         None
@@ -190,7 +194,7 @@ pub fn recommend(args: &RecommendArgs, out: &mut impl Write) -> Result<()> {
         );
     }
     let m = file.model.as_recommender();
-    let mut q = Query::new(&history);
+    let mut q = Query::new(&history).sequence(&sequence);
     if let Some(u) = user {
         q = q.user(u);
     }

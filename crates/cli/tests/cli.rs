@@ -447,19 +447,24 @@ fn recommend_with_constraints_on_ml100k_genres_and_years() {
 #[test]
 fn training_a_deep_model_without_the_feature_names_the_feature() {
     let out = tempfile::tempdir().unwrap();
-    let m = out.path().join("vae.tbm");
     let dir = ml100k();
-    let (ok, _, err) = tastebud(&[
-        "train",
-        "--data",
-        dir.to_str().unwrap(),
-        "--model",
-        "mult-vae",
-        "--out",
-        m.to_str().unwrap(),
-    ]);
-    assert!(!ok && err.contains("`deep` cargo feature"), "{err}");
-    assert!(!m.exists());
+    for model in ["mult-vae", "sasrec", "gru4rec"] {
+        let m = out.path().join(format!("{model}.tbm"));
+        let (ok, _, err) = tastebud(&[
+            "train",
+            "--data",
+            dir.to_str().unwrap(),
+            "--model",
+            model,
+            "--out",
+            m.to_str().unwrap(),
+        ]);
+        assert!(
+            !ok && err.contains("`deep` cargo feature"),
+            "{model}: {err}"
+        );
+        assert!(!m.exists());
+    }
 }
 
 #[test]

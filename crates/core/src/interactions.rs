@@ -385,6 +385,29 @@ impl Interactions {
             .zip(self.user_values(u).iter().copied())
             .collect()
     }
+    /// The items of user `u` in the order they happened, oldest first (ties in time, and data without
+    /// timestamps, in item order: the tie rule of [`crate::split::leave_last_k_out`]), the input of the
+    /// sequential models.
+    ///
+    /// ```
+    /// use tastebud_core::{Feedback, Interaction, Interactions, ItemIdx, UserIdx};
+    /// let rows = [(0, 2, 30), (0, 0, 10), (0, 1, 20)].map(|(u, i, t)| Interaction {
+    ///     user: UserIdx(u), item: ItemIdx(i), value: 1.0, time: Some(t) });
+    /// let x = Interactions::from_records(1, 3, &rows, Feedback::Implicit)?;
+    /// assert_eq!(x.sequence(UserIdx(0)), [ItemIdx(0), ItemIdx(1), ItemIdx(2)]);
+    /// # Ok::<(), tastebud_core::Error>(())
+    /// ```
+    pub fn sequence(&self, u: UserIdx) -> Vec<ItemIdx> {
+        let items = self.user_items(u);
+        match self.user_times(u) {
+            Some(t) => {
+                let mut order: Vec<usize> = (0..items.len()).collect();
+                order.sort_by_key(|&j| (t[j], j));
+                order.into_iter().map(|j| items[j]).collect()
+            }
+            None => items.to_vec(),
+        }
+    }
     /// Users of item `i`, sorted.
     pub fn item_users(&self, i: ItemIdx) -> &[UserIdx] {
         &self.col_users[self.col(i)]

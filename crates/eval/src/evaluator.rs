@@ -246,7 +246,10 @@ pub fn evaluate(
         .map(|&(u, _)| {
             let src = history_src(u);
             let history = src.history(u);
-            let mut q = Query::new(&history).exclude(Exclude::Seen);
+            let sequence = src.sequence(u);
+            let mut q = Query::new(&history)
+                .exclude(Exclude::Seen)
+                .sequence(&sequence);
             if std::ptr::eq(src, data.train) {
                 q = q.user(u);
             }
@@ -466,6 +469,7 @@ fn sampled(
                 _ => data.train,
             };
             let history = src.history(*u);
+            let sequence = src.sequence(*u);
             let mut touched = vec![false; n_items];
             for &(i, _) in &history {
                 touched[i.get()] = true;
@@ -484,7 +488,10 @@ fn sampled(
                 let mut cands: Vec<ItemIdx> =
                     pool.choose_multiple(&mut rng, negatives).copied().collect();
                 cands.push(pos);
-                let q = Query::new(&history).user(*u).candidates(&cands);
+                let q = Query::new(&history)
+                    .user(*u)
+                    .candidates(&cands)
+                    .sequence(&sequence);
                 let recs = model.recommend(&q, cands.len())?;
                 let list: Vec<ItemIdx> = recs.iter().map(|s| s.item).collect();
                 let one = Relevant::new(vec![(pos, g)]);

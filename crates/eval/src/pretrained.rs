@@ -140,11 +140,13 @@ impl Recommender for Remapped {
             Exclude::SeenAnd(_) => Exclude::SeenAnd(&extra),
         };
         let candidates = q.candidates.map(|c| self.map_items(c));
+        let sequence = q.sequence.map(|s| self.map_items(s));
         let mq = Query {
             history: &history,
             user: None,
             exclude,
             candidates: candidates.as_deref(),
+            sequence: sequence.as_deref(),
         };
         Ok(self.back(self.inner().recommend(&mq, k + self.unmapped)?, k))
     }

@@ -295,8 +295,16 @@ fn score(
             .into_iter()
             .filter(|(i, _)| i.get() < n)
             .collect();
+        let sequence: Vec<ItemIdx> = train
+            .users
+            .get(user)
+            .map(|u| train.interactions.sequence(u))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| i.get() < n)
+            .collect();
         let ranked: Vec<ItemIdx> = model
-            .recommend(&Query::new(&history), k)
+            .recommend(&Query::new(&history).sequence(&sequence), k)
             .map(|r| r.into_iter().map(|s| s.item).collect())
             .unwrap_or_default();
         if let Some(v) = set.score(

@@ -116,6 +116,8 @@ any_model! {
     "spark_als" => SparkAls(crate::spark_als::SparkAls),
     "multvae" => MultVae(crate::autoencoder::MultVae),
     "multdae" => MultDae(crate::autoencoder::MultDae),
+    "sasrec" => SasRec(crate::sequential::sasrec::SasRec),
+    "gru4rec" => Gru4Rec(crate::sequential::gru4rec::Gru4Rec),
 }
 
 /// Every call goes to the model inside (the same as calling [`AnyModel::as_recommender`]), so an ensemble

@@ -40,6 +40,8 @@ unchanged_since_v1!(
     crate::knn::KnnRatingParams,
     crate::spark_als::SparkAlsParams,
     crate::autoencoder::AutoencoderParams,
+    crate::sequential::sasrec::SasRecParams,
+    crate::sequential::gru4rec::Gru4RecParams,
 );
 
 /// [`SvdParams`] in format version 1 (before `users_start_at_mean`).

@@ -44,6 +44,7 @@ pub mod reason;
 pub mod registry;
 pub mod rerank;
 pub mod rules;
+pub mod sequential;
 pub mod slope_one;
 pub mod spark_als;
 mod spec;
@@ -84,6 +85,10 @@ pub struct Query<'a> {
     pub exclude: Exclude<'a>,
     /// When set, rank only these items.
     pub candidates: Option<&'a [ItemIdx]>,
+    /// The user's items in the order they happened, oldest first, repeats included, when known: what
+    /// the sequential models ([`sequential`]) read; the others read [`Self::history`]. When `None`, the
+    /// sequential models take the history's order.
+    pub sequence: Option<&'a [ItemIdx]>,
 }
 
 impl<'a> Query<'a> {
@@ -94,6 +99,7 @@ impl<'a> Query<'a> {
             user: None,
             exclude: Exclude::Seen,
             candidates: None,
+            sequence: None,
         }
     }
     /// Sets the known user. By default, none.
@@ -110,6 +116,19 @@ impl<'a> Query<'a> {
     pub fn candidates(mut self, c: &'a [ItemIdx]) -> Self {
         self.candidates = Some(c);
         self
+    }
+    /// Sets the order of events (oldest first) for the sequential models. By default, none: the
+    /// history's order.
+    pub fn sequence(mut self, s: &'a [ItemIdx]) -> Self {
+        self.sequence = Some(s);
+        self
+    }
+    /// The items in the order they happened: [`Self::sequence`] when set, else the history's items.
+    pub fn items_in_order(&self) -> std::borrow::Cow<'a, [ItemIdx]> {
+        match self.sequence {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(self.history.iter().map(|&(i, _)| i).collect()),
+        }
     }
     /// The [`ItemFilter`] this query implies for a catalogue of `n_items`; fails on an out-of-range item in
     /// the history, exclusions or candidates (a 4xx for the caller, never a panic).

@@ -87,8 +87,8 @@ where
     Ok((params, resolved))
 }
 
-/// Whether this build can fit the model `name` (canonical): the deep models (`multvae`, `multdae`) train
-/// only with the `deep` cargo feature; every build serves their model files.
+/// Whether this build can fit the model `name` (canonical): the deep models (`multvae`, `multdae`,
+/// `sasrec`, `gru4rec`) train only with the `deep` cargo feature; every build serves their model files.
 ///
 /// ```
 /// use tastebud_models::registry::trainable;
@@ -96,7 +96,7 @@ where
 /// assert_eq!(trainable("multvae"), cfg!(feature = "deep"));
 /// ```
 pub fn trainable(name: &str) -> bool {
-    cfg!(feature = "deep") || !matches!(name, "multvae" | "multdae")
+    cfg!(feature = "deep") || !matches!(name, "multvae" | "multdae" | "sasrec" | "gru4rec")
 }
 
 /// Fits the model a spec names; returns it with its resolved hyperparameters.
@@ -143,6 +143,8 @@ pub fn fit(
         "spark_als" => fit_with::<crate::spark_als::SparkAlsParams>(spec, data, progress),
         "multvae" => fit_with::<crate::autoencoder::MultVaeParams>(spec, data, progress),
         "multdae" => fit_with::<crate::autoencoder::MultDaeParams>(spec, data, progress),
+        "sasrec" => fit_with::<crate::sequential::sasrec::SasRecParams>(spec, data, progress),
+        "gru4rec" => fit_with::<crate::sequential::gru4rec::Gru4RecParams>(spec, data, progress),
         other => Err(Error::InvalidParam {
             name: "model",
             reason: format!("unknown model `{other}`"),

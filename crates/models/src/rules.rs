@@ -22,9 +22,9 @@
 //! `confidence / supp({y})` (supports as fractions of baskets). Rules below `min_confidence` or `min_lift`
 //! are dropped.
 //!
-//! **Recommending.** The user's recent history (the last `recent` entries of [`Query::history`], given
-//! oldest first; all of it when `recent` is 0) fires every rule whose whole antecedent it contains; an
-//! item's score is the largest confidence among the rules that fire for it ([`Aggregate::Max`], the
+//! **Recommending.** The user's recent history (the last `recent` entries of [`Query::sequence`], or of
+//! [`Query::history`] taken as oldest first when no sequence is given; all of it when `recent` is 0)
+//! fires every rule whose whole antecedent it contains; an item's score is the largest confidence among the rules that fire for it ([`Aggregate::Max`], the
 //! classic choice, so the explanation is exactly the rule behind the score) or their sum
 //! ([`Aggregate::Sum`]). Items no rule reaches are ranked after every rule item, by training popularity
 //! (scores in `[−1, 0)`), unless `fallback_popular` is off, in which case they are not returned.
@@ -663,9 +663,13 @@ impl Rules {
         }
     }
 
-    /// The antecedent items: the last `recent` history entries (all when 0), as a membership mask.
+    /// The antecedent items: the last `recent` entries of the query's sequence (all the history when
+    /// 0), as a membership mask.
     fn antecedents(&self, q: &Query<'_>) -> Result<(Vec<bool>, Vec<ItemIdx>)> {
-        let h = q.history;
+        for &(i, _) in q.history {
+            self.check(i)?;
+        }
+        let h = q.items_in_order();
         let from = if self.recent == 0 {
             0
         } else {
@@ -673,7 +677,7 @@ impl Rules {
         };
         let mut mask = vec![false; self.n_items];
         let mut items = Vec::new();
-        for &(i, _) in &h[from..] {
+        for &i in &h[from..] {
             self.check(i)?;
             if !mask[i.get()] {
                 mask[i.get()] = true;

@@ -83,6 +83,14 @@ pub const MODELS: &[(&str, &str)] = &[
         "multdae",
         "Mult-DAE (Liang et al. 2018): denoising autoencoder, multinomial likelihood; trains with --features deep",
     ),
+    (
+        "sasrec",
+        "SASRec (Kang & McAuley 2018): causal self-attention over the item sequence; trains with --features deep",
+    ),
+    (
+        "gru4rec",
+        "GRU4Rec (Hidasi et al. 2016): GRU over the item sequence, session-parallel mini-batches; trains with --features deep",
+    ),
 ];
 
 /// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
@@ -143,6 +151,8 @@ fn canonical(name: &str) -> Result<&'static str> {
         "association_rules" | "apriori" | "fpgrowth" => Some("rules"),
         "mult-vae" | "mult_vae" | "vae" => Some("multvae"),
         "mult-dae" | "mult_dae" | "dae" => Some("multdae"),
+        "sas-rec" | "sas_rec" => Some("sasrec"),
+        "gru-4-rec" | "gru" | "gru_4_rec" => Some("gru4rec"),
         other => MODELS.iter().map(|m| m.0).find(|m| *m == other),
     };
     found.ok_or_else(|| {

@@ -422,3 +422,28 @@ conformance!(
     }),
     true
 );
+#[cfg(feature = "deep")]
+conformance!(
+    sasrec,
+    tastebud_models::sequential::sasrec::SasRecParams {
+        dim: 16,
+        max_len: 8,
+        epochs: 60,
+        batch_size: 16,
+        lr: 0.01,
+        ..Default::default()
+    },
+    true
+);
+#[cfg(feature = "deep")]
+conformance!(
+    gru4rec,
+    tastebud_models::sequential::gru4rec::Gru4RecParams {
+        hidden: 16,
+        epochs: 30,
+        batch_size: 8,
+        lr: 0.02,
+        ..Default::default()
+    },
+    true
+);

@@ -22,7 +22,7 @@ fn params(name: &str) -> &'static [&'static str] {
         "switch" => &["cold=popularity", "warm=itemknn", "min_history=5"],
         "rules" => &["session_gap_minutes=30"],
         "popularity" => &["half_life_days=7", "genre=Comedy"],
-        "multvae" | "multdae" => &["epochs=3"],
+        "multvae" | "multdae" | "sasrec" | "gru4rec" => &["epochs=1"],
         _ => &[],
     }
 }

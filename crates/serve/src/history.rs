@@ -18,6 +18,10 @@ pub struct UserView {
     pub known: Option<UserIdx>,
     /// Training history merged with the event history by the event rules.
     pub history: Vec<(ItemIdx, f32)>,
+    /// The order of events, oldest first, for the sequential models: the training sequence (by time),
+    /// then each positive event's item in log order (a repeated click counts again), keeping only items
+    /// still in [`Self::history`].
+    pub sequence: Vec<ItemIdx>,
     /// Whether events (or an ad-hoc history) changed the training history.
     pub changed: bool,
     /// Items consumed through events (including dislikes), besides the history.
@@ -41,11 +45,13 @@ impl UserView {
     ) -> Self {
         let mut values: HashMap<ItemIdx, f32> = HashMap::new();
         let mut order: Vec<ItemIdx> = Vec::new();
+        let mut sequence: Vec<ItemIdx> = Vec::new();
         if let Some(u) = known {
             for (i, v) in serving.train_history(u) {
                 values.insert(i, v);
                 order.push(i);
             }
+            sequence = serving.train_sequence(u);
         }
         let mut view = UserView {
             known,
@@ -74,6 +80,7 @@ impl UserView {
             }
             if rules.is_positive(e, now) {
                 view.unclicked.remove(&i);
+                sequence.push(i);
             }
             let mut v = values.get(&i).copied().unwrap_or(0.0);
             if rules.fold(&mut v, e, now) {
@@ -88,6 +95,8 @@ impl UserView {
             .filter_map(|i| values.get(&i).map(|&v| (i, v)))
             .filter(|&(_, v)| v > 0.0)
             .collect();
+        sequence.retain(|i| values.get(i).is_some_and(|&v| v > 0.0));
+        view.sequence = sequence;
         view
     }
 
@@ -105,9 +114,15 @@ impl UserView {
                 Some(e) => e.1 = v,
                 None => self.history.push((i, v)),
             }
+            if v > 0.0 {
+                self.sequence.push(i);
+            }
             self.changed = true;
         }
         self.history.retain(|&(_, v)| v > 0.0);
+        let history = &self.history;
+        self.sequence
+            .retain(|i| history.iter().any(|&(j, _)| j == *i));
     }
 
     /// Whether the user has any history at all.

@@ -195,6 +195,14 @@ impl Serving {
         }
     }
 
+    /// The training items of user `u` in time order (empty when the model file keeps no histories).
+    pub fn train_sequence(&self, u: UserIdx) -> Vec<ItemIdx> {
+        match &self.file.context.train {
+            Some(x) if u.get() < x.n_users() => x.sequence(u),
+            _ => Vec::new(),
+        }
+    }
+
     /// Items carrying `label` in the categorical feature `column` (for `filter=column:label`).
     pub fn items_with(&self, column: &str, labels: &[&str]) -> ServeResult<Vec<ItemIdx>> {
         let f = self.file.context.item_features.as_ref().ok_or_else(|| {

@@ -160,6 +160,9 @@ impl ServingRecommender {
     /// [`UserView::build`] makes for a request without events.
     pub fn view(q: &Query<'_>) -> UserView {
         let mut view = UserView::of_history(q.history);
+        if let Some(s) = q.sequence {
+            view.sequence = s.to_vec();
+        }
         if let Some(u) = q.user {
             view.known = Some(u);
             view.changed = false;

@@ -720,11 +720,13 @@ fn demote(ranked: Vec<Scored>, demoted: &HashMap<ItemIdx, u32>, decay: f64) -> V
 }
 
 fn query_of<'a>(view: &'a UserView, blocked: &'a [ItemIdx], exclude_seen: bool) -> Query<'a> {
-    let mut q = Query::new(&view.history).exclude(if exclude_seen {
-        Exclude::SeenAnd(blocked)
-    } else {
-        Exclude::Items(blocked)
-    });
+    let mut q = Query::new(&view.history)
+        .sequence(&view.sequence)
+        .exclude(if exclude_seen {
+            Exclude::SeenAnd(blocked)
+        } else {
+            Exclude::Items(blocked)
+        });
     // The stored user state is only valid for exactly the training history.
     if let (Some(u), false) = (view.known, view.changed) {
         q = q.user(u);

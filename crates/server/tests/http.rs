@@ -647,6 +647,83 @@ fn a_deep_model_file_is_served_exactly_and_through_the_ann_index() {
     }
 }
 
+/// A GRU4Rec model file built from weights by hand: the state after a sequence is (nearly) the one-hot of
+/// its last item (update gate shut, candidate `tanh(±5)`), and each item's output row reads its
+/// predecessor, so the best next item is the successor of the last one. Served exactly and through the
+/// ANN index, every click changes the next list, in the order the events arrived.
+#[test]
+fn a_sequential_model_follows_each_click_in_order() {
+    use tastebud_models::sequential::Linear;
+    use tastebud_models::sequential::gru4rec::{Gru4Rec, Gru4RecParams};
+    let data = common::dataset();
+    let (n, h) = (40usize, 40usize);
+    let p = Gru4RecParams {
+        hidden: h,
+        ..Gru4RecParams::default()
+    };
+    let mut inputs = vec![0f32; n * 3 * h];
+    for i in 0..n {
+        let row = &mut inputs[i * 3 * h..][..3 * h];
+        row[h..2 * h].fill(-20.0); // update gate z = 0: the state is the candidate
+        for j in 0..h {
+            row[2 * h + j] = if j == i { 5.0 } else { -5.0 };
+        }
+    }
+    let recurrent = Linear {
+        inputs: h,
+        outputs: 3 * h,
+        weights: vec![0.0; h * 3 * h],
+        bias: vec![0.0; 3 * h],
+    };
+    let mut out = vec![0f32; n * h];
+    for k in 0..n {
+        out[k * h + (k + n - 1) % n] = 1.0;
+    }
+    let model = Gru4Rec::new(p.clone(), n, inputs, recurrent, &out, &vec![0.0; n]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gru4rec.tbm");
+    tastebud_models::file::ModelFile::new(
+        model.into(),
+        serde_json::to_value(p).unwrap(),
+        &data,
+        true,
+    )
+    .save(&path)
+    .unwrap();
+    let exact = Server::start(Config::default(), Some(path.clone()));
+    let mut c = Config::default();
+    c.ann.min_items = 10;
+    let ann = Server::start(c, Some(path));
+    for (s, is_ann) in [(&exact, false), (&ann, true)] {
+        let top = |user: &str| {
+            let (st, v) = s.get(&format!(
+                "/v1/users/{user}/recommendations?k=3&explain=false"
+            ));
+            assert_eq!(st, 200, "{v}");
+            assert_eq!(v["model"], "gru4rec");
+            assert_eq!(v["ann"], is_ann, "{v}");
+            items(&v)[0].clone()
+        };
+        // u3's training items (no timestamps: item order) end with i19, so i20 comes next.
+        assert_eq!(top("u3"), "i20");
+        // Each click moves the list on; a click on an item of the training history (i16) counts again.
+        for (click, next) in [("i25", "i26"), ("i5", "i6"), ("i30", "i31"), ("i16", "i17")] {
+            let (st, ack) = s.post_json("/v1/events", &event("u3", click, "click"));
+            assert_eq!(st, 200, "{ack}");
+            assert_eq!(top("u3"), next, "after a click on {click}");
+        }
+        // An anonymous history is read in the order given.
+        for (history, want) in [(["i5", "i12"], "i13"), (["i12", "i5"], "i6")] {
+            let (st, v) = s.post_json(
+                "/v1/recommendations",
+                &json!({"history": history, "k": 1, "explain": false}),
+            );
+            assert_eq!(st, 200, "{v}");
+            assert_eq!(items(&v), [want], "{history:?}");
+        }
+    }
+}
+
 #[test]
 fn a_model_swapped_under_load_fails_no_request() {
     let mut c = Config::default();

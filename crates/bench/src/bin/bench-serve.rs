@@ -18,7 +18,10 @@
 //! - `compare`: our SVD (uncached, exact top-5 over the whole catalogue) next to the usual FastAPI +
 //!   pickled Surprise SVD example (`--peer-python`), which scores 100 items or the whole catalogue;
 //! - `events`: `POST /v1/events`, one event per request and batches of 100, with the stored count
-//!   (`GET /readyz`) checked against wrk's completed 2xx requests.
+//!   (`GET /readyz`) checked against wrk's completed 2xx requests;
+//! - `sequential` (only when named in `--only`; the `tastebud` binary must be built with
+//!   `--features deep` to train them): SASRec and GRU4Rec uncached over all 943 users, each request
+//!   reading the user's items in time order.
 //!
 //! Every child process is killed when the program ends, also on error.
 
@@ -66,7 +69,8 @@ struct Cli {
     /// The peer server [default: ../shared/bench/fastapi_seed_server.py]
     #[arg(long, value_name = "PATH")]
     peer_script: Option<PathBuf>,
-    /// Comma-separated groups: cached,realtime,compare,events [default: all]
+    /// Comma-separated groups: cached,realtime,compare,events,sequential [default: all but sequential,
+    /// which needs a `tastebud` built with `--features deep`]
     #[arg(long = "only", value_name = "LIST", value_parser = groups)]
     groups: Option<List<String>>,
     /// wrk connections of the uncached and side-by-side scenarios
@@ -92,7 +96,10 @@ struct Cli {
     json: bool,
 }
 
-const GROUPS: [&str; 4] = ["cached", "realtime", "compare", "events"];
+const GROUPS: [&str; 5] = ["cached", "realtime", "compare", "events", "sequential"];
+/// The groups run without `--only` (`sequential` trains SASRec and GRU4Rec, which needs a `tastebud`
+/// built with `--features deep`, so it runs only when named).
+const DEFAULT_GROUPS: [&str; 4] = ["cached", "realtime", "compare", "events"];
 
 /// `--only`: known group names.
 fn groups(s: &str) -> Result<List<String>, String> {
@@ -138,9 +145,10 @@ impl Options {
             peer_script: c.peer_script.unwrap_or_else(|| {
                 tastebud_bench::workspace_root().join("../shared/bench/fastapi_seed_server.py")
             }),
-            groups: c
-                .groups
-                .map_or_else(|| GROUPS.iter().map(|s| s.to_string()).collect(), |l| l.0),
+            groups: c.groups.map_or_else(
+                || DEFAULT_GROUPS.iter().map(|s| s.to_string()).collect(),
+                |l| l.0,
+            ),
             realtime_conns: c.realtime_conns,
             event_conns: c.event_conns,
             batch_conns: c.batch_conns,
@@ -263,13 +271,16 @@ fn in_process(name: &str, path: &Path) -> Result<InProcess, String> {
     let histories: Vec<_> = (0..train.n_users())
         .map(|u| train.history(UserIdx(u as u32)))
         .collect();
+    let sequences: Vec<_> = (0..train.n_users())
+        .map(|u| train.sequence(UserIdx(u as u32)))
+        .collect();
     let model = file.model.as_recommender();
     let time = |explain: bool| -> Result<f64, String> {
         let mut passes = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();
-            for h in &histories {
-                let q = Query::new(h);
+            for (h, s) in histories.iter().zip(&sequences) {
+                let q = Query::new(h).sequence(s);
                 if explain {
                     std::hint::black_box(model.recommend_explained(&q, 10, 3))
                         .map_err(|e| e.to_string())?;
@@ -816,6 +827,7 @@ fn run(opts: Options) -> Result<Report, String> {
         (opts.runs("realtime"), 4),
         (opts.runs("compare"), 1 + if peer { 2 } else { 0 }),
         (opts.runs("events"), 2),
+        (opts.runs("sequential"), 2),
     ]
     .iter()
     .filter(|(on, _)| *on)
@@ -858,6 +870,9 @@ fn measure(b: &mut Bench, load_before: Option<String>, started: Instant) -> Resu
     if b.opts.runs("compare") {
         needed.push("svd");
     }
+    if b.opts.runs("sequential") {
+        needed.extend(["sasrec", "gru4rec"]);
+    }
     for m in needed {
         let (path, secs) = b.train(m)?;
         training.insert(m.to_string(), secs);
@@ -871,8 +886,14 @@ fn measure(b: &mut Bench, load_before: Option<String>, started: Instant) -> Resu
     };
     let d = b.opts.duration;
     let mut in_proc = Vec::new();
-    if b.opts.runs("realtime") {
-        for m in ["ease", "als"] {
+    let in_process_models: &[&str] = match (b.opts.runs("realtime"), b.opts.runs("sequential")) {
+        (true, true) => &["ease", "als", "sasrec", "gru4rec"],
+        (true, false) => &["ease", "als"],
+        (false, true) => &["sasrec", "gru4rec"],
+        (false, false) => &[],
+    };
+    {
+        for &m in in_process_models {
             let r = in_process(m, &model(m)?)?;
             eprintln!(
                 "{m} in process: {:.1} µs per explained top-10, {:.1} µs plain",
@@ -937,6 +958,29 @@ fn measure(b: &mut Bench, load_before: Option<String>, started: Instant) -> Resu
                     1,
                 )?;
             }
+            s.proc.stop();
+        }
+    }
+
+    // 2b. Sequential models in real time: each request reads the user's sequence (training items by
+    // time, then their events).
+    if b.opts.runs("sequential") {
+        let c = b.opts.realtime_conns;
+        for m in ["sasrec", "gru4rec"] {
+            let s = b.serve(&format!("{m}-uncached"), &model(m)?, false)?;
+            let path = "/v1/users/%d/recommendations?k=10";
+            b.warm(&s, &Load::users(&users_lua, path, ML100K_USERS, 1, c))?;
+            expect(
+                s.addr,
+                "/v1/users/1/recommendations?k=10",
+                Some("\"cached\":false"),
+            )?;
+            let load = Load::users(&users_lua, path, ML100K_USERS, 1, c);
+            let what = format!(
+                "uncached top-10, {ML100K_USERS} users, {}, explain=true (default)",
+                if m == "sasrec" { "SASRec" } else { "GRU4Rec" }
+            );
+            b.scenario(&s, &format!("realtime-{m}"), "sequential", &what, &load, 1)?;
             s.proc.stop();
         }
     }
@@ -1080,7 +1124,10 @@ fn targets(results: &[Outcome]) -> Vec<Target> {
             met: o.rps >= 10_000.0 && o.p99_ms <= 2.0 && clean(o),
         });
     }
-    for o in results.iter().filter(|o| o.group == "realtime") {
+    for o in results
+        .iter()
+        .filter(|o| o.group == "realtime" || o.group == "sequential")
+    {
         t.push(Target {
             what: format!("{}: p99 <= 10 ms", o.name),
             measured: format!("p99 {:.2} ms at {:.0} req/s", o.p99_ms, o.rps),
