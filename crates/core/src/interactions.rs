@@ -386,7 +386,7 @@ impl Interactions {
             .collect()
     }
     /// The items of user `u` in the order they happened, oldest first (ties in time, and data without
-    /// timestamps, in item order: the tie rule of [`crate::split::leave_last_k_out`]), the input of the
+    /// timestamps, in item order: the tie rule of the leave-last-k-out split), the input of the
     /// sequential models.
     ///
     /// ```

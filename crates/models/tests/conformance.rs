@@ -27,6 +27,32 @@ fn blocks() -> Dataset {
     .unwrap()
 }
 
+/// [`blocks`] with timestamps: each user's items in the order they are generated, so every item of a
+/// block is followed by others of the same block (the order the sequential models learn from).
+#[cfg(feature = "deep")]
+fn blocks_in_time() -> Dataset {
+    let mut rows = Vec::new();
+    for u in 0..40u32 {
+        let base = if u < 20 { 0 } else { 10 };
+        for k in 0..6u32 {
+            rows.push(tastebud_core::Interaction {
+                user: UserIdx(u),
+                item: ItemIdx(base + (u * 3 + k * 7) % 10),
+                value: ((u + k) % 5 + 1) as f32,
+                time: Some(i64::from(k)),
+            });
+        }
+    }
+    let x = Interactions::from_records(40, 20, &rows, Feedback::Explicit).unwrap();
+    Dataset::from_parts(
+        "blocks in time",
+        x,
+        (0..40).map(|u| format!("u{u}")),
+        (0..20).map(|i| format!("i{i}")),
+    )
+    .unwrap()
+}
+
 /// [`blocks`] with item features: genre `A` on items 0-9, `B` on 10-19, and a year (1990 + item % 3), for
 /// models that read features (the content model needs them).
 fn blocks_with_features() -> Dataset {
@@ -77,7 +103,9 @@ where
     if personalized {
         for u in 0..40u32 {
             let h = x.history(UserIdx(u));
-            let recs = m.recommend(&Query::new(&h).user(UserIdx(u)), 3).unwrap();
+            let seq = x.sequence(UserIdx(u));
+            let q = Query::new(&h).user(UserIdx(u)).sequence(&seq);
+            let recs = m.recommend(&q, 3).unwrap();
             let own = if u < 20 { 0..10 } else { 10..20 };
             assert!(
                 own.contains(&recs[0].item.0),
@@ -433,7 +461,8 @@ conformance!(
         lr: 0.01,
         ..Default::default()
     },
-    true
+    true,
+    blocks_in_time()
 );
 #[cfg(feature = "deep")]
 conformance!(
@@ -445,5 +474,6 @@ conformance!(
         lr: 0.02,
         ..Default::default()
     },
-    true
+    true,
+    blocks_in_time()
 );

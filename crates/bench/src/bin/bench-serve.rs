@@ -82,6 +82,10 @@ struct Cli {
     /// wrk connections for batches of 100 events
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     batch_conns: u32,
+    /// Train SASRec and GRU4Rec for this many epochs instead of their defaults (serving cost does not
+    /// depend on it; the quality numbers come from `tastebud evaluate`)
+    #[arg(long, value_name = "N")]
+    deep_epochs: Option<u32>,
     /// The tastebud binary [default: $TASTEBUD_BIN, else next to this program]
     #[arg(long, value_name = "PATH")]
     tastebud: Option<PathBuf>,
@@ -129,6 +133,7 @@ struct Options {
     wrk: PathBuf,
     keep: bool,
     json: bool,
+    deep_epochs: Option<u32>,
 }
 
 impl Options {
@@ -156,6 +161,7 @@ impl Options {
             wrk: c.wrk,
             keep: c.keep,
             json: c.json,
+            deep_epochs: c.deep_epochs,
         }
     }
 
@@ -465,7 +471,14 @@ impl Bench {
                 .arg("train")
                 .arg("--data")
                 .arg(&self.opts.data)
-                .args(["--model", model, "--out"])
+                .args(["--model", model])
+                .args(match (model, self.opts.deep_epochs) {
+                    ("sasrec" | "gru4rec", Some(n)) => {
+                        vec!["--param".to_string(), format!("epochs={n}")]
+                    }
+                    _ => Vec::new(),
+                })
+                .arg("--out")
                 .arg(&out),
             &format!("tastebud train --model {model}"),
             &self.path(&format!("train-{model}.log")),

@@ -14,10 +14,10 @@
 //! `n_items * (hidden + 1)` for the scores. A user's whole sequence is read (the state carries it all).
 
 use serde::{Deserialize, Serialize};
-use tastebud_core::{Dataset, ItemIdx, Result, ensure_param, top_k};
+use tastebud_core::{ItemIdx, Result, ensure_param, top_k};
 
-use super::{Linear, inner_products, query_sequence};
-use crate::{Fit, Progress, Query, Recommender, Scored};
+use super::layers::{Linear, inner_products, query_sequence};
+use crate::{Query, Recommender, Scored};
 
 /// Hyperparameters of [`Gru4Rec`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,11 +27,12 @@ pub struct Gru4RecParams {
     pub hidden: usize,
     /// Passes over the training sequences. By default, 10.
     pub epochs: usize,
-    /// Parallel sessions (lanes) per mini-batch. By default, 32.
+    /// Parallel sessions (lanes) per mini-batch. By default, 128 (with 32, an epoch on ML-100K takes
+    /// four times as long for a similar result: BENCHMARKS.md, "Sequential models").
     pub batch_size: usize,
     /// Steps back-propagated through (truncated BPTT). By default, 1, as the paper.
     pub bptt: usize,
-    /// AdamW learning rate. By default, 0.002.
+    /// AdamW learning rate. By default, 0.005.
     pub lr: f64,
     /// Decoupled weight decay (AdamW). By default, 0.
     pub weight_decay: f64,
@@ -46,9 +47,9 @@ impl Default for Gru4RecParams {
         Gru4RecParams {
             hidden: 100,
             epochs: 10,
-            batch_size: 32,
+            batch_size: 128,
             bptt: 1,
-            lr: 2e-3,
+            lr: 5e-3,
             weight_decay: 0.0,
             dropout: 0.1,
             seed: 42,
@@ -197,22 +198,6 @@ impl Recommender for Gru4Rec {
     /// The GRU state and a 1.
     fn query_embedding(&self, q: &Query<'_>) -> Result<Option<Vec<f32>>> {
         self.query_state(q).map(Some)
-    }
-}
-
-impl Fit for Gru4RecParams {
-    type Model = Gru4Rec;
-    fn fit(&self, data: &Dataset, progress: &dyn Progress) -> Result<Gru4Rec> {
-        self.validate()?;
-        #[cfg(feature = "deep")]
-        {
-            super::train::fit_gru4rec(self, data, progress)
-        }
-        #[cfg(not(feature = "deep"))]
-        {
-            let _ = (data, progress);
-            Err(super::needs_deep_feature())
-        }
     }
 }
 

@@ -13,10 +13,10 @@
 //! (the last block only for the last position), then `n_items * d` for the scores.
 
 use serde::{Deserialize, Serialize};
-use tastebud_core::{Dataset, Error, ItemIdx, Result, ensure_param, top_k};
+use tastebud_core::{Error, ItemIdx, Result, ensure_param, top_k};
 
-use super::{Linear, Norm, inner_products, query_sequence};
-use crate::{Fit, Progress, Query, Recommender, Scored};
+use super::layers::{Linear, Norm, inner_products, query_sequence};
+use crate::{Query, Recommender, Scored};
 
 /// Hyperparameters of [`SasRec`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ impl SasRecParams {
             "must be in 1..=16",
         )?;
         ensure_param(
-            self.heads >= 1 && self.dim % self.heads == 0,
+            self.heads >= 1 && self.dim.is_multiple_of(self.heads),
             "heads",
             "must be at least 1 and divide dim",
         )?;
@@ -314,22 +314,6 @@ impl Recommender for SasRec {
     /// The last position's normalised output.
     fn query_embedding(&self, q: &Query<'_>) -> Result<Option<Vec<f32>>> {
         self.query_state(q).map(Some)
-    }
-}
-
-impl Fit for SasRecParams {
-    type Model = SasRec;
-    fn fit(&self, data: &Dataset, progress: &dyn Progress) -> Result<SasRec> {
-        self.validate()?;
-        #[cfg(feature = "deep")]
-        {
-            super::train::fit_sasrec(self, data, progress)
-        }
-        #[cfg(not(feature = "deep"))]
-        {
-            let _ = (data, progress);
-            Err(super::needs_deep_feature())
-        }
     }
 }
 

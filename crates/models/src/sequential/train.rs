@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use tastebud_core::{Dataset, Error, Result, UserIdx};
 
 use super::gru4rec::{Gru4Rec, Gru4RecParams};
+use super::layers::{LN_EPS, Linear, Norm};
 use super::sasrec::{Block, SasRec, SasRecParams};
-use super::{LN_EPS, Linear, Norm};
 use crate::Progress;
 
 fn err(e: candle_core::Error) -> Error {
