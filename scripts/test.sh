@@ -73,12 +73,14 @@ if [ "$#" -eq 0 ]; then
   cargo test --locked -p tastebud-data --features parquet --lib
   cargo test --locked -p tastebud-cli --features parquet --test spark
   # The `deep` feature (candle): the deep models' training, the conformance suite with them, and their
-  # quality on ML-100K (held-out users; leave-last-one-out by time for the sequential models).
-  echo "== cargo test --features deep (tastebud-models: autoencoders, SASRec, GRU4Rec)"
-  cargo test --locked -p tastebud-models --features deep --lib -- autoencoder sequential
-  cargo test --locked -p tastebud-models --features deep --test conformance -- mult sasrec gru4rec
+  # quality on ML-100K (held-out users; leave-last-one-out by time for the sequential models; cold items for
+  # the two towers).
+  echo "== cargo test --features deep (tastebud-models: autoencoders, SASRec, GRU4Rec, two towers)"
+  cargo test --locked -p tastebud-models --features deep --lib -- autoencoder sequential twotower nn::
+  cargo test --locked -p tastebud-models --features deep --test conformance -- mult sasrec gru4rec twotower
   cargo test --locked -p tastebud-models --features deep --test autoencoder_quality -- --nocapture
   cargo test --locked -p tastebud-models --features deep --test sequential_quality -- --nocapture
+  cargo test --locked -p tastebud-models --features deep --test twotower_quality -- --nocapture
   echo "== scripts/python.sh (the Python package and the PySpark batch job, with pytest)"
   scripts/python.sh
 fi

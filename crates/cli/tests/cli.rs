@@ -448,7 +448,7 @@ fn recommend_with_constraints_on_ml100k_genres_and_years() {
 fn training_a_deep_model_without_the_feature_names_the_feature() {
     let out = tempfile::tempdir().unwrap();
     let dir = ml100k();
-    for model in ["mult-vae", "sasrec", "gru4rec"] {
+    for model in ["mult-vae", "sasrec", "gru4rec", "two-tower"] {
         let m = out.path().join(format!("{model}.tbm"));
         let (ok, _, err) = tastebud(&[
             "train",

@@ -118,6 +118,7 @@ any_model! {
     "multdae" => MultDae(crate::autoencoder::MultDae),
     "sasrec" => SasRec(crate::sequential::sasrec::SasRec),
     "gru4rec" => Gru4Rec(crate::sequential::gru4rec::Gru4Rec),
+    "twotower" => TwoTower(crate::twotower::TwoTower),
 }
 
 /// Every call goes to the model inside (the same as calling [`AnyModel::as_recommender`]), so an ensemble

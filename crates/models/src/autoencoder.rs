@@ -365,13 +365,7 @@ fn fit_autoencoder(
     _data: &Dataset,
     _progress: &dyn Progress,
 ) -> Result<Autoencoder> {
-    Err(Error::InvalidParam {
-        name: "model",
-        reason:
-            "the deep models are trained with the `deep` cargo feature (cargo build --features \
-                 deep); this build can serve their model files but not train them"
-                .into(),
-    })
+    Err(crate::nn::needs_deep_feature())
 }
 
 #[cfg(feature = "deep")]
@@ -399,9 +393,7 @@ mod train {
     use super::{Autoencoder, AutoencoderParams, Layer};
     use crate::Progress;
 
-    fn err(e: candle_core::Error) -> Error {
-        Error::Shape(format!("training: {e}"))
-    }
+    use crate::nn::train::err;
 
     /// A trainable dense layer: `W` (`inputs x outputs`) and `b`.
     struct Dense {

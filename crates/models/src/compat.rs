@@ -42,6 +42,7 @@ unchanged_since_v1!(
     crate::autoencoder::AutoencoderParams,
     crate::sequential::sasrec::SasRecParams,
     crate::sequential::gru4rec::Gru4RecParams,
+    crate::twotower::TwoTowerParams,
 );
 
 /// [`SvdParams`] in format version 1 (before `users_start_at_mean`).

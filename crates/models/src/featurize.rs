@@ -244,6 +244,51 @@ impl SparseRows {
     }
 }
 
+/// Features of one side (users or items): the CSR rows over the feature vocabulary, weights summing to 1.
+pub(crate) fn feature_rows(
+    table: Option<&FeatureTable>,
+    spec: &str,
+    param: &'static str,
+    n: usize,
+    identity: bool,
+    bucket: f32,
+) -> Result<(Vec<String>, SparseRows)> {
+    let cols = select(table, spec, false, param)?;
+    let mut names: Vec<String> = Vec::new();
+    let mut rows: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
+    if let Some(t) = table {
+        for c in &cols {
+            let b = encode(t, c, bucket)?;
+            let base = names.len() as u32;
+            for (r, br) in rows.iter_mut().zip(b.rows) {
+                r.extend(br.into_iter().map(|(f, w)| (base + f, w)));
+            }
+            names.extend(b.names);
+        }
+    }
+    if identity {
+        let base = names.len() as u32;
+        for (e, r) in rows.iter_mut().enumerate() {
+            r.push((base + e as u32, 1.0));
+        }
+        names.extend((0..n).map(|e| format!("identity:{e}")));
+    }
+    for r in &mut rows {
+        let s: f32 = r.iter().map(|x| x.1.abs()).sum();
+        if s > 0.0 {
+            r.iter_mut().for_each(|x| x.1 /= s);
+        }
+    }
+    if names.is_empty() {
+        return Err(Error::InvalidParam {
+            name: param,
+            reason: "no features at all: keep the identity features on or name feature columns"
+                .into(),
+        });
+    }
+    Ok((names, SparseRows::from_rows(rows)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

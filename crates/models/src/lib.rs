@@ -37,6 +37,7 @@ pub mod hybrid;
 pub mod knn;
 pub mod knowledge;
 pub mod nmf;
+pub mod nn;
 mod params_body;
 pub mod popularity;
 pub mod random;
@@ -50,6 +51,7 @@ pub mod spark_als;
 mod spec;
 pub mod svd;
 pub mod svdpp;
+pub mod twotower;
 
 mod featurize;
 mod linalg;

@@ -88,7 +88,7 @@ where
 }
 
 /// Whether this build can fit the model `name` (canonical): the deep models (`multvae`, `multdae`,
-/// `sasrec`, `gru4rec`) train only with the `deep` cargo feature; every build serves their model files.
+/// `sasrec`, `gru4rec`, `twotower`) train only with the `deep` cargo feature; every build serves their model files.
 ///
 /// ```
 /// use tastebud_models::registry::trainable;
@@ -96,7 +96,11 @@ where
 /// assert_eq!(trainable("multvae"), cfg!(feature = "deep"));
 /// ```
 pub fn trainable(name: &str) -> bool {
-    cfg!(feature = "deep") || !matches!(name, "multvae" | "multdae" | "sasrec" | "gru4rec")
+    cfg!(feature = "deep")
+        || !matches!(
+            name,
+            "multvae" | "multdae" | "sasrec" | "gru4rec" | "twotower"
+        )
 }
 
 /// Fits the model a spec names; returns it with its resolved hyperparameters.
@@ -145,6 +149,7 @@ pub fn fit(
         "multdae" => fit_with::<crate::autoencoder::MultDaeParams>(spec, data, progress),
         "sasrec" => fit_with::<crate::sequential::sasrec::SasRecParams>(spec, data, progress),
         "gru4rec" => fit_with::<crate::sequential::gru4rec::Gru4RecParams>(spec, data, progress),
+        "twotower" => fit_with::<crate::twotower::TwoTowerParams>(spec, data, progress),
         other => Err(Error::InvalidParam {
             name: "model",
             reason: format!("unknown model `{other}`"),

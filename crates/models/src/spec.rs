@@ -91,6 +91,10 @@ pub const MODELS: &[(&str, &str)] = &[
         "gru4rec",
         "GRU4Rec (Hidasi et al. 2016): GRU over the item sequence, session-parallel mini-batches; trains with --features deep",
     ),
+    (
+        "twotower",
+        "two-tower retrieval: history + user features vs item ids + features, in-batch softmax with log-Q; trains with --features deep",
+    ),
 ];
 
 /// A model name with hyperparameters, e.g. from `--model als --param factors=64`.
@@ -153,6 +157,7 @@ fn canonical(name: &str) -> Result<&'static str> {
         "mult-dae" | "mult_dae" | "dae" => Some("multdae"),
         "sas-rec" | "sas_rec" => Some("sasrec"),
         "gru-4-rec" | "gru" | "gru_4_rec" => Some("gru4rec"),
+        "two-tower" | "two_tower" | "twotowers" => Some("twotower"),
         other => MODELS.iter().map(|m| m.0).find(|m| *m == other),
     };
     found.ok_or_else(|| {

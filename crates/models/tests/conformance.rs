@@ -477,3 +477,17 @@ conformance!(
     true,
     blocks_in_time()
 );
+#[cfg(feature = "deep")]
+conformance!(
+    twotower,
+    tastebud_models::twotower::TwoTowerParams {
+        dim: 16,
+        hidden: 32,
+        epochs: 20,
+        batch_size: 16,
+        lr: 0.01,
+        ..Default::default()
+    },
+    true,
+    blocks_with_features()
+);

@@ -16,7 +16,8 @@
 use serde::{Deserialize, Serialize};
 use tastebud_core::{ItemIdx, Result, ensure_param, top_k};
 
-use super::layers::{Linear, inner_products, query_sequence};
+use super::layers::query_sequence;
+use crate::nn::{Linear, inner_products};
 use crate::{Query, Recommender, Scored};
 
 /// Hyperparameters of [`Gru4Rec`].

@@ -24,7 +24,7 @@ mod train;
 
 use tastebud_core::{Dataset, Result};
 
-pub use layers::{Linear, Norm};
+pub use crate::nn::{Linear, Norm};
 
 use crate::{Fit, Progress};
 use gru4rec::{Gru4Rec, Gru4RecParams};
@@ -41,7 +41,7 @@ impl Fit for SasRecParams {
         #[cfg(not(feature = "deep"))]
         {
             let _ = (data, progress);
-            Err(layers::needs_deep_feature())
+            Err(crate::nn::needs_deep_feature())
         }
     }
 }
@@ -57,7 +57,7 @@ impl Fit for Gru4RecParams {
         #[cfg(not(feature = "deep"))]
         {
             let _ = (data, progress);
-            Err(layers::needs_deep_feature())
+            Err(crate::nn::needs_deep_feature())
         }
     }
 }

@@ -15,7 +15,8 @@
 use serde::{Deserialize, Serialize};
 use tastebud_core::{Error, ItemIdx, Result, ensure_param, top_k};
 
-use super::layers::{Linear, Norm, inner_products, query_sequence};
+use super::layers::query_sequence;
+use crate::nn::{Linear, Norm, inner_products};
 use crate::{Query, Recommender, Scored};
 
 /// Hyperparameters of [`SasRec`].

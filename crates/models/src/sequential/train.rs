@@ -2,20 +2,17 @@
 //! (initialisation, order, dropout masks) comes from one seeded ChaCha generator on the host.
 
 use candle_core::{D, DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::Optimizer;
+use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tastebud_core::{Dataset, Error, Result, UserIdx};
 
 use super::gru4rec::{Gru4Rec, Gru4RecParams};
-use super::layers::{LN_EPS, Linear, Norm};
 use super::sasrec::{Block, SasRec, SasRecParams};
 use crate::Progress;
-
-fn err(e: candle_core::Error) -> Error {
-    Error::Shape(format!("training: {e}"))
-}
+use crate::nn::Linear;
+use crate::nn::train::{Dense, Dropout, LayerNorm, adamw, err, maybe_drop, uniform_var, values};
 
 /// Each user's training items by time (as item indices), for users with at least two.
 fn sequences(data: &Dataset) -> Vec<Vec<u32>> {
@@ -25,117 +22,6 @@ fn sequences(data: &Dataset) -> Vec<Vec<u32>> {
         .filter(|s| s.len() >= 2)
         .map(|s| s.into_iter().map(|i| i.0).collect())
         .collect()
-}
-
-fn uniform_var(rng: &mut ChaCha8Rng, shape: (usize, usize), a: f32, dev: &Device) -> Result<Var> {
-    let v: Vec<f32> = (0..shape.0 * shape.1)
-        .map(|_| rng.random_range(-a..a))
-        .collect();
-    Var::from_tensor(&Tensor::from_vec(v, shape, dev).map_err(err)?).map_err(err)
-}
-
-fn const_var(value: f32, n: usize, dev: &Device) -> Result<Var> {
-    Var::from_tensor(&Tensor::from_vec(vec![value; n], n, dev).map_err(err)?).map_err(err)
-}
-
-fn values(v: &Var) -> Result<Vec<f32>> {
-    v.as_tensor()
-        .flatten_all()
-        .and_then(|t| t.to_vec1())
-        .map_err(err)
-}
-
-/// Inverted dropout masks drawn from the host generator (`None` in evaluation or at rate 0).
-struct Dropout<'r> {
-    rng: &'r mut ChaCha8Rng,
-    p: f64,
-}
-
-impl Dropout<'_> {
-    fn apply(&mut self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if self.p == 0.0 {
-            return Ok(x.clone());
-        }
-        let keep = 1.0 - self.p;
-        let scale = (1.0 / keep) as f32;
-        let m: Vec<f32> = (0..x.elem_count())
-            .map(|_| {
-                if self.rng.random::<f64>() < keep {
-                    scale
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        x.mul(&Tensor::from_vec(m, x.shape(), x.device())?)
-    }
-}
-
-fn maybe_drop(d: &mut Option<Dropout<'_>>, x: Tensor) -> candle_core::Result<Tensor> {
-    match d {
-        Some(d) => d.apply(&x),
-        None => Ok(x),
-    }
-}
-
-/// A trainable dense layer `x W + b`.
-struct Dense {
-    w: Var,
-    b: Var,
-}
-
-impl Dense {
-    /// Xavier/Glorot uniform weights, zero bias.
-    fn new(inputs: usize, outputs: usize, rng: &mut ChaCha8Rng, dev: &Device) -> Result<Dense> {
-        let a = (6.0 / (inputs + outputs) as f64).sqrt() as f32;
-        Ok(Dense {
-            w: uniform_var(rng, (inputs, outputs), a, dev)?,
-            b: Var::zeros(outputs, DType::F32, dev).map_err(err)?,
-        })
-    }
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.broadcast_matmul(self.w.as_tensor())?
-            .broadcast_add(self.b.as_tensor())
-    }
-    fn vars(&self) -> [Var; 2] {
-        [self.w.clone(), self.b.clone()]
-    }
-    fn export(&self) -> Result<Linear> {
-        let (inputs, outputs) = self.w.as_tensor().dims2().map_err(err)?;
-        Ok(Linear {
-            inputs,
-            outputs,
-            weights: values(&self.w)?,
-            bias: values(&self.b)?,
-        })
-    }
-}
-
-/// A trainable layer norm.
-struct LayerNorm {
-    g: Var,
-    b: Var,
-}
-
-impl LayerNorm {
-    fn new(dim: usize, dev: &Device) -> Result<LayerNorm> {
-        Ok(LayerNorm {
-            g: const_var(1.0, dim, dev)?,
-            b: const_var(0.0, dim, dev)?,
-        })
-    }
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm_slow(x, self.g.as_tensor(), self.b.as_tensor(), LN_EPS)
-    }
-    fn vars(&self) -> [Var; 2] {
-        [self.g.clone(), self.b.clone()]
-    }
-    fn export(&self) -> Result<Norm> {
-        Ok(Norm {
-            gain: values(&self.g)?,
-            bias: values(&self.b)?,
-        })
-    }
 }
 
 struct SasBlock {
@@ -355,18 +241,6 @@ fn cover(seqs: &[Vec<u32>], max_len: usize) -> Vec<(usize, usize, usize)> {
         }
     }
     out
-}
-
-fn adamw(vars: Vec<Var>, lr: f64, weight_decay: f64) -> Result<AdamW> {
-    AdamW::new(
-        vars,
-        ParamsAdamW {
-            lr,
-            weight_decay,
-            ..Default::default()
-        },
-    )
-    .map_err(err)
 }
 
 fn no_sequences() -> Error {
