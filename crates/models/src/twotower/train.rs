@@ -538,6 +538,60 @@ mod tests {
     }
 
     #[test]
+    fn user_features_place_a_known_user_without_history() {
+        // groups() plus users 40 (group A) and 41 (group B) with no interaction; every user has a
+        // `group` feature.
+        let g = groups();
+        let t: Vec<(u32, u32, f32)> = g
+            .interactions
+            .iter()
+            .map(|x| (x.user.0, x.item.0, x.value))
+            .collect();
+        let x = Interactions::from_triplets(42, 6, &t, Feedback::Implicit).unwrap();
+        let mut d = Dataset::from_parts(
+            "groups",
+            x,
+            (0..42).map(|u| format!("u{u}")),
+            (0..6).map(|i| format!("i{i}")),
+        )
+        .unwrap();
+        let mut f = FeatureTable::new(42);
+        let mut c = f.categorical_builder();
+        for u in 0..42 {
+            let a = u < 20 || u == 40;
+            c.push(u, if a { "A" } else { "B" }, 1.0);
+        }
+        f.add("group", c.finish()).unwrap();
+        d.user_features = Some(f);
+        let p = TwoTowerParams {
+            dim: 8,
+            hidden: 16,
+            epochs: 30,
+            batch_size: 8,
+            lr: 0.01,
+            item_features: "none".into(),
+            user_features: "group".into(),
+            identity_dropout: 0.0,
+            ..Default::default()
+        };
+        let m = p.fit(&d, &NoProgress).unwrap();
+        for (u, want) in [(40u32, [0, 1, 2]), (41, [3, 4, 5])] {
+            let top = m.recommend(&Query::new(&[]).user(UserIdx(u)), 3).unwrap();
+            let mut got: Vec<u32> = top.iter().map(|s| s.item.0).collect();
+            got.sort();
+            assert_eq!(got, want, "user {u}");
+        }
+        // A column that does not exist is named.
+        let e = TwoTowerParams {
+            user_features: "age".into(),
+            ..p
+        }
+        .fit(&d, &NoProgress)
+        .unwrap_err();
+        assert!(e.to_string().contains("age"), "{e}");
+    }
+
+    #[test]
     fn no_features_and_no_identity_is_refused() {
         let p = TwoTowerParams {
             item_features: "none".into(),
