@@ -10,6 +10,8 @@
 #             a cache folder for crates/cli/tests/spark.rs (feature `parquet`) and scripts/python.sh (the
 #             Python package: maturin, pytest and pandas go into the same folder), run after the workspace
 #             tests.
+#   onnx, onnxruntime (PyPI): scripts/onnx/env.sh installs them in a cache folder for
+#             crates/models/tests/onnx_peer.rs (feature `onnx`), run after the workspace tests.
 #   postgres, redis-server (Debian packages `postgresql`, `redis-server`): the shared backends' tests
 #             (crates/store/tests/shared.rs, crates/cli/tests/replicas.rs) start throwaway servers of
 #             their own on free ports; they fail, not skip, without them.
@@ -81,6 +83,12 @@ if [ "$#" -eq 0 ]; then
   cargo test --locked -p tastebud-models --features deep --test autoencoder_quality -- --nocapture
   cargo test --locked -p tastebud-models --features deep --test sequential_quality -- --nocapture
   cargo test --locked -p tastebud-models --features deep --test twotower_quality -- --nocapture
+  # The `onnx` feature (tract): exported EASE and autoencoders scored by onnxruntime, an external ONNX
+  # model built with Python's `onnx` served by Tastebud, and an ONNX model file through the pipeline.
+  echo "== cargo test --features onnx (tastebud-models, tastebud-serve: ONNX beside onnxruntime)"
+  cargo test --locked -p tastebud-models --features onnx --lib -- onnx
+  cargo test --locked -p tastebud-models --features onnx --test onnx_peer -- --nocapture
+  cargo test --locked -p tastebud-serve --features onnx --test onnx
   echo "== scripts/python.sh (the Python package and the PySpark batch job, with pytest)"
   scripts/python.sh
 fi

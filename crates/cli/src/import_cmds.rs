@@ -1,5 +1,6 @@
 //! `tastebud import`: models trained elsewhere, turned into Tastebud model files that serve, explain and
-//! evaluate like any other. Today: Apache Spark MLlib's `ALSModel` (feature `parquet`).
+//! evaluate like any other: Apache Spark MLlib's `ALSModel` (feature `parquet`), ONNX scoring models
+//! (feature `onnx`); and `tastebud export onnx`, the other way.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,43 @@ pub enum ImportCmd {
     /// the ones it was trained with (Spark's defaults otherwise). Recommendations fold each history in
     /// with Spark's own solve; the import checks that this reproduces Spark's user factors.
     SparkAls(SparkAlsArgs),
+    /// An ONNX scoring model (feature `onnx`): inputs `items` (int64 [n], the history's item indices in
+    /// --data's item order) and `weights` (float32 [n]), first output every item's score ([n_items] or
+    /// [1, n_items]). The model file serves, explains and evaluates like any other.
+    Onnx(OnnxArgs),
+}
+
+/// Model files written in other formats.
+#[derive(Subcommand, Debug)]
+pub enum ExportCmd {
+    /// Write a model file as ONNX (feature `onnx`): EASE, Mult-VAE and Mult-DAE, in the contract
+    /// `tastebud import onnx` reads (onnxruntime gives the same scores).
+    Onnx(ExportOnnxArgs),
+}
+
+/// Arguments of `tastebud import onnx`.
+#[derive(Args, Debug)]
+pub struct OnnxArgs {
+    /// The ONNX file.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The catalogue the model scores, in its item order (and the users' histories), as in `tastebud train`.
+    #[command(flatten)]
+    data: crate::DataArgs,
+    /// Output model file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Arguments of `tastebud export onnx`.
+#[derive(Args, Debug)]
+pub struct ExportOnnxArgs {
+    /// The model file (ease, multvae or multdae).
+    #[arg(long)]
+    model: PathBuf,
+    /// Output ONNX file.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// Arguments of `tastebud import spark-als`.
@@ -65,8 +103,72 @@ pub struct SparkAlsArgs {
 pub fn run(cmd: &ImportCmd, out: &mut impl Write) -> Result<()> {
     match cmd {
         ImportCmd::SparkAls(args) => spark_als(args, out),
+        ImportCmd::Onnx(args) => onnx(args, out),
     }
 }
+
+/// Runs `tastebud export`.
+pub fn export(cmd: &ExportCmd, out: &mut impl Write) -> Result<()> {
+    match cmd {
+        ExportCmd::Onnx(args) => export_onnx(args, out),
+    }
+}
+
+#[cfg(feature = "onnx")]
+fn onnx(args: &OnnxArgs, out: &mut impl Write) -> Result<()> {
+    use tastebud_models::file::ModelFile;
+    use tastebud_models::onnx::OnnxModel;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let data = args.data.load()?;
+    let model = OnnxModel::new(bytes, data.n_items()).with_context(|| {
+        format!(
+            "{} does not follow the scoring contract",
+            args.file.display()
+        )
+    })?;
+    let file = ModelFile::new(model.into(), serde_json::json!({}), &data, true);
+    file.save(&args.out)?;
+    writeln!(
+        out,
+        "imported ONNX scoring model {} ({} items) -> {}",
+        args.file.display(),
+        data.n_items(),
+        args.out.display()
+    )?;
+    Ok(())
+}
+
+#[cfg(feature = "onnx")]
+fn export_onnx(args: &ExportOnnxArgs, out: &mut impl Write) -> Result<()> {
+    let file = tastebud_models::file::ModelFile::load(&args.model)?;
+    let bytes = tastebud_models::onnx::export(&file.model)?;
+    std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    writeln!(
+        out,
+        "exported {} ({}, {} items) -> {} ({} bytes)",
+        args.model.display(),
+        file.model.kind(),
+        file.context.items.len(),
+        args.out.display(),
+        bytes.len()
+    )?;
+    Ok(())
+}
+
+#[cfg(not(feature = "onnx"))]
+fn onnx(_args: &OnnxArgs, _out: &mut impl Write) -> Result<()> {
+    bail!(NEEDS_ONNX)
+}
+
+#[cfg(not(feature = "onnx"))]
+fn export_onnx(_args: &ExportOnnxArgs, _out: &mut impl Write) -> Result<()> {
+    bail!(NEEDS_ONNX)
+}
+
+#[cfg(not(feature = "onnx"))]
+const NEEDS_ONNX: &str = "ONNX models need Tastebud built with the `onnx` feature (cargo install --path \
+                          crates/cli --features onnx)";
 
 /// What an import did, for people (a table) and machines (JSON).
 #[cfg(feature = "parquet")]

@@ -65,6 +65,9 @@ enum Command {
     /// Import a model trained elsewhere (Spark MLlib ALS) as a Tastebud model file.
     #[command(subcommand)]
     Import(import_cmds::ImportCmd),
+    /// Write a model file in another format (ONNX: EASE, Mult-VAE, Mult-DAE).
+    #[command(subcommand)]
+    Export(import_cmds::ExportCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,6 +233,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simulate(cmd) => simulate::run(&cmd, &mut out)?,
         Command::Healthcheck(args) => healthcheck::run(&args, &mut out)?,
         Command::Import(cmd) => import_cmds::run(&cmd, &mut out)?,
+        Command::Export(cmd) => import_cmds::export(&cmd, &mut out)?,
         Command::Datasets(cmd) => match cmd {
             DatasetsCmd::List { json } => info::list(&mut out, json)?,
             DatasetsCmd::Download {

@@ -119,6 +119,7 @@ any_model! {
     "sasrec" => SasRec(crate::sequential::sasrec::SasRec),
     "gru4rec" => Gru4Rec(crate::sequential::gru4rec::Gru4Rec),
     "twotower" => TwoTower(crate::twotower::TwoTower),
+    "onnx" => Onnx(crate::onnx::OnnxModel),
 }
 
 /// Every call goes to the model inside (the same as calling [`AnyModel::as_recommender`]), so an ensemble

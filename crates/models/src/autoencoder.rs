@@ -229,6 +229,12 @@ impl Autoencoder {
         &self.params
     }
 
+    /// `(layers, item-major output rows, dim, n_items)`, what the ONNX export writes.
+    #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
+    pub(crate) fn parts(&self) -> (&[Layer], &[f32], usize, usize) {
+        (&self.layers, &self.items, self.dim, self.n_items)
+    }
+
     /// The last hidden state of a history, with a trailing 1 (the query embedding). The input is the
     /// history's values L2-normalised, as in training.
     fn embed(&self, history: &[(ItemIdx, f32)]) -> Result<Vec<f32>> {

@@ -291,6 +291,22 @@ impl Recommender for Ease {
 }
 
 impl Ease {
+    /// `(n_items, B)`, what the ONNX export writes.
+    #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
+    pub(crate) fn parts(&self) -> (usize, &[f32]) {
+        (self.n_items, &self.weights)
+    }
+
+    /// A model from a weight matrix (`n x n`, row-major), for tests.
+    #[cfg(test)]
+    pub(crate) fn from_parts(n_items: usize, weights: Vec<f32>) -> Ease {
+        Ease {
+            params: EaseParams::default(),
+            n_items,
+            weights,
+        }
+    }
+
     /// Checks a decoded model (see [`crate::AnyModel::validate`]): an `n_items x n_items` matrix of finite
     /// weights.
     pub(crate) fn validate(&self) -> Result<()> {

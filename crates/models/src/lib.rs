@@ -38,6 +38,7 @@ pub mod knn;
 pub mod knowledge;
 pub mod nmf;
 pub mod nn;
+pub mod onnx;
 mod params_body;
 pub mod popularity;
 pub mod random;
