@@ -1,11 +1,12 @@
 """The Python side of Tastebud's ONNX tests and benchmark (interpreter: scripts/onnx/env.sh).
 
-  peer.py external OUT_DIR [--items N] [--dim D] [--seed S]
+  peer.py external OUT_DIR [--items N] [--dim D] [--seed S] [--form scores|embeddings]
       Builds, with the `onnx` package, a scoring model trained "elsewhere" that follows Tastebud's contract
-      (inputs `items` int64 [n] and `weights` float32 [n]; output `scores` float32 [1, n_items]): a
-      weighted mean of item embeddings through tanh, scored against every item embedding. Writes
-      OUT_DIR/model.onnx and OUT_DIR/cases.json: histories (including an empty one) with the scores
-      onnxruntime gives for them.
+      (inputs `items` int64 [n] and `weights` float32 [n]): the weighted sum of the history's item
+      embeddings through tanh is the user vector; `scores` form: one output, float32 [1, n_items], the
+      user vector against every item embedding; `embeddings` form: two outputs, the user vector [1, d] and
+      the item table [n_items, d]. Writes OUT_DIR/model.onnx and OUT_DIR/cases.json: histories
+      (including an empty one) with the scores onnxruntime gives for them.
 
   peer.py score MODEL.onnx CASES.json OUT.json [--repeat R]
       Scores every case of CASES.json ([{"items": [...], "weights": [...]}, ...]) with onnxruntime (one
@@ -31,10 +32,14 @@ def session(path):
 
 
 def run(sess, case):
+    """Every item's score: the one output, or the user vector against the item table."""
     items = np.asarray(case["items"], dtype=np.int64)
     weights = np.asarray(case["weights"], dtype=np.float32)
-    out = sess.run(None, {"items": items, "weights": weights})[0]
-    return np.asarray(out, dtype=np.float32).reshape(-1)
+    out = sess.run(None, {"items": items, "weights": weights})
+    if len(out) == 2:
+        user, table = (np.asarray(o, dtype=np.float32) for o in out)
+        return table @ user.reshape(-1)
+    return np.asarray(out[0], dtype=np.float32).reshape(-1)
 
 
 def external(args):
@@ -47,9 +52,19 @@ def external(args):
         helper.make_node("Mul", ["rows", "w_col"], ["weighted"]),
         helper.make_node("ReduceSum", ["weighted", "axis0"], ["user_sum"], keepdims=1),
         helper.make_node("Tanh", ["user_sum"], ["user"]),
-        helper.make_node("Transpose", ["E"], ["E_t"], perm=[1, 0]),
-        helper.make_node("MatMul", ["user", "E_t"], ["scores"]),
     ]
+    if args.form == "scores":
+        nodes += [
+            helper.make_node("Transpose", ["E"], ["E_t"], perm=[1, 0]),
+            helper.make_node("MatMul", ["user", "E_t"], ["scores"]),
+        ]
+        outputs = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, n])]
+    else:
+        nodes.append(helper.make_node("Identity", ["E"], ["item_embeddings"]))
+        outputs = [
+            helper.make_tensor_value_info("user", TensorProto.FLOAT, [1, d]),
+            helper.make_tensor_value_info("item_embeddings", TensorProto.FLOAT, [n, d]),
+        ]
     graph = helper.make_graph(
         nodes,
         "external-embeddings",
@@ -57,7 +72,7 @@ def external(args):
             helper.make_tensor_value_info("items", TensorProto.INT64, ["n"]),
             helper.make_tensor_value_info("weights", TensorProto.FLOAT, ["n"]),
         ],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, n])],
+        outputs,
         initializer=[
             numpy_helper.from_array(emb, "E"),
             numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
@@ -110,6 +125,7 @@ def main():
     e.add_argument("--items", type=int, default=200)
     e.add_argument("--dim", type=int, default=16)
     e.add_argument("--seed", type=int, default=7)
+    e.add_argument("--form", choices=["scores", "embeddings"], default="scores")
     s = sub.add_parser("score")
     s.add_argument("model")
     s.add_argument("cases")

@@ -9,7 +9,12 @@
 //!   history);
 //! - input `weights`: `float32 [n]`, each item's value (a rating, a click count; repeated items
 //!   summed); a model may ignore it;
-//! - output (the first): `float32 [n_items]` (or `[1, n_items]`), every item's score, higher is better.
+//! - outputs, one of two forms:
+//!   - **scores**: one output, `float32 [n_items]` (or `[1, n_items]`), every item's score, higher is
+//!     better;
+//!   - **embeddings**: two outputs, the user's vector `float32 [d]` (or `[1, d]`) and the item table
+//!     `float32 [n_items, d]` (a constant of the graph); an item's score is the inner product, and the
+//!     server's ANN index (HNSW) searches the table, read once at load.
 //!
 //! Opset 13 or what tract reads. Tastebud ranks the scores with the same exclusions and candidates as
 //! any model; `similar_items` is the ranking of a one-item history. Scoring runs on tract (pure Rust,
@@ -44,6 +49,9 @@ pub struct OnnxModel {
     /// The optimised tract plan, built on first use.
     #[serde(skip)]
     plan: OnceLock<Plan>,
+    /// The item table of an embeddings-form model (`n_items x d`, and `d`), read at the first run.
+    #[serde(skip)]
+    items: OnceLock<Option<(usize, Vec<f32>)>>,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -51,6 +59,10 @@ impl std::fmt::Debug for OnnxModel {
         f.debug_struct("OnnxModel")
             .field("n_items", &self.n_items)
             .field("onnx_bytes", &self.onnx.len())
+            .field(
+                "embedding_dim",
+                &self.items.get().and_then(|e| e.as_ref().map(|e| e.0)),
+            )
             .finish()
     }
 }
@@ -67,6 +79,7 @@ impl OnnxModel {
             n_items,
             onnx,
             plan: OnceLock::new(),
+            items: OnceLock::new(),
         };
         m.validate()?;
         Ok(m)
@@ -109,8 +122,8 @@ impl OnnxModel {
         Ok(self.plan.get_or_init(|| p))
     }
 
-    /// The score of every item for a history (repeated items' values summed).
-    pub fn scores(&self, history: &[(ItemIdx, f32)]) -> Result<Vec<f32>> {
+    /// The history checked against the catalogue, sorted, repeated items' values summed.
+    fn prepare(&self, history: &[(ItemIdx, f32)]) -> Result<Vec<(ItemIdx, f32)>> {
         let mut h: Vec<(ItemIdx, f32)> = history.to_vec();
         for &(i, _) in &h {
             if i.get() >= self.n_items {
@@ -129,39 +142,85 @@ impl OnnxModel {
             }
             same
         });
-        self.run(&h)
+        Ok(h)
     }
 
+    /// The score of every item for a history (repeated items' values summed).
+    pub fn scores(&self, history: &[(ItemIdx, f32)]) -> Result<Vec<f32>> {
+        Ok(match self.run(&self.prepare(history)?)? {
+            Output::Scores(s) => s,
+            Output::User(u) => self.item_table(&u)?,
+        })
+    }
+
+    /// Every item's inner product with `user` (the embeddings form).
+    fn item_table(&self, user: &[f32]) -> Result<Vec<f32>> {
+        match self.items.get() {
+            Some(Some((d, t))) if *d == user.len() => Ok(crate::nn::inner_products(t, user)),
+            _ => Err(onnx_error("the user vector does not match the item table")),
+        }
+    }
+
+    /// The user vector of a query (the embeddings form), `None` for a scores-form model.
+    fn user_vector(&self, history: &[(ItemIdx, f32)]) -> Result<Option<Vec<f32>>> {
+        Ok(match self.run(&self.prepare(history)?)? {
+            Output::User(u) => Some(u),
+            Output::Scores(_) => None,
+        })
+    }
+
+    /// Runs the graph on a deduplicated history: the scores, or (embeddings form) the user vector, the
+    /// item table kept on the first run.
     #[cfg(feature = "onnx")]
-    fn run(&self, h: &[(ItemIdx, f32)]) -> Result<Vec<f32>> {
+    fn run(&self, h: &[(ItemIdx, f32)]) -> Result<Output> {
         use tract_onnx::prelude::*;
         let plan = self.plan()?;
         let items: Vec<i64> = h.iter().map(|x| i64::from(x.0.0)).collect();
         let weights: Vec<f32> = h.iter().map(|x| x.1).collect();
         let n = h.len();
-        let out = (|| -> TractResult<Vec<f32>> {
+        let out = (|| -> TractResult<Vec<(Vec<usize>, Vec<f32>)>> {
             let items = Tensor::from_shape(&[n], &items)?;
             let weights = Tensor::from_shape(&[n], &weights)?;
             let out = plan.run(tvec![items.into_tvalue(), weights.into_tvalue()])?;
-            let first = out
-                .first()
-                .ok_or_else(|| TractError::msg("the model has no output"))?;
-            let t = first.cast_to::<f32>()?;
-            Ok(t.to_plain_array_view::<f32>()?.iter().copied().collect())
+            out.iter()
+                .take(2)
+                .map(|o| {
+                    let t = o.cast_to::<f32>()?;
+                    let v = t.to_plain_array_view::<f32>()?;
+                    Ok((v.shape().to_vec(), v.iter().copied().collect()))
+                })
+                .collect()
         })()
         .map_err(|e| onnx_error(format!("{e:#}")))?;
-        if out.len() != self.n_items {
-            return Err(onnx_error(format!(
-                "{} scores for a catalogue of {} items (the output must be [n_items] or [1, n_items])",
-                out.len(),
+        let flat = |shape: &[usize]| shape.iter().filter(|&&d| d != 1).count() <= 1;
+        match out.as_slice() {
+            [(shape, scores)] if flat(shape) && scores.len() == self.n_items => {
+                Ok(Output::Scores(scores.clone()))
+            }
+            [(shape, user), (table_shape, table)]
+                if flat(shape)
+                    && !user.is_empty()
+                    && table_shape.as_slice() == [self.n_items, user.len()] =>
+            {
+                let d = user.len();
+                let kept = self.items.get_or_init(|| Some((d, table.clone())));
+                if !matches!(kept, Some((k, _)) if *k == d) {
+                    return Err(onnx_error("the item table changed between runs"));
+                }
+                Ok(Output::User(user.clone()))
+            }
+            other => Err(onnx_error(format!(
+                "outputs of shapes {:?} for a catalogue of {} items: expected one output [n_items] (or \
+                 [1, n_items]) of scores, or a user vector [d] (or [1, d]) and an item table \
+                 [n_items, d]",
+                other.iter().map(|o| &o.0).collect::<Vec<_>>(),
                 self.n_items
-            )));
+            ))),
         }
-        Ok(out)
     }
 
     #[cfg(not(feature = "onnx"))]
-    fn run(&self, _h: &[(ItemIdx, f32)]) -> Result<Vec<f32>> {
+    fn run(&self, _h: &[(ItemIdx, f32)]) -> Result<Output> {
         let _ = &self.plan;
         Err(Error::InvalidParam {
             name: "model",
@@ -170,6 +229,15 @@ impl OnnxModel {
                 .into(),
         })
     }
+}
+
+/// What one run of the graph gave.
+enum Output {
+    /// Every item's score.
+    Scores(Vec<f32>),
+    /// The user vector (the item table is kept in [`OnnxModel::items`]).
+    #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
+    User(Vec<f32>),
 }
 
 impl Recommender for OnnxModel {
@@ -192,6 +260,16 @@ impl Recommender for OnnxModel {
     fn similar_items(&self, item: ItemIdx, k: usize) -> Result<Vec<Scored>> {
         let filter = ItemFilter::new(self.n_items).exclude(&[item])?;
         top_k(&self.scores(&[(item, 1.0)])?, k, &filter)
+    }
+    /// The item table of an embeddings-form model (none for the scores form).
+    fn item_embeddings(&self) -> Option<(usize, &[f32])> {
+        self.items
+            .get()
+            .and_then(|e| e.as_ref().map(|(d, t)| (*d, t.as_slice())))
+    }
+    /// The user vector of an embeddings-form model.
+    fn query_embedding(&self, q: &Query<'_>) -> Result<Option<Vec<f32>>> {
+        self.user_vector(q.history)
     }
 }
 
@@ -496,7 +574,7 @@ mod tests {
             3,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("2 scores"), "{e}");
+        assert!(e.to_string().contains("shapes [[2]] for a catalogue of 3 items"), "{e}");
         assert!(onnx_out_of_range());
     }
 

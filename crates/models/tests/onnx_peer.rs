@@ -72,35 +72,55 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn an_external_onnx_model_scores_in_tastebud_as_in_onnxruntime() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    peer(&[
-        "external", d, "--items", "200", "--dim", "16", "--seed", "7",
-    ]);
-    let bytes = std::fs::read(dir.path().join("model.onnx")).unwrap();
-    let m = OnnxModel::new(bytes, 200).unwrap();
-    let cases = read_json(&dir.path().join("cases.json"));
-    let mut worst = 0f32;
-    for c in cases.as_array().unwrap() {
-        let items: Vec<u32> = c["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
-        let weights = floats(&c["weights"]);
-        let h: Vec<(ItemIdx, f32)> = items.iter().map(|&i| ItemIdx(i)).zip(weights).collect();
-        let got = m.scores(&h).unwrap();
-        worst = worst.max(max_diff(&got, &floats(&c["scores"])));
-        // The ranking is the scores' (training items excluded as usual).
-        let top = m.recommend(&Query::new(&h), 5).unwrap();
-        assert!(top.iter().all(|s| !items.contains(&s.item.0)));
+    for form in ["scores", "embeddings"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        peer(&[
+            "external", d, "--items", "200", "--dim", "16", "--seed", "7", "--form", form,
+        ]);
+        let bytes = std::fs::read(dir.path().join("model.onnx")).unwrap();
+        let m = OnnxModel::new(bytes, 200).unwrap();
+        // The embeddings form gives the server's ANN index its table; the scores form has none.
+        match form {
+            "embeddings" => assert_eq!(
+                m.item_embeddings().map(|e| (e.0, e.1.len())),
+                Some((16, 3200))
+            ),
+            _ => assert!(m.item_embeddings().is_none()),
+        }
+        let cases = read_json(&dir.path().join("cases.json"));
+        let mut worst = 0f32;
+        for c in cases.as_array().unwrap() {
+            let items: Vec<u32> = c["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect();
+            let weights = floats(&c["weights"]);
+            let h: Vec<(ItemIdx, f32)> = items.iter().map(|&i| ItemIdx(i)).zip(weights).collect();
+            let got = m.scores(&h).unwrap();
+            worst = worst.max(max_diff(&got, &floats(&c["scores"])));
+            // The ranking is the scores' (training items excluded as usual).
+            let top = m.recommend(&Query::new(&h), 5).unwrap();
+            assert!(top.iter().all(|s| !items.contains(&s.item.0)));
+            // In the embeddings form, the query vector's inner products are the scores.
+            if let Some((dim, table)) = m.item_embeddings() {
+                let u = m.query_embedding(&Query::new(&h)).unwrap().unwrap();
+                let s: Vec<f32> = table
+                    .chunks_exact(dim)
+                    .map(|r| r.iter().zip(&u).map(|(a, b)| a * b).sum())
+                    .collect();
+                assert!(max_diff(&s, &got) < 1e-5);
+            }
+        }
+        println!("external model ({form}): largest |tract - onnxruntime| = {worst:e}");
+        assert!(worst < 1e-4, "{form}: {worst}");
+        // Not the catalogue it was built for: refused at load.
+        let bytes = std::fs::read(dir.path().join("model.onnx")).unwrap();
+        let e = OnnxModel::new(bytes, 201).unwrap_err();
+        assert!(e.to_string().contains("201 items"), "{e}");
     }
-    println!("external model: largest |tract - onnxruntime| = {worst:e}");
-    assert!(worst < 1e-4, "{worst}");
-    // Not the catalogue it was built for: refused at load.
-    let bytes = std::fs::read(dir.path().join("model.onnx")).unwrap();
-    assert!(OnnxModel::new(bytes, 201).is_err());
 }
 
 /// An autoencoder's shape with fixed pseudo-random weights: 1682 items, 600 tanh, 200 tanh (the mean
