@@ -47,6 +47,10 @@ pub struct OnnxArgs {
     /// Output model file.
     #[arg(long)]
     out: PathBuf,
+    /// User feature columns of --data fed to the model's third input, `user_features` (comma-separated;
+    /// categorical columns one value per label, numeric ones their value; the layout is printed).
+    #[arg(long, value_name = "COLUMNS")]
+    user_features: Option<String>,
 }
 
 /// Arguments of `tastebud export onnx`.
@@ -121,12 +125,30 @@ fn onnx(args: &OnnxArgs, out: &mut impl Write) -> Result<()> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let data = args.data.load()?;
-    let model = OnnxModel::new(bytes, data.n_items()).with_context(|| {
+    let model = match &args.user_features {
+        None => OnnxModel::new(bytes, data.n_items()),
+        Some(cols) => {
+            let users = data
+                .user_features
+                .as_ref()
+                .context("--user-features: --data has no user features")?;
+            OnnxModel::with_user_features(bytes, data.n_items(), users, cols)
+        }
+    }
+    .with_context(|| {
         format!(
             "{} does not follow the scoring contract",
             args.file.display()
         )
     })?;
+    if !model.user_feature_names().is_empty() {
+        writeln!(
+            out,
+            "user_features input ({} values): {}",
+            model.user_feature_names().len(),
+            model.user_feature_names().join(", ")
+        )?;
+    }
     let file = ModelFile::new(model.into(), serde_json::json!({}), &data, true);
     file.save(&args.out)?;
     writeln!(

@@ -297,8 +297,8 @@ impl Ease {
         (self.n_items, &self.weights)
     }
 
-    /// A model from a weight matrix (`n x n`, row-major), for tests.
-    #[cfg(test)]
+    /// A model from a weight matrix (`n x n`, row-major), for the ONNX tests.
+    #[cfg(all(test, feature = "onnx"))]
     pub(crate) fn from_parts(n_items: usize, weights: Vec<f32>) -> Ease {
         Ease {
             params: EaseParams::default(),

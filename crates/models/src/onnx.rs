@@ -9,6 +9,10 @@
 //!   history);
 //! - input `weights`: `float32 [n]`, each item's value (a rating, a click count; repeated items
 //!   summed); a model may ignore it;
+//! - optionally, a third input `user_features`: `float32 [f]`, the known user's features in the layout
+//!   [`encode_user_features`] gives (one value per label of each categorical column, `column=label`, its
+//!   weight; one per numeric column, its value, 0 when missing), zeros for a user the data does not
+//!   know;
 //! - outputs, one of two forms:
 //!   - **scores**: one output, `float32 [n_items]` (or `[1, n_items]`), every item's score, higher is
 //!     better;
@@ -32,6 +36,8 @@ use crate::{Query, Recommender, Scored};
 pub const INPUT_ITEMS: &str = "items";
 /// The name of the weights input.
 pub const INPUT_WEIGHTS: &str = "weights";
+/// The name of the optional user-features input.
+pub const INPUT_USER_FEATURES: &str = "user_features";
 /// The name of the scores output of exported files.
 pub const OUTPUT_SCORES: &str = "scores";
 
@@ -52,6 +58,84 @@ pub struct OnnxModel {
     /// The item table of an embeddings-form model (`n_items x d`, and `d`), read at the first run.
     #[serde(skip)]
     items: OnceLock<Option<(usize, Vec<f32>)>>,
+    /// The `user_features` input's layout (empty: the model has no such input).
+    #[serde(default)]
+    user_feature_names: Vec<String>,
+    /// Each known user's `user_features` input, `n_users x f`.
+    #[serde(default)]
+    user_features: Vec<f32>,
+}
+
+/// The `user_features` layout of the contract for `columns` (comma-separated) of a user feature table:
+/// the names (`column=label` per label of a categorical column, `column` for a numeric one) and each
+/// user's values, `table.len() x names.len()`. Text columns are refused.
+///
+/// ```
+/// use tastebud_core::FeatureTable;
+/// let mut t = FeatureTable::new(2);
+/// let mut g = t.categorical_builder();
+/// g.push(0, "F", 1.0);
+/// g.push(1, "M", 1.0);
+/// t.add("gender", g.finish()).unwrap();
+/// t.add_numeric("age", vec![Some(24.0), None]).unwrap();
+/// let (names, values) = tastebud_models::onnx::encode_user_features(&t, "gender,age").unwrap();
+/// assert_eq!(names, ["gender=F", "gender=M", "age"]);
+/// assert_eq!(values, [1.0, 0.0, 24.0, 0.0, 1.0, 0.0]);
+/// ```
+pub fn encode_user_features(
+    table: &tastebud_core::FeatureTable,
+    columns: &str,
+) -> Result<(Vec<String>, Vec<f32>)> {
+    use tastebud_core::FeatureValues;
+    let n = table.len();
+    let mut names = Vec::new();
+    let mut blocks: Vec<(usize, Vec<f32>)> = Vec::new();
+    for c in columns.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let values = table.column(c).ok_or_else(|| Error::InvalidParam {
+            name: "user_features",
+            reason: format!("no user feature column `{c}`"),
+        })?;
+        match values {
+            FeatureValues::Categorical {
+                vocab,
+                offsets,
+                labels,
+                weights,
+            } => {
+                let w = vocab.len();
+                let mut block = vec![0f32; n * w];
+                for e in 0..n {
+                    for k in offsets[e]..offsets[e + 1] {
+                        block[e * w + labels[k] as usize] += weights[k];
+                    }
+                }
+                names.extend((0..w as u32).map(|l| format!("{c}={}", vocab.id(l).unwrap_or("?"))));
+                blocks.push((w, block));
+            }
+            FeatureValues::Numeric(v) => {
+                names.push(c.to_string());
+                blocks.push((1, v.iter().map(|x| x.unwrap_or(0.0)).collect()));
+            }
+            FeatureValues::Text(_) => {
+                return Err(Error::InvalidParam {
+                    name: "user_features",
+                    reason: format!(
+                        "`{c}` is a text column; only categorical and numeric columns are inputs"
+                    ),
+                });
+            }
+        }
+    }
+    let f = names.len();
+    let mut out = vec![0f32; n * f];
+    for e in 0..n {
+        let mut at = 0;
+        for (w, block) in &blocks {
+            out[e * f + at..][..*w].copy_from_slice(&block[e * w..][..*w]);
+            at += w;
+        }
+    }
+    Ok((names, out))
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -80,9 +164,43 @@ impl OnnxModel {
             onnx,
             plan: OnceLock::new(),
             items: OnceLock::new(),
+            user_feature_names: Vec::new(),
+            user_features: Vec::new(),
         };
         m.validate()?;
         Ok(m)
+    }
+
+    /// An ONNX file with the third input, `user_features`, fed from `columns` of the data's user
+    /// feature table ([`encode_user_features`]; row `u` is user `u`).
+    pub fn with_user_features(
+        onnx: Vec<u8>,
+        n_items: usize,
+        users: &tastebud_core::FeatureTable,
+        columns: &str,
+    ) -> Result<OnnxModel> {
+        let (names, values) = encode_user_features(users, columns)?;
+        if names.is_empty() {
+            return Err(Error::InvalidParam {
+                name: "user_features",
+                reason: "no column named".into(),
+            });
+        }
+        let m = OnnxModel {
+            n_items,
+            onnx,
+            plan: OnceLock::new(),
+            items: OnceLock::new(),
+            user_feature_names: names,
+            user_features: values,
+        };
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// The `user_features` input's layout (empty when the model has no such input).
+    pub fn user_feature_names(&self) -> &[String] {
+        &self.user_feature_names
     }
 
     /// The ONNX file's bytes.
@@ -94,6 +212,16 @@ impl OnnxModel {
         if self.n_items == 0 || self.onnx.is_empty() {
             return Err(onnx_error("an empty catalogue or file"));
         }
+        let f = self.user_feature_names.len();
+        if (f == 0 && !self.user_features.is_empty())
+            || (f > 0 && !self.user_features.len().is_multiple_of(f))
+        {
+            return Err(onnx_error(format!(
+                "{} user feature values for {f} features",
+                self.user_features.len()
+            )));
+        }
+        tastebud_core::validate::finite_f32("ONNX user features", &self.user_features)?;
         // A probe: item 0 alone must give one finite-or-not score per item.
         let s = self.scores(&[(ItemIdx(0), 1.0)])?;
         tastebud_core::validate::len("ONNX model scores", s.len(), self.n_items)
@@ -116,6 +244,10 @@ impl OnnxModel {
                 1,
                 InferenceFact::dt_shape(f32::datum_type(), tvec![n.to_dim()]),
             )?;
+            let f = self.user_feature_names.len();
+            if f > 0 {
+                model.set_input_fact(2, InferenceFact::dt_shape(f32::datum_type(), tvec![f]))?;
+            }
             model.into_optimized()?.into_runnable()
         };
         let p = build().map_err(|e| onnx_error(format!("{e:#}")))?;
@@ -147,7 +279,16 @@ impl OnnxModel {
 
     /// The score of every item for a history (repeated items' values summed).
     pub fn scores(&self, history: &[(ItemIdx, f32)]) -> Result<Vec<f32>> {
-        Ok(match self.run(&self.prepare(history)?)? {
+        self.scores_for(history, None)
+    }
+
+    /// The score of every item for a history and, when the model reads user features, a known user.
+    pub fn scores_for(
+        &self,
+        history: &[(ItemIdx, f32)],
+        user: Option<tastebud_core::UserIdx>,
+    ) -> Result<Vec<f32>> {
+        Ok(match self.run(&self.prepare(history)?, user)? {
             Output::Scores(s) => s,
             Output::User(u) => self.item_table(&u)?,
         })
@@ -162,8 +303,12 @@ impl OnnxModel {
     }
 
     /// The user vector of a query (the embeddings form), `None` for a scores-form model.
-    fn user_vector(&self, history: &[(ItemIdx, f32)]) -> Result<Option<Vec<f32>>> {
-        Ok(match self.run(&self.prepare(history)?)? {
+    fn user_vector(
+        &self,
+        history: &[(ItemIdx, f32)],
+        user: Option<tastebud_core::UserIdx>,
+    ) -> Result<Option<Vec<f32>>> {
+        Ok(match self.run(&self.prepare(history)?, user)? {
             Output::User(u) => Some(u),
             Output::Scores(_) => None,
         })
@@ -171,17 +316,31 @@ impl OnnxModel {
 
     /// Runs the graph on a deduplicated history: the scores, or (embeddings form) the user vector, the
     /// item table kept on the first run.
+    /// The `user_features` input of a query: the known user's row, zeros for anyone else.
+    #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
+    fn user_row(&self, user: Option<tastebud_core::UserIdx>) -> Vec<f32> {
+        let f = self.user_feature_names.len();
+        user.and_then(|u| self.user_features.get(u.get() * f..(u.get() + 1) * f))
+            .map_or_else(|| vec![0.0; f], <[f32]>::to_vec)
+    }
+
     #[cfg(feature = "onnx")]
-    fn run(&self, h: &[(ItemIdx, f32)]) -> Result<Output> {
+    fn run(&self, h: &[(ItemIdx, f32)], user: Option<tastebud_core::UserIdx>) -> Result<Output> {
         use tract_onnx::prelude::*;
         let plan = self.plan()?;
+        let f = self.user_feature_names.len();
+        let user_row = self.user_row(user);
         let items: Vec<i64> = h.iter().map(|x| i64::from(x.0.0)).collect();
         let weights: Vec<f32> = h.iter().map(|x| x.1).collect();
         let n = h.len();
         let out = (|| -> TractResult<Vec<(Vec<usize>, Vec<f32>)>> {
             let items = Tensor::from_shape(&[n], &items)?;
             let weights = Tensor::from_shape(&[n], &weights)?;
-            let out = plan.run(tvec![items.into_tvalue(), weights.into_tvalue()])?;
+            let mut inputs = tvec![items.into_tvalue(), weights.into_tvalue()];
+            if f > 0 {
+                inputs.push(Tensor::from_shape(&[f], &user_row)?.into_tvalue());
+            }
+            let out = plan.run(inputs)?;
             out.iter()
                 .take(2)
                 .map(|o| {
@@ -220,7 +379,7 @@ impl OnnxModel {
     }
 
     #[cfg(not(feature = "onnx"))]
-    fn run(&self, _h: &[(ItemIdx, f32)]) -> Result<Output> {
+    fn run(&self, _h: &[(ItemIdx, f32)], _user: Option<tastebud_core::UserIdx>) -> Result<Output> {
         let _ = &self.plan;
         Err(Error::InvalidParam {
             name: "model",
@@ -231,12 +390,12 @@ impl OnnxModel {
     }
 }
 
-/// What one run of the graph gave.
+/// What one run of the graph gave (a build without the feature never runs one).
+#[cfg_attr(not(feature = "onnx"), allow(dead_code))]
 enum Output {
     /// Every item's score.
     Scores(Vec<f32>),
     /// The user vector (the item table is kept in [`OnnxModel::items`]).
-    #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
     User(Vec<f32>),
 }
 
@@ -249,7 +408,7 @@ impl Recommender for OnnxModel {
     }
     fn recommend(&self, q: &Query<'_>, k: usize) -> Result<Vec<Scored>> {
         let filter = q.filter(self.n_items)?;
-        let mut s = self.scores(q.history)?;
+        let mut s = self.scores_for(q.history, q.user)?;
         // A NaN ranks last rather than anywhere.
         s.iter_mut()
             .filter(|v| v.is_nan())
@@ -269,7 +428,7 @@ impl Recommender for OnnxModel {
     }
     /// The user vector of an embeddings-form model.
     fn query_embedding(&self, q: &Query<'_>) -> Result<Option<Vec<f32>>> {
-        self.user_vector(q.history)
+        self.user_vector(q.history, q.user)
     }
 }
 
@@ -574,7 +733,11 @@ mod tests {
             3,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("shapes [[2]] for a catalogue of 3 items"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("shapes [[2]] for a catalogue of 3 items"),
+            "{e}"
+        );
         assert!(onnx_out_of_range());
     }
 

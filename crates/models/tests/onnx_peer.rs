@@ -123,6 +123,92 @@ fn an_external_onnx_model_scores_in_tastebud_as_in_onnxruntime() {
     }
 }
 
+#[test]
+fn an_external_model_reading_user_features_gets_each_known_users_row() {
+    use tastebud_core::FeatureTable;
+    // 10 users: a categorical `group` (A, B, C) and a numeric `age` (one missing): 4 inputs.
+    let mut t = FeatureTable::new(10);
+    let mut g = t.categorical_builder();
+    for u in 0..10 {
+        g.push(u, ["A", "B", "C"][u % 3], 1.0);
+    }
+    t.add("group", g.finish()).unwrap();
+    t.add_numeric(
+        "age",
+        (0..10)
+            .map(|u| (u != 4).then_some(18.0 + u as f32 * 0.1))
+            .collect(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    peer(&[
+        "external",
+        d,
+        "--items",
+        "50",
+        "--dim",
+        "8",
+        "--user-features",
+        "4",
+    ]);
+    let bytes = std::fs::read(dir.path().join("model.onnx")).unwrap();
+    // Without the user features, the model's third input is missing: refused at load.
+    assert!(OnnxModel::new(bytes.clone(), 50).is_err());
+    let m = OnnxModel::with_user_features(bytes, 50, &t, "group,age").unwrap();
+    assert_eq!(
+        m.user_feature_names(),
+        ["group=A", "group=B", "group=C", "age"]
+    );
+    let (_, rows) = tastebud_models::onnx::encode_user_features(&t, "group,age").unwrap();
+    // Users 0-9 and an unknown user (zeros), each with a history.
+    let users: Vec<Option<u32>> = (0..10).map(Some).chain([None]).collect();
+    let histories: Vec<Vec<(ItemIdx, f32)>> = (0..users.len() as u32)
+        .map(|k| vec![(ItemIdx(k), 1.0), (ItemIdx(k * 3 + 1), 2.0)])
+        .collect();
+    let cases: Vec<Value> = users
+        .iter()
+        .zip(&histories)
+        .map(|(u, h)| {
+            let uf = u.map_or(vec![0.0; 4], |u| rows[u as usize * 4..][..4].to_vec());
+            json!({"items": h.iter().map(|x| x.0.0).collect::<Vec<_>>(),
+                   "weights": h.iter().map(|x| x.1).collect::<Vec<_>>(),
+                   "user_features": uf})
+        })
+        .collect();
+    let cases_path = dir.path().join("users.json");
+    std::fs::write(&cases_path, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let out = dir.path().join("ort.json");
+    peer(&[
+        "score",
+        dir.path().join("model.onnx").to_str().unwrap(),
+        cases_path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    let ort = read_json(&out);
+    let mut worst = 0f32;
+    for ((u, h), o) in users.iter().zip(&histories).zip(ort.as_array().unwrap()) {
+        let got = m.scores_for(h, u.map(UserIdx)).unwrap();
+        worst = worst.max(max_diff(&got, &floats(&o["scores"])));
+        // Through the Recommender trait: the query's user is passed on.
+        let mut q = Query::new(h).exclude(Exclude::Nothing);
+        if let Some(u) = u {
+            q = q.user(UserIdx(*u));
+        }
+        let top = m.recommend(&q, 1).unwrap();
+        let best = got.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert!((top[0].score - best).abs() < 1e-6);
+    }
+    println!("user features: largest |tract - onnxruntime| = {worst:e}");
+    assert!(worst < 1e-4, "{worst}");
+    // Different users, same history: different scores.
+    let h = &histories[0];
+    assert_ne!(
+        m.scores_for(h, Some(UserIdx(0))).unwrap(),
+        m.scores_for(h, Some(UserIdx(1))).unwrap()
+    );
+}
+
 /// An autoencoder's shape with fixed pseudo-random weights: 1682 items, 600 tanh, 200 tanh (the mean
 /// path), 600 tanh, output.
 fn autoencoder(n: usize) -> MultVae {

@@ -25,6 +25,9 @@ use tastebud_models::popularity::PopularityParams;
 use tastebud_models::twotower::TwoTowerParams;
 use tastebud_models::{Exclude, Fit, NoProgress, Query, Recommender};
 
+/// A fitted model and its fit time in seconds.
+type Fitted = (Box<dyn Recommender>, f64);
+
 #[test]
 fn two_towers_rank_cold_items_from_their_features_and_hnsw_finds_them() {
     let d = tastebud_data::load(&common::shared().join("ml-100k"), &Default::default()).unwrap();
@@ -45,7 +48,7 @@ fn two_towers_rank_cold_items_from_their_features_and_hnsw_finds_them() {
         let m = f();
         (m, t.elapsed().as_secs_f64())
     };
-    let models: Vec<(&str, (Box<dyn Recommender>, f64))> = vec![
+    let models: Vec<(&str, Fitted)> = vec![
         (
             "popularity",
             timed(&|| Box::new(PopularityParams::default().fit(&train, p).unwrap())),
