@@ -21,9 +21,10 @@ pub enum ImportCmd {
     /// the ones it was trained with (Spark's defaults otherwise). Recommendations fold each history in
     /// with Spark's own solve; the import checks that this reproduces Spark's user factors.
     SparkAls(SparkAlsArgs),
-    /// An ONNX scoring model (feature `onnx`): inputs `items` (int64 [n], the history's item indices in
-    /// --data's item order) and `weights` (float32 [n]), first output every item's score ([n_items] or
-    /// [1, n_items]). The model file serves, explains and evaluates like any other.
+    /// An ONNX scoring model (feature `onnx`): inputs `items` (`int64 [n]`, the history's item indices
+    /// in --data's item order) and `weights` (`float32 [n]`), first output every item's score
+    /// (`[n_items]` or `[1, n_items]`), or a user vector and an item table (see the `onnx` module). The
+    /// model file serves and evaluates like any other.
     Onnx(OnnxArgs),
 }
 

@@ -3,7 +3,7 @@
 //!
 //! # The scoring contract
 //!
-//! An ONNX model Tastebud serves (and every file [`export`] writes) has
+//! An ONNX model Tastebud serves (and every file `export` writes, feature `onnx`) has
 //! - input `items`: `int64 [n]`, the history's distinct item indices (the catalogue's order: index `i`
 //!   is the `i`-th item of the data the model file was built with), `n` symbolic (0 for an empty
 //!   history);

@@ -1,5 +1,5 @@
 //! Plain-Rust layers of the deep models (dense layers, layer norms, inner-product scoring), what their
-//! model files store and serve with no feature; with the `deep` feature, [`train`]'s candle counterparts
+//! model files store and serve with no feature; with the `deep` feature, `train`'s candle counterparts
 //! train them.
 
 use serde::{Deserialize, Serialize};

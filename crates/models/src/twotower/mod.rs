@@ -307,7 +307,8 @@ impl TwoTower {
         Ok(x)
     }
 
-    /// The query's unit vector: the user tower over [`Self::user_input`].
+    /// The query's unit vector: the user tower over the mean of the history's item inputs (plus a known
+    /// user's feature embeddings).
     pub fn user_vector(&self, q: &Query<'_>) -> Result<Vec<f32>> {
         Ok(self.user_tower.forward(&self.user_input(q)?))
     }
