@@ -93,21 +93,8 @@ impl AutoencoderParams {
         ensure_param(self.hidden <= 8192, "hidden", "must be at most 8192")?;
         ensure_param(self.epochs >= 1, "epochs", "must be at least 1")?;
         ensure_param(self.batch_size >= 1, "batch_size", "must be at least 1")?;
-        ensure_param(
-            self.lr.is_finite() && self.lr > 0.0,
-            "lr",
-            "must be a finite number > 0",
-        )?;
-        ensure_param(
-            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
-            "weight_decay",
-            "must be a finite number >= 0",
-        )?;
-        ensure_param(
-            (0.0..1.0).contains(&self.dropout),
-            "dropout",
-            "must be in [0, 1)",
-        )?;
+        crate::nn::check_optimizer(self.lr, self.weight_decay)?;
+        crate::nn::check_rate("dropout", self.dropout)?;
         ensure_param(
             self.anneal_cap.is_finite() && self.anneal_cap >= 0.0,
             "anneal_cap",

@@ -84,6 +84,26 @@ impl Norm {
     }
 }
 
+/// The optimiser's hyperparameters every deep model shares: a finite learning rate above 0 and a finite
+/// weight decay of at least 0.
+pub(crate) fn check_optimizer(lr: f64, weight_decay: f64) -> Result<()> {
+    tastebud_core::ensure_param(
+        lr.is_finite() && lr > 0.0,
+        "lr",
+        "must be a finite number > 0",
+    )?;
+    tastebud_core::ensure_param(
+        weight_decay.is_finite() && weight_decay >= 0.0,
+        "weight_decay",
+        "must be a finite number >= 0",
+    )
+}
+
+/// A drop probability in `[0, 1)`.
+pub(crate) fn check_rate(name: &'static str, p: f64) -> Result<()> {
+    tastebud_core::ensure_param((0.0..1.0).contains(&p), name, "must be in [0, 1)")
+}
+
 /// The error of fitting a deep model in a build without the `deep` feature.
 #[cfg(not(feature = "deep"))]
 pub(crate) fn needs_deep_feature() -> tastebud_core::Error {

@@ -70,21 +70,8 @@ impl Gru4RecParams {
         ensure_param(self.epochs >= 1, "epochs", "must be at least 1")?;
         ensure_param(self.batch_size >= 1, "batch_size", "must be at least 1")?;
         ensure_param((1..=256).contains(&self.bptt), "bptt", "must be in 1..=256")?;
-        ensure_param(
-            self.lr.is_finite() && self.lr > 0.0,
-            "lr",
-            "must be a finite number > 0",
-        )?;
-        ensure_param(
-            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
-            "weight_decay",
-            "must be a finite number >= 0",
-        )?;
-        ensure_param(
-            (0.0..1.0).contains(&self.dropout),
-            "dropout",
-            "must be in [0, 1)",
-        )
+        crate::nn::check_optimizer(self.lr, self.weight_decay)?;
+        crate::nn::check_rate("dropout", self.dropout)
     }
 }
 

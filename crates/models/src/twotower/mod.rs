@@ -105,26 +105,13 @@ impl TwoTowerParams {
         ensure_param(self.hidden <= 8192, "hidden", "must be at most 8192")?;
         ensure_param(self.epochs >= 1, "epochs", "must be at least 1")?;
         ensure_param(self.batch_size >= 2, "batch_size", "must be at least 2")?;
-        ensure_param(
-            self.lr.is_finite() && self.lr > 0.0,
-            "lr",
-            "must be a finite number > 0",
-        )?;
-        ensure_param(
-            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
-            "weight_decay",
-            "must be a finite number >= 0",
-        )?;
+        crate::nn::check_optimizer(self.lr, self.weight_decay)?;
         ensure_param(
             self.temperature.is_finite() && self.temperature > 0.0,
             "temperature",
             "must be a finite number > 0",
         )?;
-        ensure_param(
-            (0.0..1.0).contains(&self.identity_dropout),
-            "identity_dropout",
-            "must be in [0, 1)",
-        )?;
+        crate::nn::check_rate("identity_dropout", self.identity_dropout)?;
         ensure_param(
             self.numeric_bucket.is_finite() && self.numeric_bucket > 0.0,
             "numeric_bucket",
