@@ -442,6 +442,38 @@ fn recommend_with_constraints_on_ml100k_genres_and_years() {
     assert!(!ok && err.contains("no column `colour`"), "{err}");
 }
 
+/// ONNX import and export need the `onnx` feature; this test binary is built without it: both commands
+/// say so and write nothing.
+#[cfg(not(feature = "onnx"))]
+#[test]
+fn onnx_commands_without_the_feature_name_the_feature() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = ml100k();
+    let onnx = out.path().join("m.onnx");
+    std::fs::write(&onnx, b"not onnx").unwrap();
+    let tbm = out.path().join("m.tbm");
+    let (ok, _, err) = tastebud(&[
+        "import",
+        "onnx",
+        onnx.to_str().unwrap(),
+        "--data",
+        dir.to_str().unwrap(),
+        "--out",
+        tbm.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("`onnx` feature"), "{err}");
+    assert!(!tbm.exists());
+    let (ok, _, err) = tastebud(&[
+        "export",
+        "onnx",
+        "--model",
+        tbm.to_str().unwrap(),
+        "--out",
+        out.path().join("x.onnx").to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("`onnx` feature"), "{err}");
+}
+
 /// The deep models train only with the `deep` feature; this test binary is built without it.
 #[cfg(not(feature = "deep"))]
 #[test]
