@@ -314,8 +314,6 @@ impl OnnxModel {
         })
     }
 
-    /// Runs the graph on a deduplicated history: the scores, or (embeddings form) the user vector, the
-    /// item table kept on the first run.
     /// The `user_features` input of a query: the known user's row, zeros for anyone else.
     #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
     fn user_row(&self, user: Option<tastebud_core::UserIdx>) -> Vec<f32> {
@@ -324,6 +322,8 @@ impl OnnxModel {
             .map_or_else(|| vec![0.0; f], <[f32]>::to_vec)
     }
 
+    /// Runs the graph on a deduplicated history: the scores, or (embeddings form) the user vector, the
+    /// item table kept on the first run.
     #[cfg(feature = "onnx")]
     fn run(&self, h: &[(ItemIdx, f32)], user: Option<tastebud_core::UserIdx>) -> Result<Output> {
         use tract_onnx::prelude::*;
@@ -333,6 +333,8 @@ impl OnnxModel {
         let items: Vec<i64> = h.iter().map(|x| i64::from(x.0.0)).collect();
         let weights: Vec<f32> = h.iter().map(|x| x.1).collect();
         let n = h.len();
+        // The item table (a second output) is copied out once; later runs read its shape only.
+        let table_kept = self.items.get().is_some();
         let out = (|| -> TractResult<Vec<(Vec<usize>, Vec<f32>)>> {
             let items = Tensor::from_shape(&[n], &items)?;
             let weights = Tensor::from_shape(&[n], &weights)?;
@@ -343,7 +345,11 @@ impl OnnxModel {
             let out = plan.run(inputs)?;
             out.iter()
                 .take(2)
-                .map(|o| {
+                .enumerate()
+                .map(|(k, o)| {
+                    if k == 1 && table_kept {
+                        return Ok((o.shape().to_vec(), Vec::new()));
+                    }
                     let t = o.cast_to::<f32>()?;
                     let v = t.to_plain_array_view::<f32>()?;
                     Ok((v.shape().to_vec(), v.iter().copied().collect()))
@@ -352,9 +358,10 @@ impl OnnxModel {
         })()
         .map_err(|e| onnx_error(format!("{e:#}")))?;
         let flat = |shape: &[usize]| shape.iter().filter(|&&d| d != 1).count() <= 1;
-        match out.as_slice() {
+        let mut out = out;
+        match out.as_mut_slice() {
             [(shape, scores)] if flat(shape) && scores.len() == self.n_items => {
-                Ok(Output::Scores(scores.clone()))
+                Ok(Output::Scores(std::mem::take(scores)))
             }
             [(shape, user), (table_shape, table)]
                 if flat(shape)
@@ -362,11 +369,11 @@ impl OnnxModel {
                     && table_shape.as_slice() == [self.n_items, user.len()] =>
             {
                 let d = user.len();
-                let kept = self.items.get_or_init(|| Some((d, table.clone())));
+                let kept = self.items.get_or_init(|| Some((d, std::mem::take(table))));
                 if !matches!(kept, Some((k, _)) if *k == d) {
                     return Err(onnx_error("the item table changed between runs"));
                 }
-                Ok(Output::User(user.clone()))
+                Ok(Output::User(std::mem::take(user)))
             }
             other => Err(onnx_error(format!(
                 "outputs of shapes {:?} for a catalogue of {} items: expected one output [n_items] (or \

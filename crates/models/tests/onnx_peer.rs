@@ -201,8 +201,12 @@ fn an_external_model_reading_user_features_gets_each_known_users_row() {
     }
     println!("user features: largest |tract - onnxruntime| = {worst:e}");
     assert!(worst < 1e-4, "{worst}");
-    // Different users, same history: different scores.
+    // Different users, same history: different scores; a user index past the data reads as unknown.
     let h = &histories[0];
+    assert_eq!(
+        m.scores_for(h, Some(UserIdx(99))).unwrap(),
+        m.scores_for(h, None).unwrap()
+    );
     assert_ne!(
         m.scores_for(h, Some(UserIdx(0))).unwrap(),
         m.scores_for(h, Some(UserIdx(1))).unwrap()

@@ -415,6 +415,11 @@ mod tests {
             .scores(&Query::new(&h).user(tastebud_core::UserIdx(1)))
             .unwrap();
         assert!(s[2] > s[1] && s[2] > anon[2], "{s:?}");
+        // A user the model does not know reads as anonymous.
+        let unknown = m
+            .scores(&Query::new(&h).user(tastebud_core::UserIdx(7)))
+            .unwrap();
+        assert_eq!(unknown, anon);
     }
 
     #[test]

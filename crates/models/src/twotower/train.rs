@@ -600,5 +600,12 @@ mod tests {
         };
         let e = p.fit(&groups(), &NoProgress).unwrap_err();
         assert!(e.to_string().contains("item_identity"), "{e}");
+        // One interaction has no in-batch negative: a clear error, no panic.
+        let x = Interactions::from_triplets(1, 2, &[(0, 0, 1.0)], Feedback::Implicit).unwrap();
+        let one = Dataset::from_parts("one", x, ["u"], ["a", "b"]).unwrap();
+        let e = TwoTowerParams::default()
+            .fit(&one, &NoProgress)
+            .unwrap_err();
+        assert!(e.to_string().contains("at least two interactions"), "{e}");
     }
 }
